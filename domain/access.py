@@ -1,0 +1,45 @@
+"""Personal answer links and the centre's administrator accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from domain.types import UTCDateTime
+
+
+class AccessLink(SQLModel, table=True):
+    """A personal link: to one task (and its recipient) or to an organisation's page."""
+
+    __tablename__ = "access_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    recipient: str = Field(max_length=254)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AdminUser(SQLModel, table=True):
+    __tablename__ = "admin_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, max_length=254)
+    name: str = ""
+    password_hash: str
+    active: bool = True
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class StoredSummary(SQLModel, table=True):
+    """A yearly summary the summary flow produced (files under var/summaries/)."""
+
+    __tablename__ = "stored_summary"
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle: str = Field(index=True, max_length=9)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    directory: str

@@ -1,0 +1,52 @@
+"""Outgoing email (the outbox) and the notices that caused each message."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from domain.enums import EmailStatus, NoticeKind
+from domain.types import UTCDateTime
+
+
+class OutgoingEmail(SQLModel, table=True):
+    """One row per message, written in the transaction that made it owed."""
+
+    __tablename__ = "outgoing_email"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(unique=True, max_length=255)
+    kind: str = Field(max_length=32)  # a NoticeKind, "digest", "summary", "delivery_failure"
+    to_addr: str = Field(index=True, max_length=254)
+    cc_addrs: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    subject: str
+    text_body: str
+    html_body: str
+    attachments: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )  # [{"filename", "content_type", "content_b64"}]
+    status: EmailStatus = Field(default=EmailStatus.queued, index=True)
+    attempts: int = 0
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str = ""
+
+
+class Notice(SQLModel, table=True):
+    """That (task, kind, step) was told to someone; unique, so never twice."""
+
+    __table_args__ = (UniqueConstraint("task_id", "kind", "step"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    kind: NoticeKind
+    step: int = 0
+    on_day: date  # the working day it was owed on
+    recipient: str = Field(max_length=254)
+    email_id: int = Field(foreign_key="outgoing_email.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)

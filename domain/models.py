@@ -1,0 +1,24 @@
+"""Every table, imported in one place so that metadata and migrations see them all."""
+
+from domain.access import AccessLink, AdminUser, StoredSummary
+from domain.emails import Notice, OutgoingEmail
+from domain.evidence import Evidence, EvidenceFile
+from domain.organisations import Organisation
+from domain.roadmap import Roadmap, RoadmapItem
+from domain.tasks import Occurrence, Task, TaskEvent
+
+__all__ = [
+    "AccessLink",
+    "AdminUser",
+    "Evidence",
+    "EvidenceFile",
+    "Notice",
+    "Occurrence",
+    "Organisation",
+    "OutgoingEmail",
+    "Roadmap",
+    "RoadmapItem",
+    "StoredSummary",
+    "Task",
+    "TaskEvent",
+]

@@ -1,0 +1,23 @@
+"""Schools, kindergartens and other organisations (ОО, ДОУ) and their contacts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from domain.enums import OrgKind
+from domain.types import UTCDateTime
+
+
+class Organisation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=300)
+    short_name: str = Field(max_length=120)
+    kind: OrgKind
+    head_name: str
+    head_email: str = Field(max_length=254)
+    curator_name: str = ""
+    curator_email: str = Field(default="", max_length=254)
+    active: bool = True
+    updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,68 @@
+"""Occurrences of an item in a cycle, the tasks they open, and every state change."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from domain.enums import Role, TaskEventKind, TaskStatus
+from domain.types import UTCDateTime
+
+CENTRE_KEY = "centre"
+
+
+def assignee_key(organisation_id: int | None) -> str:
+    """The unique key of a task's assignee: an organisation, or the centre itself."""
+    return CENTRE_KEY if organisation_id is None else f"org:{organisation_id}"
+
+
+class Occurrence(SQLModel, table=True):
+    """An item's window in one cycle: when it opens and when it is due."""
+
+    __table_args__ = (UniqueConstraint("item_id", "opens"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="roadmap_item.id", index=True)
+    cycle: str = Field(index=True, max_length=9)  # "2022/2023"
+    opens: date = Field(index=True)
+    due: date
+    continuous: bool = False
+    opened_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Task(SQLModel, table=True):
+    """One organisation's (or the centre's) task for one occurrence."""
+
+    __table_args__ = (UniqueConstraint("occurrence_id", "assignee_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    item_id: int = Field(foreign_key="roadmap_item.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
+    assignee_key: str = Field(max_length=32)
+    role: Role
+    status: TaskStatus = Field(default=TaskStatus.open, index=True)
+    due: date = Field(index=True)
+    opened_at: datetime = Field(sa_type=UTCDateTime)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revision: int = 0  # how many times the centre returned it
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class TaskEvent(SQLModel, table=True):
+    """A row for every state change of a task (and every notice it caused)."""
+
+    __tablename__ = "task_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    at: datetime = Field(sa_type=UTCDateTime)
+    kind: TaskEventKind
+    from_status: TaskStatus | None = None
+    to_status: TaskStatus | None = None
+    actor: str = ""  # "system", an administrator's email, or the answering head's email
+    note: str = ""
