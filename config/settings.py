@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
     @field_validator("chase_working_days_after")
     @classmethod
     def _increasing(cls, value: list[int]) -> list[int]:
-        if not value or any(b <= a for a, b in zip(value, value[1:], strict=False)) or value[0] < 1:
+        if not value or any(b <= a for a, b in pairwise(value)) or value[0] < 1:
             raise ValueError("give increasing working-day counts, e.g. [1,5,10]")
         return value
 

@@ -36,7 +36,7 @@ class CaughtMessage:
         return part.get_content() if part is not None else ""
 
     def attachments(self) -> list[EmailMessage]:
-        return list(self.message.iter_attachments())  # type: ignore[arg-type]
+        return list(self.message.iter_attachments())
 
 
 @dataclass
@@ -97,7 +97,8 @@ class SmtpSink:
     def port(self) -> int:
         server = self._controller.server
         assert server is not None
-        sockets = server.sockets
+        sockets = getattr(server, "sockets", None)
+        assert sockets
         return int(sockets[0].getsockname()[1])
 
     @property

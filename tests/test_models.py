@@ -33,16 +33,21 @@ def seed_task_parts(session: Session) -> tuple[RoadmapItem, Occurrence, Organisa
         expected_result="r",
     )
     org = Organisation(
-        name="МКОУ СОШ № 1", short_name="СОШ 1", kind=OrgKind.school, head_name="И. И. Иванов",
+        name="МКОУ СОШ № 1",
+        short_name="СОШ 1",
+        kind=OrgKind.school,
+        head_name="И. И. Иванов",
         head_email="head1@school1.example",
     )
     session.add_all([item, org])
     session.flush()
     assert item.id is not None
-    occ = Occurrence(item_id=item.id, cycle="2022/2023", opens=date(2022, 9, 1),
-                     due=date(2022, 9, 14))
+    occ = Occurrence(
+        item_id=item.id, cycle="2022/2023", opens=date(2022, 9, 1), due=date(2022, 9, 14)
+    )
     session.add(occ)
     session.flush()
+    assert occ.id is not None
     return item, occ, org
 
 
@@ -55,11 +60,19 @@ def test_migrations_match_the_models(any_engine: Engine) -> None:
 def test_a_task_is_unique_per_occurrence_and_organisation(any_engine: Engine) -> None:
     with Session(any_engine) as session:
         item, occ, org = seed_task_parts(session)
+        assert item.id is not None and occ.id is not None
         for _ in range(2):
             session.add(
-                Task(occurrence_id=occ.id, item_id=item.id, organisation_id=org.id,  # type: ignore[arg-type]
-                     assignee_key=f"org:{org.id}", role=Role.head, due=occ.due,
-                     opened_at=NOW, updated_at=NOW)
+                Task(
+                    occurrence_id=occ.id,
+                    item_id=item.id,
+                    organisation_id=org.id,
+                    assignee_key=f"org:{org.id}",
+                    role=Role.head,
+                    due=occ.due,
+                    opened_at=NOW,
+                    updated_at=NOW,
+                )
             )
         with pytest.raises(IntegrityError):
             session.commit()
@@ -68,11 +81,19 @@ def test_a_task_is_unique_per_occurrence_and_organisation(any_engine: Engine) ->
 def test_datetimes_come_back_aware_in_utc(any_engine: Engine) -> None:
     moscow = timezone(timedelta(hours=3))
     with Session(any_engine) as session:
-        item, occ, org = seed_task_parts(session)
+        item, occ, _org = seed_task_parts(session)
+        assert item.id is not None and occ.id is not None
         session.add(
-            Task(occurrence_id=occ.id, item_id=item.id, organisation_id=None,  # type: ignore[arg-type]
-                 assignee_key="centre", role=Role.centre, due=occ.due,
-                 opened_at=datetime(2022, 9, 1, 9, 0, tzinfo=moscow), updated_at=NOW)
+            Task(
+                occurrence_id=occ.id,
+                item_id=item.id,
+                organisation_id=None,
+                assignee_key="centre",
+                role=Role.centre,
+                due=occ.due,
+                opened_at=datetime(2022, 9, 1, 9, 0, tzinfo=moscow),
+                updated_at=NOW,
+            )
         )
         session.commit()
     with Session(any_engine) as session:
