@@ -1,9 +1,259 @@
-"""Commands of this part (being written)."""
+"""The annual cycle: `tick`, `serve`, `tasks list`, `demo`.
+
+Prefect is imported inside the commands: `demo` points PREFECT_HOME at its own folder
+before Prefect reads its settings.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+from cli.common import fail, no_traceback, parse_instant, settings_or_exit
+from config.runtime import open_engine
+from domain.enums import TaskStatus
+from domain.organisations import Organisation
+from domain.roadmap import RoadmapItem
+from domain.tasks import Occurrence, Task
+
+console = Console()
+tasks_app = typer.Typer(help="Inspect tasks.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    app.command("tick")(tick)
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+    app.add_typer(tasks_app, name="tasks")
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+
+
+@no_traceback
+def tick(
+    at: Annotated[
+        str,
+        typer.Option(
+            "--at", help="Instant to catch up to (YYYY-MM-DD[THH:MM]), district time; default now"
+        ),
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Run everything due up to an instant: open, remind, chase, deliver, summarise.
+
+    Idempotent: running it twice for the same instant sends nothing new."""
+    settings = settings_or_exit()
+    when = parse_instant(at, settings) if at else datetime.now(UTC)
+    open_engine(settings)
+    _quiet_prefect()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.tick import tick_flow
+
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        result = tick_flow(when)
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, default=str, indent=2))
+        return
+    local = when.astimezone(settings.tz)
+    console.print(f"[bold]tick[/bold] {local:%d.%m.%Y %H:%M} ({settings.timezone})")
+    for number, opened in result["opened"].items():
+        console.print(
+            f"  item {number}: opened {len(opened['occurrences'])} occurrence(s), "
+            f"{opened['tasks']} task(s), {opened['emails']} email(s) queued"
+        )
+    notices = {k: v for k, v in result["notices"].items() if k != "emails"}
+    console.print(f"  notices owed: {notices or 'none'}")
+    console.print(f"  delivery: {result['delivered']}")
+    for cycle in result["summaries"]:
+        console.print(f"  summary written for {cycle}")
+
+
+def _start_prefect_server(settings_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    """A real Prefect server for the UI when PREFECT_API_URL is unset."""
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_SERVICES_SCHEDULER_MAX_SCHEDULED_TIME", "P400D")
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    log = (settings_dir / "prefect-server.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prefect server exited; see {settings_dir / 'prefect-server.log'}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    proc.terminate()
+    raise RuntimeError("prefect server did not become healthy in 120 s")
+
+
+@no_traceback
+def serve(
+    portal: Annotated[bool, typer.Option(help="Run the answer portal beside the flows")] = True,
+    host: Annotated[str, typer.Option(help="Portal host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Portal port")] = 8080,
+    prefect_port: Annotated[
+        int,
+        typer.Option(help="Port of the local Prefect server started when PREFECT_API_URL is unset"),
+    ] = 4200,
+    list_only: Annotated[bool, typer.Option("--list", help="Only print the deployments")] = False,
+) -> None:
+    """Register and serve one deployment per roadmap item plus chase, outbox, summary."""
+    settings = settings_or_exit()
+    engine = open_engine(settings)
+    _quiet_prefect()
+    from flows.schedules import describe
+    from flows.serve import build_deployments
+
+    today = datetime.now(settings.tz).date()
+    with Session(engine) as session:
+        deployments = build_deployments(session=session, settings=settings, today=today)
+    table = Table("deployment", "schedule", "note")
+    for d in deployments:
+        schedules = ", ".join(describe(s) for s in (d.schedules or [])) or "—"
+        table.add_row(d.name, schedules, (d.description or "")[:70])
+    console.print(table)
+    if list_only:
+        return
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        console.print(f"starting a local Prefect server on 127.0.0.1:{prefect_port} …")
+        server = _start_prefect_server(settings.var_dir, prefect_port)
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
+        console.print(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+    if portal:
+        import uvicorn
+
+        from portal.app import create_app
+
+        config = uvicorn.Config(
+            create_app(settings, engine), host=host, port=port, log_level="warning"
+        )
+        threading.Thread(target=uvicorn.Server(config).run, daemon=True).start()
+        console.print(f"answer portal: http://{host}:{port} (links use {settings.portal_url})")
+    from prefect import serve as prefect_serve
+
+    try:
+        prefect_serve(*deployments, print_starting_message=True)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@tasks_app.command("list")
+@no_traceback
+def tasks_list(
+    item: Annotated[int | None, typer.Option(help="Only this roadmap item number")] = None,
+    status: Annotated[TaskStatus | None, typer.Option(help="Only this status")] = None,
+    cycle: Annotated[str | None, typer.Option(help="Only this cycle, e.g. 2022/2023")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Print tasks for inspection."""
+    settings = settings_or_exit()
+    engine = open_engine(settings)
+    with Session(engine) as session:
+        query = (
+            select(Task, Occurrence, RoadmapItem, Organisation)
+            .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+            .join(RoadmapItem, col(RoadmapItem.id) == Task.item_id)
+            .join(Organisation, col(Organisation.id) == Task.organisation_id, isouter=True)
+            .order_by(col(RoadmapItem.number), col(Occurrence.opens), col(Task.id))
+        )
+        if item is not None:
+            query = query.where(RoadmapItem.number == item)
+        if status is not None:
+            query = query.where(Task.status == status)
+        if cycle is not None:
+            query = query.where(Occurrence.cycle == cycle)
+        rows = session.exec(query).all()
+    data: list[dict[str, Any]] = [
+        {
+            "id": t.id,
+            "item": i.number,
+            "cycle": o.cycle,
+            "opens": o.opens.isoformat(),
+            "due": t.due.isoformat(),
+            "organisation": org.name if org else None,
+            "role": t.role.value,
+            "status": t.status.value,
+            "submitted_at": t.submitted_at.isoformat() if t.submitted_at else None,
+        }
+        for t, o, i, org in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "item", "cycle", "due", "organisation", "status")
+    for row in data:
+        table.add_row(
+            str(row["id"]),
+            str(row["item"]),
+            row["cycle"],
+            row["due"],
+            row["organisation"] or "центр",
+            row["status"],
+        )
+    console.print(table)
+    console.print(f"{len(data)} task(s)")
+
+
+@no_traceback
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for everything the demo writes")] = Path(
+        "var/demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the simulated heads' behaviour")] = 2022,
+) -> None:
+    """The main job: the whole first cycle (08.04.2022 – 31.08.2023) for a demo district,
+    with a simulated clock, a real local SMTP server and simulated heads answering."""
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(out / "prefect")
+    _quiet_prefect()
+    from flows.demo import print_result, run_demo
+
+    try:
+        result = run_demo(out=out, seed=seed, console=console)
+    except Exception as exc:
+        if os.environ.get("ROADMAP_DEBUG"):
+            raise
+        raise fail(f"the demo stopped: {type(exc).__name__}: {exc}") from None
+    print_result(result, console=console)

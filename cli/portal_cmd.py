@@ -1,9 +1,90 @@
-"""Commands of this part (being written)."""
+"""`roadmap portal` (the answer portal alone) and `roadmap admin create` (the centre's
+administrator accounts for the review pages)."""
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
 import typer
+from rich.console import Console
+
+from cli.common import fail, no_traceback, settings_or_exit
+from config.runtime import open_engine
+from domain.db import session_scope
+from portal.auth import AdminError, create_admin
+
+console = Console(highlight=False)
+
+admin_app = typer.Typer(
+    help="Administrator accounts of the centre (review of answers on the portal).",
+    no_args_is_help=True,
+)
+
+
+@admin_app.command("create")
+@no_traceback
+def admin_create(
+    email: Annotated[str, typer.Argument(help="The administrator's email (the login).")],
+    name: Annotated[str, typer.Option("--name", help="Full name shown on the pages.")] = "",
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from standard input."),
+    ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Set a new password for an existing account.")
+    ] = False,
+) -> None:
+    """Create an administrator; the password is asked twice (or read from stdin)."""
+    settings = settings_or_exit()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = open_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            admin = create_admin(
+                session=session,
+                email=email,
+                password=password,
+                name=name,
+                now=datetime.now(UTC),
+                replace=replace,
+            )
+            address = admin.email
+    except AdminError as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        engine.dispose()
+    action = "password reset for" if replace else "created administrator"
+    console.print(
+        f"{action} {address}; log in at {settings.portal_url}/admin/login", soft_wrap=True
+    )
+
+
+@no_traceback
+def portal_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on.", min=1, max=65535)
+    ] = 8080,
+) -> None:
+    """Run the answer portal alone (personal links, the centre's review, the JSON API)."""
+    import uvicorn
+
+    from portal.app import create_app
+
+    settings = settings_or_exit()
+    app = create_app(settings)
+    console.print(
+        f"answer portal on http://{host}:{port} (links use {settings.portal_url})", soft_wrap=True
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add `portal` and `admin` to `app`."""
+    app.command("portal")(portal_command)
+    app.add_typer(admin_app, name="admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import socket
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -11,6 +12,13 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free now (aiosmtpd needs a real port to start on)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -91,15 +99,11 @@ class SmtpSink:
 
     def __init__(self) -> None:
         self.handler = SinkHandler()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=0)
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
 
     @property
     def port(self) -> int:
-        server = self._controller.server
-        assert server is not None
-        sockets = getattr(server, "sockets", None)
-        assert sockets
-        return int(sockets[0].getsockname()[1])
+        return int(self._controller.port)
 
     @property
     def messages(self) -> list[CaughtMessage]:

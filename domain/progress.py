@@ -1,0 +1,106 @@
+"""Where the district stands on an item: the rows behind the dashboard artifacts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import Session, col, select
+
+from domain.enums import TaskStatus
+from domain.organisations import Organisation
+from domain.tasks import Occurrence, Task
+
+STATUS_LABELS = {
+    TaskStatus.open: "ожидает ответа",
+    TaskStatus.submitted: "ответ получен, на проверке",
+    TaskStatus.accepted: "принято",
+    TaskStatus.returned: "возвращено на доработку",
+}
+CENTRE_LABEL = "Методический центр (своя задача)"
+
+
+def is_done(task: Task) -> bool:
+    return task.status in (TaskStatus.submitted, TaskStatus.accepted)
+
+
+def is_overdue(task: Task, today: date) -> bool:
+    return task.status in (TaskStatus.open, TaskStatus.returned) and task.due < today
+
+
+def status_label(task: Task, today: date) -> str:
+    if is_overdue(task, today):
+        return f"просрочено ({STATUS_LABELS[task.status]})"
+    return STATUS_LABELS[task.status]
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    organisation: str
+    status: str
+    due: date
+    answered: str
+
+
+@dataclass(frozen=True)
+class ItemProgress:
+    occurrence: Occurrence | None
+    rows: list[ProgressRow]
+    done: int
+    total: int
+    overdue: int
+
+    @property
+    def share_done(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+def item_progress(*, session: Session, item_id: int, today: date) -> ItemProgress:
+    """The latest opened occurrence of an item and every task's state in it."""
+    occurrence = session.exec(
+        select(Occurrence)
+        .where(
+            Occurrence.item_id == item_id,
+            col(Occurrence.opened_at).is_not(None),
+            Occurrence.opens <= today,
+        )
+        .order_by(col(Occurrence.opens).desc())
+    ).first()
+    if occurrence is None:
+        return ItemProgress(None, [], 0, 0, 0)
+    rows = session.exec(
+        select(Task, Organisation)
+        .join(Organisation, col(Organisation.id) == Task.organisation_id, isouter=True)
+        .where(Task.occurrence_id == occurrence.id)
+        .order_by(col(Organisation.name))
+    ).all()
+    out = [
+        ProgressRow(
+            organisation=org.short_name if org else CENTRE_LABEL,
+            status=status_label(task, today),
+            due=task.due,
+            answered=task.submitted_at.date().isoformat() if task.submitted_at else "",
+        )
+        for task, org in rows
+    ]
+    done = sum(1 for task, _ in rows if is_done(task))
+    overdue = sum(1 for task, _ in rows if is_overdue(task, today))
+    return ItemProgress(occurrence, out, done, len(rows), overdue)
+
+
+@dataclass(frozen=True)
+class OverdueRow:
+    item_number: int
+    organisation: str
+    due: date
+    working_days_late: int
+
+
+def overdue_tasks(*, session: Session, today: date) -> list[tuple[Task, Organisation | None]]:
+    rows = session.exec(
+        select(Task, Organisation)
+        .join(Organisation, col(Organisation.id) == Task.organisation_id, isouter=True)
+        .where(col(Task.status).in_([TaskStatus.open, TaskStatus.returned]), Task.due < today)
+        .order_by(col(Task.item_id), col(Organisation.name))
+    ).all()
+    return [(task, org) for task, org in rows]

@@ -1,0 +1,235 @@
+"""When reminders, chases, escalations and nudges are owed: pure rules taking `today`.
+
+Steps: a task returned for revision starts a new series, so every step carries the
+task's revision (`revision * 10 + n`), and (task, kind, step) stays unique for ever.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta, tzinfo
+
+from sqlmodel import Session, col, select
+
+from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
+from domain.emails import Notice
+from domain.enums import NoticeKind, Role, TaskStatus
+from domain.evidence import Evidence
+from domain.notices import OwedNotice
+from domain.organisations import Organisation
+from domain.recipients import item_owner_email, task_recipients
+from domain.roadmap import RoadmapItem
+from domain.tasks import Occurrence, Task
+
+WAITING = (TaskStatus.open, TaskStatus.returned)
+
+
+@dataclass(frozen=True)
+class Policy:
+    reminder_before: int = 3  # working days before the due date
+    chase_after: tuple[int, ...] = (1, 5, 10)  # working days after the due date
+    escalate_after_chase: int = 2  # escalate to the centre once this chase is owed
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What the rules need to know about one task."""
+
+    status: TaskStatus
+    role: Role
+    due: date
+    opened_on: date
+    revision: int
+    continuous: bool
+    occurrence_opens: date
+
+
+def quarter_ends_between(start: date, end: date) -> list[date]:
+    """Last days of calendar quarters in [start, end]."""
+    ends: list[date] = []
+    year = start.year
+    while True:
+        for month in (3, 6, 9, 12):
+            last = date(year, month, 31 if month in (3, 12) else 30)
+            if last > end:
+                return ends
+            if last >= start:
+                ends.append(last)
+        year += 1
+
+
+def owed_steps(
+    task: TaskView,
+    *,
+    sent: Collection[tuple[NoticeKind, int]],
+    entry_days: Sequence[date],
+    today: date,
+    policy: Policy,
+    calendar: WorkingCalendar = RUSSIAN_CALENDAR,
+) -> list[tuple[NoticeKind, int]]:
+    """The (kind, step) notices owed for a task on `today`.
+
+    Nothing is owed on a day off: it waits for the next working day. After downtime
+    only the latest chase is owed, never a burst of the ones missed.
+    """
+    if not calendar.is_working_day(today):
+        return []
+    base = task.revision * 10
+    if task.continuous:
+        return _nudges(task, sent=sent, entry_days=entry_days, today=today)
+    if task.status not in WAITING:
+        return []
+    owed: list[tuple[NoticeKind, int]] = []
+    reminder_day = calendar.add_working_days(task.due, -policy.reminder_before)
+    if (
+        reminder_day <= today <= task.due
+        and task.opened_on < reminder_day
+        and (NoticeKind.reminder, base) not in sent
+    ):
+        owed.append((NoticeKind.reminder, base))
+    chase_step = 0
+    for index in range(len(policy.chase_after), 0, -1):
+        if today >= calendar.add_working_days(task.due, policy.chase_after[index - 1]):
+            chase_step = index
+            break
+    if chase_step:
+        already = any(
+            (NoticeKind.chase, base + s) in sent
+            for s in range(chase_step, len(policy.chase_after) + 1)
+        )
+        if not already:
+            owed.append((NoticeKind.chase, base + chase_step))
+        if (
+            task.role is not Role.centre
+            and chase_step >= policy.escalate_after_chase
+            and (NoticeKind.escalation, base) not in sent
+        ):
+            owed.append((NoticeKind.escalation, base))
+    return owed
+
+
+def _nudges(
+    task: TaskView,
+    *,
+    sent: Collection[tuple[NoticeKind, int]],
+    entry_days: Sequence[date],
+    today: date,
+) -> list[tuple[NoticeKind, int]]:
+    """A continuous task is a log: a nudge when a quarter passed with no entry."""
+    ends = quarter_ends_between(task.occurrence_opens, min(today - timedelta(days=1), task.due))
+    if not ends:
+        return []
+    last_end = ends[-1]
+    step = task.revision * 10 + len(ends)
+    quarter_start = max(task.occurrence_opens, date(last_end.year, last_end.month - 2, 1))
+    if any(quarter_start <= d <= last_end for d in entry_days):
+        return []
+    if (NoticeKind.nudge, step) in sent:
+        return []
+    return [(NoticeKind.nudge, step)]
+
+
+def owed_notices(
+    *,
+    session: Session,
+    today: date,
+    policy: Policy,
+    centre_email: str,
+    tz: tzinfo,
+    calendar: WorkingCalendar = RUSSIAN_CALENDAR,
+) -> list[OwedNotice]:
+    """Every notice owed on `today` (a date in the district's zone `tz`) across all
+    waiting tasks and continuous logs."""
+    if not calendar.is_working_day(today):
+        return []
+    rows = session.exec(
+        select(Task, Occurrence)
+        .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+        .where(
+            (col(Task.status).in_(WAITING)) | (col(Occurrence.continuous).is_(True)),
+            Occurrence.opens <= today,
+        )
+    ).all()
+    if not rows:
+        return []
+    task_ids = [t.id for t, _ in rows]
+    sent: dict[int, set[tuple[NoticeKind, int]]] = defaultdict(set)
+    for task_id, kind, step in session.exec(
+        select(Notice.task_id, Notice.kind, Notice.step).where(col(Notice.task_id).in_(task_ids))
+    ).all():
+        sent[task_id].add((NoticeKind(kind), step))
+    entries: dict[int, list[date]] = defaultdict(list)
+    continuous_ids = [t.id for t, o in rows if o.continuous]
+    if continuous_ids:
+        for task_id, submitted_at in session.exec(
+            select(Evidence.task_id, Evidence.submitted_at).where(
+                col(Evidence.task_id).in_(continuous_ids)
+            )
+        ).all():
+            entries[task_id].append(submitted_at.astimezone(tz).date())
+    items = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
+    orgs = {o.id: o for o in session.exec(select(Organisation)).all()}
+    owed: list[OwedNotice] = []
+    for task, occurrence in rows:
+        assert task.id is not None
+        view = TaskView(
+            status=task.status,
+            role=task.role,
+            due=task.due,
+            opened_on=task.opened_at.astimezone(tz).date(),
+            revision=task.revision,
+            continuous=occurrence.continuous,
+            occurrence_opens=occurrence.opens,
+        )
+        steps = owed_steps(
+            view,
+            sent=sent[task.id],
+            entry_days=entries[task.id],
+            today=today,
+            policy=policy,
+            calendar=calendar,
+        )
+        if not steps:
+            continue
+        item = items[task.item_id]
+        org = orgs.get(task.organisation_id) if task.organisation_id else None
+        to, cc = task_recipients(task, org, item, centre_email)
+        for kind, step in steps:
+            if kind is NoticeKind.escalation:
+                owed.append(
+                    OwedNotice(task.id, kind, step, today, item_owner_email(item, centre_email))
+                )
+            elif to:
+                owed.append(OwedNotice(task.id, kind, step, today, to, cc))
+    return owed
+
+
+def first_working_day_after(day: date, calendar: WorkingCalendar) -> date:
+    return calendar.on_or_after(day + timedelta(days=1))
+
+
+def look_days(
+    task: TaskView, *, policy: Policy, calendar: WorkingCalendar = RUSSIAN_CALENDAR
+) -> frozenset[date]:
+    """The days on which a notice for this task falls due for the first time: its
+    reminder day and chase days, or for a continuous log the working day after each
+    quarter's end. A cheap test for "is there anything to do today" that does not need
+    the notices already sent (owed_steps gives the full answer)."""
+    if task.continuous:
+        return frozenset(
+            first_working_day_after(end, calendar)
+            for end in quarter_ends_between(task.occurrence_opens, task.due)
+        )
+    if task.status not in WAITING:
+        return frozenset()
+    days = {calendar.add_working_days(task.due, -policy.reminder_before)}
+    days.update(calendar.add_working_days(task.due, n) for n in policy.chase_after)
+    return frozenset(days)
+
+
+def is_look_day(
+    task: TaskView, *, today: date, policy: Policy, calendar: WorkingCalendar = RUSSIAN_CALENDAR
+) -> bool:
+    return today in look_days(task, policy=policy, calendar=calendar)

@@ -1,0 +1,42 @@
+"""What every flow needs: settings, the database, the district's date."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import Engine
+
+from config.runtime import cached_engine
+from config.settings import Settings, get_settings
+from domain.reminders import Policy
+from domain.roadmap import Roadmap
+
+
+def runtime() -> tuple[Settings, Engine]:
+    settings = get_settings()
+    return settings, cached_engine(settings.effective_database_url)
+
+
+def moment(at: datetime | None) -> datetime:
+    """The instant a run works for: the given one (catch-up, simulation) or now."""
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None:
+        raise ValueError("`at` must carry a time zone")
+    return at.astimezone(UTC)
+
+
+def local_day(at: datetime, settings: Settings) -> date:
+    return at.astimezone(settings.tz).date()
+
+
+def policy(settings: Settings) -> Policy:
+    return Policy(
+        reminder_before=settings.reminder_working_days_before,
+        chase_after=tuple(settings.chase_working_days_after),
+        escalate_after_chase=settings.escalate_after_chase,
+    )
+
+
+def roadmap_start(roadmap: Roadmap) -> date:
+    return roadmap.order_date

@@ -1,0 +1,455 @@
+"""`roadmap demo`: the first cycle of the demo district, with a simulated clock.
+
+The engine runs through `tick` on every day something is owed (openings, reminders,
+chases, escalations, nudges, mail waiting); simulated heads answer through the same
+code path as the answer page (`portal.answers.submit_answer`). Their behaviour is
+seeded, and recorded in the result so that tests can check the summary against it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import Session, col, func, select
+
+from config.runtime import cached_engine, open_engine
+from config.settings import Settings, get_settings
+from domain.calendar import RUSSIAN_CALENDAR
+from domain.db import session_scope
+from domain.emails import Notice, OutgoingEmail
+from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, Role
+from domain.opening import item_schedule
+from domain.org_import import decode_csv_bytes, parse_organisations_csv, upsert_organisations
+from domain.organisations import Organisation
+from domain.reminders import WAITING, TaskView, look_days
+from domain.roadmap import Roadmap, RoadmapItem
+from domain.tasks import Occurrence, Task
+from flows.context import policy
+from notifications.sink import MailFolderSinkProcess
+
+DEMO_ORGS = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisations.csv"
+DEMO_END = date(2023, 8, 31)
+CYCLE = "2022/2023"
+TICK_AT = time(9, 0)
+ANSWER_AT = time(14, 0)
+EVENING = time(18, 0)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+class Behaviour(StrEnum):
+    on_time = "on_time"  # answers on the day the opening email or the reminder arrives
+    late = "late"  # answers on the day the first or second chase arrives
+    never = "never"
+    log = "log"  # a continuous task: entries in some quarters, or when nudged
+
+
+@dataclass
+class PlannedAnswer:
+    """How a simulated head treats one task, and the days they answered it."""
+
+    task_id: int
+    item_number: int
+    organisation: str | None
+    behaviour: Behaviour
+    trigger: str  # "opened", "reminder", "chase-1", "chase-2", "" (never / log)
+    due: date
+    diligence: float
+    done: list[date] = field(default_factory=list)
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    database: Path
+    mail_dir: Path
+    mail_count: int
+    summary_files: dict[str, str]
+    plans: list[PlannedAnswer]
+    ticks: int
+    prefect_home: Path
+    seconds: float
+
+
+def _instant(day: date, at: time, settings: Settings) -> datetime:
+    return datetime.combine(day, at, tzinfo=settings.tz).astimezone(UTC)
+
+
+def _quarter_of(day: date) -> tuple[int, int]:
+    return day.year, (day.month - 1) // 3
+
+
+class Heads:
+    """The simulated people. They act on the mail they get, as real heads do: each
+    organisation has a diligence; each task a behaviour drawn from it when it opens."""
+
+    def __init__(self, seed: int, organisations: list[Organisation]) -> None:
+        self.rng = random.Random(seed)
+        self.diligence = {o.id: self.rng.uniform(0.55, 0.97) for o in organisations}
+        self.plans: dict[int, PlannedAnswer] = {}
+
+    def plan(
+        self,
+        task: Task,
+        occurrence: Occurrence,
+        item: RoadmapItem,
+        org: Organisation | None,
+        opened_on: date,
+    ) -> PlannedAnswer:
+        assert task.id is not None
+        p = 0.97 if org is None else self.diligence[task.organisation_id]
+        name = org.name if org else None
+        if occurrence.continuous:
+            behaviour, trigger = Behaviour.log, ""
+        elif org is None:
+            behaviour, trigger = Behaviour.on_time, "opened"
+        else:
+            roll = self.rng.random()
+            if roll < p * 0.8:
+                reminder_day = RUSSIAN_CALENDAR.add_working_days(task.due, -3)
+                reminded = opened_on < reminder_day
+                trigger = "reminder" if reminded and self.rng.random() < 0.5 else "opened"
+                behaviour = Behaviour.on_time
+            elif roll < p:
+                behaviour, trigger = Behaviour.late, f"chase-{self.rng.randint(1, 2)}"
+            else:
+                behaviour, trigger = Behaviour.never, ""
+        plan = PlannedAnswer(task.id, item.number, name, behaviour, trigger, task.due, p)
+        self.plans[task.id] = plan
+        return plan
+
+    def answers_today(
+        self, day: date, mail: dict[int, list[tuple[NoticeKind, int]]]
+    ) -> list[PlannedAnswer]:
+        """The tasks answered today, given the notices each task's people got today."""
+        chosen = []
+        for task_id, plan in self.plans.items():
+            got = mail.get(task_id, [])
+            if plan.behaviour is Behaviour.log:
+                p = plan.diligence
+                this_quarter = any(_quarter_of(d) == _quarter_of(day) for d in plan.done)
+                nudged = any(kind is NoticeKind.nudge for kind, _ in got)
+                if (nudged and self.rng.random() < 0.8) or (
+                    not this_quarter and self.rng.random() < 0.12 * p
+                ):
+                    chosen.append(plan)
+            elif not plan.done and plan.trigger:
+                triggers = {
+                    "opened"
+                    if kind is NoticeKind.opened
+                    else "reminder"
+                    if kind is NoticeKind.reminder
+                    else f"chase-{step % 10}"
+                    if kind is NoticeKind.chase
+                    else ""
+                    for kind, step in got
+                }
+                if plan.trigger in triggers:
+                    chosen.append(plan)
+        return chosen
+
+    def values(
+        self, item: RoadmapItem, org: Organisation | None, day: date
+    ) -> tuple[dict[str, str], list[Any]]:
+        return sample_answer(item, org, day, self.rng)
+
+
+def sample_answer(
+    item: RoadmapItem, org: Organisation | None, day: date, rng: random.Random
+) -> tuple[dict[str, str], list[Any]]:
+    """A plausible answer to an item's evidence form, as a head would type it."""
+    from portal.answers import UploadedFile
+
+    values: dict[str, str] = {}
+    files: list[UploadedFile] = []
+    for spec in item.evidence.fields:
+        if spec.kind is EvidenceFieldKind.number:
+            values[spec.name] = str(rng.randint(1, 9))
+        elif spec.kind is EvidenceFieldKind.date:
+            values[spec.name] = day.strftime("%d.%m.%Y")
+        elif spec.kind is EvidenceFieldKind.url:
+            values[spec.name] = f"https://org{org.id if org else 0}.levokumskoe.example/mentor"
+        elif spec.kind is EvidenceFieldKind.file:
+            if spec.required or rng.random() < 0.5:
+                files.append(UploadedFile(spec.name, f"{spec.name}.pdf", PDF, "application/pdf"))
+        elif spec.required or rng.random() < 0.3:
+            values[spec.name] = (
+                f"Выполнено {day:%d.%m.%Y}: {item.title[:60].lower()}"
+                if spec.kind is EvidenceFieldKind.long_text
+                else f"№ {rng.randint(10, 99)}"
+            )
+    return values, files
+
+
+def _reset(out: Path) -> None:
+    for name in ("roadmap.db", "roadmap.db-wal", "roadmap.db-shm"):
+        (out / name).unlink(missing_ok=True)
+    for name in ("mail", "outbox", "summary", "summaries", "uploads"):
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
+def _configure(out: Path, sink: MailFolderSinkProcess) -> Settings:
+    os.environ.update(
+        {
+            "ROADMAP_DATABASE_URL": f"sqlite:///{(out / 'roadmap.db').as_posix()}",
+            "ROADMAP_VAR_DIR": str(out),
+            "ROADMAP_SMTP_HOST": sink.host,
+            "ROADMAP_SMTP_PORT": str(sink.port),
+            "ROADMAP_SMTP_TLS": "none",
+        }
+    )
+    for var in ("ROADMAP_SMTP_USERNAME", "ROADMAP_SMTP_PASSWORD"):
+        os.environ.pop(var, None)
+    get_settings.cache_clear()
+    cached_engine.cache_clear()
+    return get_settings()
+
+
+class Lookout:
+    """Whether a tick at 09:00 on a day has anything to do: a window opening, a
+    reminder, chase or nudge falling due, or mail waiting. Days without are skipped
+    (the demo jumps to the next instant at which anything is owed)."""
+
+    def __init__(self, session: Session, settings: Settings, start: date, end: date) -> None:
+        self.settings = settings
+        self.rules = policy(settings)
+        self.opening_days: set[date] = set()
+        for item in session.exec(select(RoadmapItem)).all():
+            if not item.needs_dates:
+                windows = item_schedule(item).occurrences(start, end)
+                self.opening_days.update(w.opens for w in windows)
+        self._looks: dict[tuple[int, date, str, int], frozenset[date]] = {}
+
+    def has_work(self, session: Session, day: date) -> bool:
+        if day in self.opening_days:
+            return True
+        waiting = session.exec(
+            select(func.count())
+            .select_from(OutgoingEmail)
+            .where(
+                col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry]),
+                OutgoingEmail.next_attempt_at <= _instant(day, TICK_AT, self.settings),
+            )
+        ).one()
+        if waiting:
+            return True
+        if not RUSSIAN_CALENDAR.is_working_day(day):
+            return False
+        rows = session.exec(
+            select(Task, Occurrence)
+            .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+            .where(col(Task.status).in_(WAITING) | col(Occurrence.continuous).is_(True))
+        ).all()
+        for task, occurrence in rows:
+            assert task.id is not None
+            key = (task.id, task.due, task.status.value, task.revision)
+            looks = self._looks.get(key)
+            if looks is None:
+                view = TaskView(
+                    status=task.status,
+                    role=task.role,
+                    due=task.due,
+                    opened_on=task.opened_at.astimezone(self.settings.tz).date(),
+                    revision=task.revision,
+                    continuous=occurrence.continuous,
+                    occurrence_opens=occurrence.opens,
+                )
+                looks = self._looks[key] = look_days(view, policy=self.rules)
+            if day in looks:
+                return True
+        return False
+
+
+def _plan_new_tasks(session: Session, heads: Heads, settings: Settings) -> None:
+    rows = session.exec(
+        select(Task, Occurrence, RoadmapItem)
+        .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+        .join(RoadmapItem, col(RoadmapItem.id) == Task.item_id)
+        .where(col(Task.id).not_in(list(heads.plans) or [0]))
+        .order_by(col(Task.id))
+    ).all()
+    orgs = {o.id: o for o in session.exec(select(Organisation)).all()}
+    for task, occurrence, item in rows:
+        org = orgs.get(task.organisation_id) if task.organisation_id else None
+        heads.plan(task, occurrence, item, org, task.opened_at.astimezone(settings.tz).date())
+
+
+def _mail_of_the_day(session: Session, day: date) -> dict[int, list[tuple[NoticeKind, int]]]:
+    got: dict[int, list[tuple[NoticeKind, int]]] = {}
+    for task_id, kind, step in session.exec(
+        select(Notice.task_id, Notice.kind, Notice.step).where(Notice.on_day == day)
+    ).all():
+        got.setdefault(task_id, []).append((NoticeKind(kind), step))
+    return got
+
+
+def _answer(day: date, heads: Heads, settings: Settings) -> int:
+    """Simulated heads answer at 14:00 through the answer page's own code path."""
+    from portal.answers import accept_task, submit_answer
+
+    now = _instant(day, ANSWER_AT, settings)
+    engine = cached_engine(settings.effective_database_url)
+    with session_scope(engine) as session:
+        due_today = heads.answers_today(day, _mail_of_the_day(session, day))
+        if not due_today:
+            return 0
+        orgs = {o.id: o for o in session.exec(select(Organisation)).all()}
+        for plan in due_today:
+            task = session.get(Task, plan.task_id)
+            assert task is not None
+            item = session.get(RoadmapItem, task.item_id)
+            assert item is not None
+            org = orgs.get(task.organisation_id) if task.organisation_id else None
+            values, files = heads.values(item, org, day)
+            by = (
+                settings.centre_email
+                if org is None
+                else (
+                    org.curator_email
+                    if task.role is Role.curator and org.curator_email
+                    else org.head_email
+                )
+            )
+            submit_answer(
+                session=session,
+                task=task,
+                values=values,
+                files=files,
+                by=by,
+                settings=settings,
+                now=now,
+            )
+            if plan.behaviour is not Behaviour.log:
+                accept_task(
+                    session=session,
+                    task=task,
+                    admin_email=settings.centre_email,
+                    now=now + timedelta(hours=2),
+                )
+            plan.done.append(day)
+    return len(due_today)
+
+
+def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from flows.chase import chase_flow
+    from flows.items import item_flow
+    from flows.summary import summary_flow
+    from flows.tick import tick_flow
+
+    started = datetime.now(UTC)
+    _reset(out)
+    with (
+        MailFolderSinkProcess(out / "mail") as sink,
+        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
+        settings = _configure(out, sink)
+        engine = open_engine(settings)
+        rows, errors = parse_organisations_csv(decode_csv_bytes(DEMO_ORGS.read_bytes()))
+        if errors:
+            raise ValueError(f"{DEMO_ORGS}: {errors[0]}")
+        with session_scope(engine) as session:
+            upsert_organisations(session=session, rows=rows, now=started)
+            roadmap = session.exec(select(Roadmap)).one()
+            organisations = list(session.exec(select(Organisation)).all())
+        heads = Heads(seed, organisations)
+        with Session(engine) as session:
+            lookout = Lookout(session, settings, roadmap.order_date, DEMO_END)
+        engine = cached_engine(settings.effective_database_url)
+        days = [
+            roadmap.order_date + timedelta(days=n)
+            for n in range((DEMO_END - roadmap.order_date).days + 1)
+        ]
+        console.print("[bold]roadmap demo[/bold]: starting Prefect (a local temporary server) …")
+
+        def simulate() -> tuple[int, dict[str, str]]:
+            ticks = 0
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} дн."),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                bar = progress.add_task("симуляция", total=len(days), info="")
+                for day in days:
+                    with Session(engine) as session:
+                        work = lookout.has_work(session, day)
+                    if work:
+                        tick_flow(_instant(day, TICK_AT, settings), summarise=False)
+                        ticks += 1
+                        with Session(engine) as session:
+                            _plan_new_tasks(session, heads, settings)
+                        if _answer(day, heads, settings):
+                            tick_flow(_instant(day, EVENING, settings), summarise=False)
+                            ticks += 1
+                    progress.update(
+                        bar,
+                        advance=1,
+                        description=f"{day:%d.%m.%Y}",
+                        info=f"tick: {ticks}, писем: {sink.count}",
+                    )
+            console.print("publishing the dashboard and writing the summary …")
+            end = _instant(DEMO_END, EVENING, settings)
+            with Session(engine) as session:
+                numbers = [
+                    i.number
+                    for i in session.exec(select(RoadmapItem).order_by(col(RoadmapItem.number)))
+                ]
+            for number in numbers:
+                item_flow(number, end)
+            chase_flow(end)
+            files = summary_flow(CYCLE, end, str(out / "summary"))
+            tick_flow(end + timedelta(minutes=5), summarise=False)
+            return ticks + 1, files
+
+        ticks, files = simulate()
+        mail_count = sink.count
+    return DemoResult(
+        out=out,
+        database=out / "roadmap.db",
+        mail_dir=out / "mail",
+        mail_count=mail_count,
+        summary_files=files,
+        plans=list(heads.plans.values()),
+        ticks=ticks,
+        prefect_home=Path(os.environ.get("PREFECT_HOME", "~/.prefect")),
+        seconds=(datetime.now(UTC) - started).total_seconds(),
+    )
+
+
+def print_result(result: DemoResult, *, console: Console) -> None:
+    behaviours: dict[str, int] = {}
+    for plan in result.plans:
+        behaviours[plan.behaviour.value] = behaviours.get(plan.behaviour.value, 0) + 1
+    files = "\n".join(f"  {fmt}: {path}" for fmt, path in sorted(result.summary_files.items()))
+    ui = (
+        f"PREFECT_HOME={result.prefect_home} .venv/bin/prefect server start"
+        "   then open http://127.0.0.1:4200"
+    )
+    console.print(
+        Panel.fit(
+            f"[bold]Demo finished[/bold] in {result.seconds:.0f} s: 08.04.2022 – 31.08.2023, "
+            f"{result.ticks} ticks\n"
+            f"tasks simulated: {len(result.plans)} {behaviours}\n"
+            f"mail received by the local SMTP server: {result.mail_count} messages in "
+            f"{result.mail_dir}\n"
+            f"yearly summary (аналитическая справка):\n{files}\n"
+            f"database: {result.database}\n"
+            f"inspect: ROADMAP_DATABASE_URL=sqlite:///{result.database} ./run tasks list\n"
+            f"Prefect UI on the demo's runs and artifacts:\n  {ui}",
+            title="roadmap demo",
+        )
+    )

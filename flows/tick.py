@@ -1,0 +1,66 @@
+"""`roadmap tick --at`: everything due up to an instant, through the same flows and tasks."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from prefect import flow
+from sqlmodel import Session, col, select
+
+from domain.access import StoredSummary
+from domain.cycles import academic_year_of
+from domain.opening import unopened_windows
+from domain.roadmap import Roadmap, RoadmapItem
+from domain.tasks import Occurrence
+from flows.chase import queue_owed_notices
+from flows.context import local_day, moment, runtime
+from flows.items import item_flow
+from flows.outbox import deliver
+from flows.summary import summary_flow
+
+
+def items_to_open(session: Session, today: date) -> list[int]:
+    """Numbers of the items with a window open by `today` that is not opened yet."""
+    roadmap = session.exec(select(Roadmap)).first()
+    if roadmap is None:
+        return []
+    items = session.exec(
+        select(RoadmapItem)
+        .where(RoadmapItem.roadmap_id == roadmap.id)
+        .order_by(col(RoadmapItem.number))
+    ).all()
+    return [
+        item.number
+        for item in items
+        if unopened_windows(
+            session=session, item=item, roadmap_start=roadmap.order_date, today=today
+        )
+    ]
+
+
+def cycles_to_summarise(session: Session, today: date) -> list[str]:
+    """Cycles that ended before `today`, had occurrences, and have no summary yet."""
+    current = academic_year_of(today).name
+    with_work = set(session.exec(select(Occurrence.cycle).distinct()).all())
+    done = set(session.exec(select(StoredSummary.cycle)).all())
+    return sorted(c for c in with_work - done if c < current)
+
+
+@flow(name="tick", flow_run_name="tick · {at}")
+def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, Any]:
+    """Catch up to `at`: open due occurrences (one item flow each), queue the reminders,
+    chases and escalations owed, deliver the outbox, and summarise ended cycles.
+    Running it twice for the same instant sends nothing new."""
+    when = moment(at)
+    settings, engine = runtime()
+    today = local_day(when, settings)
+    with Session(engine) as session:
+        numbers = items_to_open(session, today)
+        cycles = cycles_to_summarise(session, today) if summarise else []
+    opened = {str(n): item_flow(n, when) for n in numbers}
+    notices = queue_owed_notices(when)
+    for cycle in cycles:
+        summary_flow(cycle, when)
+    delivered = deliver(when)
+    return {"opened": opened, "notices": notices, "delivered": delivered, "summaries": cycles}

@@ -1,0 +1,333 @@
+"""What the email templates show: plain views built from the tables.
+
+Everything here reads the session and never writes, except that issuing a personal
+link creates (or reuses) its AccessLink row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from config.settings import Settings
+from domain.calendar import RUSSIAN_CALENDAR
+from domain.emails import Notice
+from domain.enums import NoticeKind, TaskEventKind, TaskStatus
+from domain.evidence import Evidence, EvidenceFile
+from domain.organisations import Organisation
+from domain.roadmap import Roadmap, RoadmapItem
+from domain.tasks import Occurrence, Task, TaskEvent
+from notifications.ics import DueEvent, task_uid
+from notifications.render import ru_date, shorten
+from portal.links import issue_task_link
+
+_STATUS_LABELS = {
+    TaskStatus.open: "ожидает ответа",
+    TaskStatus.submitted: "ответ получен, на проверке",
+    TaskStatus.accepted: "принято",
+    TaskStatus.returned: "возвращено на доработку",
+}
+
+
+def status_label(task: Task, on_day: date) -> str:
+    label = _STATUS_LABELS[TaskStatus(task.status)]
+    if task.status in (TaskStatus.open, TaskStatus.returned) and task.due < on_day:
+        label += ", срок истёк"
+    return label
+
+
+@dataclass(frozen=True)
+class TaskParts:
+    """A task with the rows around it."""
+
+    task: Task
+    item: RoadmapItem
+    roadmap: Roadmap
+    occurrence: Occurrence
+    organisation: Organisation | None
+
+    @property
+    def task_id(self) -> int:
+        assert self.task.id is not None
+        return self.task.id
+
+    def organisation_name(self, settings: Settings) -> str:
+        return self.organisation.name if self.organisation else settings.centre_name
+
+    def person_name(self, recipient: str) -> str:
+        """The name behind `recipient` if we know it (head, curator or the item's owner)."""
+        who = recipient.strip().lower()
+        org = self.organisation
+        if org is not None:
+            if org.head_email.strip().lower() == who:
+                return org.head_name
+            if org.curator_email and org.curator_email.strip().lower() == who:
+                return org.curator_name
+        if self.item.owner_email and self.item.owner_email.strip().lower() == who:
+            return self.item.owner_name
+        return ""
+
+
+def load_task(session: Session, task_id: int) -> TaskParts:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise ValueError(f"owed notice names task {task_id}, which does not exist")
+    item = session.get(RoadmapItem, task.item_id)
+    occurrence = session.get(Occurrence, task.occurrence_id)
+    if item is None or occurrence is None:
+        raise ValueError(f"task {task_id}: its roadmap item or occurrence is missing")
+    roadmap = session.get(Roadmap, item.roadmap_id)
+    if roadmap is None:
+        raise ValueError(f"task {task_id}: roadmap {item.roadmap_id} is missing")
+    org = None
+    if task.organisation_id is not None:
+        org = session.get(Organisation, task.organisation_id)
+        if org is None:
+            raise ValueError(f"task {task_id}: organisation {task.organisation_id} is missing")
+    return TaskParts(task, item, roadmap, occurrence, org)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: int
+    item_number: int
+    item_title: str
+    roadmap_title: str
+    expected_result: str
+    evidence_labels: list[str]
+    organisation: str
+    organisation_id: int | None
+    due: date
+    continuous: bool
+    status: str
+    link: str
+    owner_name: str
+
+
+def task_view(
+    parts: TaskParts,
+    *,
+    session: Session,
+    recipient: str,
+    settings: Settings,
+    on_day: date,
+    now: datetime,
+    with_link: bool = True,
+) -> TaskView:
+    link = ""
+    if with_link:
+        link = issue_task_link(
+            session=session, task=parts.task, recipient=recipient, settings=settings, now=now
+        )
+    return TaskView(
+        task_id=parts.task_id,
+        item_number=parts.item.number,
+        item_title=parts.item.title,
+        roadmap_title=parts.roadmap.title,
+        expected_result=parts.item.expected_result,
+        evidence_labels=[f.label for f in parts.item.evidence.fields],
+        organisation=parts.organisation_name(settings),
+        organisation_id=parts.task.organisation_id,
+        due=parts.task.due,
+        continuous=parts.occurrence.continuous,
+        status=status_label(parts.task, on_day),
+        link=link,
+        owner_name=parts.item.owner_name,
+    )
+
+
+def due_event(parts: TaskParts, view: TaskView, *, domain: str, now: datetime) -> DueEvent:
+    org = parts.organisation
+    who = f" ({org.short_name or org.name})" if org is not None else ""
+    description = f"п. {view.item_number}. {view.item_title}\n{view.organisation}"
+    if view.link:
+        description += f"\nОтветить: {view.link}"
+    return DueEvent(
+        uid=task_uid(view.task_id, domain),
+        day=view.due,
+        summary=f"Срок: п. {view.item_number} «{shorten(view.item_title, 60)}»{who}",
+        description=description,
+        url=view.link,
+        sequence=parts.task.revision,
+        stamp=now,
+    )
+
+
+# -- receipts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedField:
+    label: str
+    value: str
+    files: list[str] = field(default_factory=list)
+
+
+def _format_value(value: Any, kind: str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "да" if value else "нет"
+    if isinstance(value, list):
+        return "; ".join(s for s in (_format_value(v, kind) for v in value) if s)
+    if isinstance(value, dict):
+        return "; ".join(
+            f"{k}: {s}" for k, s in ((k, _format_value(v, None)) for k, v in value.items()) if s
+        )
+    text = str(value).strip()
+    if kind == "date":
+        try:
+            return ru_date(date.fromisoformat(text))
+        except ValueError:
+            return text
+    return text
+
+
+def local_datetime(value: datetime, settings: Settings) -> str:
+    local = value.astimezone(settings.tz)
+    return f"{local:%d.%m.%Y} в {local:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    version: int
+    submitted_at: str
+    submitted_by: str
+    fields: list[ReceivedField]
+
+
+def receipt(session: Session, parts: TaskParts, version: int, settings: Settings) -> Receipt:
+    evidence = session.exec(
+        select(Evidence).where(Evidence.task_id == parts.task_id, Evidence.version == version)
+    ).first()
+    if evidence is None or evidence.id is None:
+        raise ValueError(
+            f"receipt for task {parts.task_id} version {version}: no such evidence row "
+            "(queue the receipt after the evidence is saved, with step = its version)"
+        )
+    files = session.exec(
+        select(EvidenceFile)
+        .where(EvidenceFile.evidence_id == evidence.id)
+        .order_by(col(EvidenceFile.id))
+    ).all()
+    names_by_field: dict[str, list[str]] = {}
+    for f in files:
+        names_by_field.setdefault(f.field, []).append(f.original_name)
+    spec = parts.item.evidence
+    shown: list[ReceivedField] = []
+    seen: set[str] = set()
+    for spec_field in spec.fields:
+        seen.add(spec_field.name)
+        file_names = names_by_field.get(spec_field.name, [])
+        value = evidence.values.get(spec_field.name)
+        text = "" if spec_field.kind == "file" else _format_value(value, spec_field.kind)
+        if text or file_names or spec_field.required:
+            shown.append(ReceivedField(spec_field.label, text, file_names))
+    for name, value in evidence.values.items():
+        if name in seen:
+            continue
+        seen.add(name)
+        text = _format_value(value, None)
+        file_names = names_by_field.get(name, [])
+        if text or file_names:
+            shown.append(ReceivedField(name, text, file_names))
+    for name, file_names in names_by_field.items():
+        if name not in seen:
+            shown.append(ReceivedField(name, "", file_names))
+    return Receipt(
+        version=version,
+        submitted_at=local_datetime(evidence.submitted_at, settings),
+        submitted_by=evidence.submitted_by,
+        fields=shown,
+    )
+
+
+def return_reason(session: Session, task_id: int) -> str:
+    """The centre's reason: the note of the task's latest "returned" event."""
+    event = session.exec(
+        select(TaskEvent)
+        .where(TaskEvent.task_id == task_id, TaskEvent.kind == TaskEventKind.returned)
+        .order_by(col(TaskEvent.at).desc(), col(TaskEvent.id).desc())
+    ).first()
+    if event is None:
+        raise ValueError(
+            f"returned notice for task {task_id}: the task has no 'returned' event "
+            "(write the TaskEvent with the reason in its note first)"
+        )
+    return event.note.strip() or "не указана"
+
+
+def last_entry_day(session: Session, task_id: int, settings: Settings) -> date | None:
+    latest = session.exec(
+        select(Evidence)
+        .where(Evidence.task_id == task_id)
+        .order_by(col(Evidence.submitted_at).desc())
+    ).first()
+    return None if latest is None else latest.submitted_at.astimezone(settings.tz).date()
+
+
+# -- escalations ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChaseSent:
+    step: int
+    on_day: date
+
+
+@dataclass(frozen=True)
+class OverdueRow:
+    organisation: str
+    contact: str
+    due: date
+    days_overdue: int
+    status: str
+    chases: list[ChaseSent]
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    number: int
+    title: str
+    rows: list[OverdueRow]
+
+
+def chases_sent(session: Session, task_id: int) -> list[ChaseSent]:
+    notices = session.exec(
+        select(Notice)
+        .where(Notice.task_id == task_id, Notice.kind == NoticeKind.chase)
+        .order_by(col(Notice.step))
+    ).all()
+    return [ChaseSent(n.step, n.on_day) for n in notices]
+
+
+def overdue_items(
+    session: Session, parts_list: list[TaskParts], settings: Settings, on_day: date
+) -> list[OverdueItem]:
+    by_item: dict[int, tuple[RoadmapItem, list[tuple[str, OverdueRow]]]] = {}
+    for parts in parts_list:
+        task, org = parts.task, parts.organisation
+        if org is None:
+            contact = f"{settings.centre_name}: {parts.item.owner_name or settings.centre_email}"
+        elif task.role == "curator" and org.curator_email:
+            contact = f"куратор {org.curator_name} <{org.curator_email}>"
+        else:
+            contact = f"руководитель {org.head_name} <{org.head_email}>"
+        row = OverdueRow(
+            organisation=parts.organisation_name(settings),
+            contact=contact,
+            due=task.due,
+            days_overdue=max(0, RUSSIAN_CALENDAR.working_days_between(task.due, on_day)),
+            status=status_label(task, on_day),
+            chases=chases_sent(session, parts.task_id),
+        )
+        assert parts.item.id is not None
+        by_item.setdefault(parts.item.id, (parts.item, []))[1].append((row.organisation, row))
+    result = []
+    for item, rows in sorted(by_item.values(), key=lambda pair: pair[0].number):
+        ordered = [row for _, row in sorted(rows, key=lambda pair: pair[0])]
+        result.append(OverdueItem(number=item.number, title=item.title, rows=ordered))
+    return result

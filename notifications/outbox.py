@@ -1,0 +1,385 @@
+"""The outbox: owed notices become email rows (and Notice rows) in the caller's transaction.
+
+Delivery (notifications/delivery.py) sends the rows later; writing them here, in the
+same transaction as whatever made them owed, means a crash never loses a message and a
+re-run never writes one twice: (task, kind, step) is unique in Notice and the
+Message-ID is unique in OutgoingEmail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from config.settings import Settings
+from domain.calendar import RUSSIAN_CALENDAR
+from domain.emails import Notice, OutgoingEmail
+from domain.enums import EmailStatus, NoticeKind, TaskEventKind
+from domain.notices import OwedNotice
+from domain.tasks import TaskEvent
+from notifications.context import (
+    TaskParts,
+    TaskView,
+    due_event,
+    last_entry_day,
+    load_task,
+    overdue_items,
+    receipt,
+    return_reason,
+    task_view,
+)
+from notifications.ics import ICS_CONTENT_TYPE, ICS_FILENAME, DueEvent, due_calendar
+from notifications.mime import Attachment, address_of, mail_domain
+from notifications.render import render
+from portal.links import issue_org_link
+
+__all__ = ["Attachment", "digest_message_id", "notice_message_id", "queue_email", "queue_notices"]
+
+NoticeKey = tuple[int, NoticeKind, int]
+
+_EVENT_FOR_KIND = {
+    NoticeKind.reminder: TaskEventKind.reminded,
+    NoticeKind.chase: TaskEventKind.chased,
+    NoticeKind.escalation: TaskEventKind.escalated,
+    NoticeKind.nudge: TaskEventKind.nudged,
+}
+
+# Kinds whose email carries the due date as a calendar entry.
+_CALENDAR_KINDS = frozenset(
+    {
+        NoticeKind.opened,
+        NoticeKind.reminder,
+        NoticeKind.chase,
+        NoticeKind.returned,
+        NoticeKind.nudge,
+    }
+)
+
+
+def notice_message_id(task_id: int, kind: NoticeKind | str, step: int, domain: str) -> str:
+    return f"<task-{task_id}.{NoticeKind(kind).value}.{step}@{domain}>"
+
+
+def digest_message_id(keys: Sequence[NoticeKey], domain: str) -> str:
+    joined = "\n".join(sorted(f"{t}.{NoticeKind(k).value}.{s}" for t, k, s in keys))
+    return f"<digest-{hashlib.sha1(joined.encode('utf-8')).hexdigest()[:20]}@{domain}>"
+
+
+def queue_email(
+    *,
+    session: Session,
+    kind: str,
+    to: str,
+    cc: Sequence[str] = (),
+    subject: str,
+    text_body: str,
+    html_body: str,
+    attachments: Sequence[Attachment] = (),
+    message_id: str,
+    now: datetime,
+) -> OutgoingEmail:
+    """Put one message in the outbox, due now. Idempotent by `message_id`: if a row with
+    that Message-ID exists (even one another transaction is writing), it is returned
+    unchanged. Does not commit."""
+    if not (message_id.startswith("<") and message_id.endswith(">") and "@" in message_id):
+        raise ValueError(f"Message-ID must look like <local@domain>, got {message_id!r}")
+    address_of(to)  # a clear error for a malformed recipient, before anything is written
+    for addr in cc:
+        address_of(addr)
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+
+    def existing() -> OutgoingEmail | None:
+        return session.exec(
+            select(OutgoingEmail).where(OutgoingEmail.message_id == message_id)
+        ).first()
+
+    found = existing()
+    if found is not None:
+        return found
+    values: dict[str, Any] = {
+        "message_id": message_id,
+        "kind": kind,
+        "to_addr": to,
+        "cc_addrs": list(cc),
+        "subject": subject,
+        "text_body": text_body,
+        "html_body": html_body,
+        "attachments": [a.to_row() for a in attachments],
+        "status": EmailStatus.queued,
+        "attempts": 0,
+        "created_at": now,
+        "next_attempt_at": now,
+        "last_error": "",
+    }
+    dialect = session.get_bind().dialect.name
+    table = OutgoingEmail.__table__  # type: ignore[attr-defined]
+    if dialect in ("postgresql", "sqlite"):
+        # ON CONFLICT DO NOTHING: a concurrent writer of the same message wins quietly
+        # instead of failing the caller's whole transaction.
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["message_id"])
+        session.execute(stmt)
+        found = existing()
+        assert found is not None
+        return found
+    email = OutgoingEmail(**values)
+    session.add(email)
+    session.flush()
+    return email
+
+
+# -- owed notices ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One notice in a group, with what its template shows."""
+
+    notice: OwedNotice
+    parts: TaskParts
+    task: TaskView
+    kind: str
+    step: int
+    days_before: int = 0
+    days_overdue: int = 0
+    reason: str = ""
+    version: int = 0
+    fields: tuple[Any, ...] = ()
+    submitted_at: str = ""
+    submitted_by: str = ""
+    last_entry: date | None = None
+
+
+def _key(notice: OwedNotice) -> NoticeKey:
+    return (notice.task_id, NoticeKind(notice.kind), notice.step)
+
+
+def _not_yet_noticed(session: Session, owed: Sequence[OwedNotice]) -> list[OwedNotice]:
+    seen: set[NoticeKey] = set()
+    task_ids = sorted({n.task_id for n in owed})
+    if task_ids:
+        rows = session.exec(
+            select(Notice.task_id, Notice.kind, Notice.step).where(
+                col(Notice.task_id).in_(task_ids)
+            )
+        ).all()
+        seen.update((t, NoticeKind(k), s) for t, k, s in rows)
+    fresh = []
+    for notice in owed:
+        key = _key(notice)
+        if key not in seen:
+            seen.add(key)
+            fresh.append(notice)
+    return fresh
+
+
+def _entry(session: Session, notice: OwedNotice, settings: Settings, now: datetime) -> _Entry:
+    parts = load_task(session, notice.task_id)
+    kind = NoticeKind(notice.kind)
+    view = task_view(
+        parts,
+        session=session,
+        recipient=notice.recipient,
+        settings=settings,
+        on_day=notice.on_day,
+        now=now,
+        with_link=kind is not NoticeKind.escalation,
+    )
+    entry = _Entry(notice=notice, parts=parts, task=view, kind=kind.value, step=notice.step)
+    due = parts.task.due
+    if kind is NoticeKind.reminder:
+        days = max(0, RUSSIAN_CALENDAR.working_days_between(notice.on_day, due))
+        return replace(entry, days_before=days)
+    if kind in (NoticeKind.chase, NoticeKind.escalation):
+        days = max(0, RUSSIAN_CALENDAR.working_days_between(due, notice.on_day))
+        return replace(entry, days_overdue=days)
+    if kind is NoticeKind.returned:
+        return replace(entry, reason=return_reason(session, parts.task_id))
+    if kind is NoticeKind.receipt:
+        got = receipt(session, parts, notice.step, settings)
+        return replace(
+            entry,
+            version=got.version,
+            fields=tuple(got.fields),
+            submitted_at=got.submitted_at,
+            submitted_by=got.submitted_by,
+        )
+    if kind is NoticeKind.nudge:
+        return replace(entry, last_entry=last_entry_day(session, parts.task_id, settings))
+    return entry
+
+
+def _base_context(settings: Settings, recipient_name: str, on_day: date) -> dict[str, Any]:
+    return {
+        "centre_name": settings.centre_name,
+        "portal_url": settings.portal_url,
+        "recipient_name": recipient_name,
+        "on_day": on_day,
+    }
+
+
+def _single_context(entry: _Entry) -> dict[str, Any]:
+    return {
+        "task": entry.task,
+        "step": entry.step,
+        "days_before": entry.days_before,
+        "days_overdue": entry.days_overdue,
+        "reason": entry.reason,
+        "version": entry.version,
+        "fields": list(entry.fields),
+        "submitted_at": entry.submitted_at,
+        "submitted_by": entry.submitted_by,
+        "last_entry": entry.last_entry,
+    }
+
+
+def _calendar(entries: Sequence[_Entry], domain: str, now: datetime) -> list[Attachment]:
+    events: dict[int, DueEvent] = {}
+    for entry in entries:
+        if NoticeKind(entry.kind) in _CALENDAR_KINDS and entry.task.task_id not in events:
+            events[entry.task.task_id] = due_event(entry.parts, entry.task, domain=domain, now=now)
+    if not events:
+        return []
+    return [Attachment(ICS_FILENAME, ICS_CONTENT_TYPE, due_calendar(events.values()))]
+
+
+def _cc_for(group: Sequence[OwedNotice], recipient: str) -> list[str]:
+    cc: list[str] = []
+    seen = {recipient.strip().lower()}
+    for notice in group:
+        for addr in notice.cc:
+            if addr and addr.strip().lower() not in seen:
+                seen.add(addr.strip().lower())
+                cc.append(addr.strip())
+    return cc
+
+
+def _queue_group(
+    session: Session,
+    group: Sequence[OwedNotice],
+    settings: Settings,
+    now: datetime,
+) -> OutgoingEmail:
+    first = group[0]
+    recipient, on_day = first.recipient.strip(), first.on_day
+    domain = mail_domain(settings)
+    keys = [_key(n) for n in group]
+    entries = [_entry(session, n, settings, now) for n in group]
+    name = next(
+        (e.parts.person_name(recipient) for e in entries if e.parts.person_name(recipient)), ""
+    )
+    context = _base_context(settings, name, on_day)
+    attachments: list[Attachment] = []
+
+    if all(NoticeKind(n.kind) is NoticeKind.escalation for n in group):
+        email_kind = NoticeKind.escalation.value
+        parts_list = [e.parts for e in entries]
+        context.update(
+            items=overdue_items(session, parts_list, settings, on_day),
+            organisations_count=len({p.task.assignee_key for p in parts_list}),
+            tasks_count=len(parts_list),
+        )
+    elif len(entries) == 1:
+        email_kind = entries[0].kind
+        context.update(_single_context(entries[0]))
+        attachments = _calendar(entries, domain, now)
+    else:
+        email_kind = "digest"
+        attachments = _calendar(entries, domain, now)
+        org_links = []
+        seen_orgs: set[int] = set()
+        for e in entries:
+            org_id = e.parts.task.organisation_id
+            if org_id is not None and org_id not in seen_orgs:
+                seen_orgs.add(org_id)
+                link = issue_org_link(
+                    session=session,
+                    organisation_id=org_id,
+                    recipient=recipient,
+                    settings=settings,
+                    now=now,
+                )
+                org_links.append({"organisation": e.task.organisation, "link": link})
+        context.update(entries=entries, org_links=org_links, has_calendar=bool(attachments))
+
+    message_id = (
+        notice_message_id(*keys[0], domain) if len(keys) == 1 else digest_message_id(keys, domain)
+    )
+    rendered = render(email_kind, context)
+    email = queue_email(
+        session=session,
+        kind=email_kind,
+        to=recipient,
+        cc=_cc_for(group, recipient),
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+        attachments=attachments,
+        message_id=message_id,
+        now=now,
+    )
+    assert email.id is not None
+    for entry in entries:
+        notice = entry.notice
+        kind = NoticeKind(notice.kind)
+        session.add(
+            Notice(
+                task_id=notice.task_id,
+                kind=kind,
+                step=notice.step,
+                on_day=notice.on_day,
+                recipient=recipient,
+                email_id=email.id,
+                created_at=now,
+            )
+        )
+        event_kind = _EVENT_FOR_KIND.get(kind)
+        if event_kind is not None:
+            session.add(
+                TaskEvent(
+                    task_id=notice.task_id,
+                    at=now,
+                    kind=event_kind,
+                    actor="system",
+                    note=f"шаг {notice.step}: письмо {message_id} для {recipient}",
+                )
+            )
+        if kind is NoticeKind.escalation and entry.parts.task.escalated_at is None:
+            entry.parts.task.escalated_at = now
+            session.add(entry.parts.task)
+    session.flush()
+    return email
+
+
+def queue_notices(
+    *, session: Session, owed: Sequence[OwedNotice], settings: Settings, now: datetime
+) -> list[OutgoingEmail]:
+    """Write the emails for `owed` notices; skips any (task, kind, step) already noticed.
+
+    Notices to one recipient on one day go as one email (a digest when there are
+    several); escalations go as their own digest to the item's owner. Flushes, never
+    commits: the caller owns the transaction. Returns the emails written, in order.
+    """
+    for notice in owed:
+        if "@" not in notice.recipient:
+            raise ValueError(
+                f"owed {NoticeKind(notice.kind).value} notice for task {notice.task_id}: "
+                f"recipient {notice.recipient!r} is not an email address"
+            )
+    fresh = _not_yet_noticed(session, owed)
+    groups: dict[tuple[str, date, bool], list[OwedNotice]] = {}
+    for notice in fresh:
+        escalation = NoticeKind(notice.kind) is NoticeKind.escalation
+        groups.setdefault((notice.recipient.strip().lower(), notice.on_day, escalation), []).append(
+            notice
+        )
+    # Escalations last, so that chases written in this same call are listed in them.
+    ordered = sorted(groups.items(), key=lambda pair: pair[0][2])
+    return [_queue_group(session, group, settings, now) for _, group in ordered]

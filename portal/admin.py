@@ -1,0 +1,601 @@
+"""The centre's review pages: login, task lists, a task's answers, accept and return."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from domain.access import AdminUser
+from domain.enums import TaskEventKind, TaskStatus
+from domain.evidence import Evidence, EvidenceFile
+from domain.organisations import Organisation
+from domain.roadmap import RoadmapItem
+from domain.tasks import Occurrence, Task, TaskEvent
+from portal.answers import AnswerError, accept_task, parse_evidence_date, return_task
+from portal.app import Portal, portal_of
+from portal.auth import SESSION_COOKIE, SESSION_MAX_AGE, AdminSession, authenticate
+from portal.links import issue_task_link, revoke_links
+from portal.pages import download, file_missing
+from portal.views import (
+    LIGHT_LABELS,
+    STATUS_LABELS,
+    TaskRow,
+    events,
+    submissions,
+    task_rows,
+)
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+
+LIST_LIMIT = 1000
+
+DONE_NOTICES = {
+    "accepted": "Ответ принят.",
+    "returned": "Задача возвращена на доработку; получателю отправлено письмо.",
+    "revoked": "Ссылки на задачу отозваны.",
+}
+
+
+class StatusFilter(StrEnum):
+    all = "all"
+    awaiting = "awaiting"  # submitted, waiting for review
+    overdue = "overdue"
+    returned = "returned"
+    accepted = "accepted"
+
+
+FILTER_LABELS = {
+    StatusFilter.all: "все",
+    StatusFilter.awaiting: "ждут проверки",
+    StatusFilter.overdue: "просрочены",
+    StatusFilter.returned: "возвращены",
+    StatusFilter.accepted: "приняты",
+}
+
+
+# --- sessions and CSRF --------------------------------------------------------------------
+
+
+def read_session(portal: Portal, request: Request) -> AdminSession | None:
+    return portal.sessions.loads(request.cookies.get(SESSION_COOKIE))
+
+
+def set_session(portal: Portal, response: Response, value: AdminSession) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        portal.sessions.dumps(value),
+        max_age=int(SESSION_MAX_AGE.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=portal.sessions.secure,
+    )
+
+
+def current_admin(session: Session, state: AdminSession | None) -> AdminUser | None:
+    if state is None or state.admin_id is None:
+        return None
+    admin = session.get(AdminUser, state.admin_id)
+    return admin if admin is not None and admin.active else None
+
+
+def forbidden(portal: Portal, request: Request, message: str) -> Response:
+    return portal.render(
+        request, "message.html", {"title": "Запрос отклонён", "message": message}, status_code=403
+    )
+
+
+@dataclass
+class AdminContext:
+    admin: AdminUser
+    state: AdminSession
+
+
+class NeedLogin(Exception):
+    pass
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/admin/login?" + urlencode({"next": target}), status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith("/admin") and not value.startswith("/admin/login"):
+        return value
+    return "/admin"
+
+
+def posted_ok(portal: Portal, request: Request, csrf_token: str) -> AdminSession | None:
+    """The session of a valid admin POST: right CSRF token, same site."""
+    state = read_session(portal, request)
+    if state is None or not state.csrf_ok(csrf_token) or not portal.same_origin(request):
+        return None
+    return state
+
+
+# --- login --------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=Response)
+def login_form(
+    request: Request, next: str = "/admin", portal: Portal = Depends(portal_of)
+) -> Response:
+    state = read_session(portal, request) or portal.sessions.new(None)
+    response = portal.render(
+        request,
+        "admin/login.html",
+        {"csrf": state.csrf, "next": _safe_next(next), "error": "", "email": ""},
+    )
+    set_session(portal, response, state)
+    return response
+
+
+@router.post("/login", response_class=Response)
+def login(
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form("/admin"),
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    state = posted_ok(portal, request, csrf_token)
+    if state is None:
+        return forbidden(portal, request, "Форма устарела. Откройте страницу входа ещё раз.")
+    with portal.session() as session:
+        admin = authenticate(session=session, email=email, password=password)
+        if admin is None:
+            return portal.render(
+                request,
+                "admin/login.html",
+                {
+                    "csrf": state.csrf,
+                    "next": _safe_next(next),
+                    "error": "Неверный адрес или пароль.",
+                    "email": email,
+                },
+                status_code=401,
+            )
+        admin_id = admin.id
+    redirect = RedirectResponse(_safe_next(next), status_code=303)
+    set_session(portal, redirect, portal.sessions.new(admin_id))  # a fresh CSRF token
+    return redirect
+
+
+@router.post("/logout", response_class=Response)
+def logout(
+    request: Request, csrf_token: str = Form(""), portal: Portal = Depends(portal_of)
+) -> Response:
+    if posted_ok(portal, request, csrf_token) is None:
+        return forbidden(portal, request, "Форма устарела. Обновите страницу.")
+    response = RedirectResponse("/admin/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- lists --------------------------------------------------------------------------------
+
+
+@dataclass
+class ListFilter:
+    status: StatusFilter = StatusFilter.all
+    item: int | None = None
+    org: int | None = None
+    cycle: str = ""
+
+    def query(self, **changes: Any) -> str:
+        data = {
+            "status": self.status.value,
+            "item": self.item,
+            "org": self.org,
+            "cycle": self.cycle,
+        }
+        data.update(changes)
+        return urlencode({k: v for k, v in data.items() if v not in (None, "", "all")})
+
+
+def parse_filter(status: str, item: str, org: str, cycle: str) -> ListFilter:
+    try:
+        chosen = StatusFilter(status)
+    except ValueError:
+        chosen = StatusFilter.all
+    return ListFilter(
+        status=chosen,
+        item=int(item) if item.isdigit() else None,
+        org=int(org) if org.isdigit() else None,
+        cycle=cycle if len(cycle) <= 9 else "",
+    )
+
+
+def filtered_tasks(session: Session, flt: ListFilter, today: date) -> list[Task]:
+    query = select(Task)
+    if flt.item is not None:
+        query = query.where(Task.item_id == flt.item)
+    if flt.org is not None:
+        query = query.where(Task.organisation_id == flt.org)
+    if flt.cycle:
+        query = query.join(Occurrence, col(Occurrence.id) == col(Task.occurrence_id)).where(
+            Occurrence.cycle == flt.cycle
+        )
+    if flt.status is StatusFilter.awaiting:
+        query = query.where(Task.status == TaskStatus.submitted)
+    elif flt.status is StatusFilter.returned:
+        query = query.where(Task.status == TaskStatus.returned)
+    elif flt.status is StatusFilter.accepted:
+        query = query.where(Task.status == TaskStatus.accepted)
+    elif flt.status is StatusFilter.overdue:
+        query = query.where(
+            col(Task.status).in_([TaskStatus.open, TaskStatus.returned]), col(Task.due) < today
+        )
+    query = query.order_by(col(Task.due), col(Task.item_id), col(Task.id)).limit(LIST_LIMIT)
+    return list(session.exec(query).all())
+
+
+def require_admin(portal: Portal, request: Request, session: Session) -> AdminContext | None:
+    state = read_session(portal, request)
+    admin = current_admin(session, state)
+    if admin is None or state is None:
+        return None
+    return AdminContext(admin=admin, state=state)
+
+
+def filter_choices(session: Session) -> dict[str, Any]:
+    items = session.exec(select(RoadmapItem).order_by(col(RoadmapItem.number))).all()
+    orgs = session.exec(select(Organisation).order_by(col(Organisation.short_name))).all()
+    cycles = sorted(set(session.exec(select(Occurrence.cycle)).all()), reverse=True)
+    return {"items": items, "orgs": orgs, "cycles": cycles}
+
+
+@router.get("", response_class=Response)
+def overview(request: Request, portal: Portal = Depends(portal_of)) -> Response:
+    with portal.session() as session:
+        ctx = require_admin(portal, request, session)
+        if ctx is None:
+            return _login_redirect(request)
+        today = portal.today()
+        rows = task_rows(session=session, tasks=list(session.exec(select(Task)).all()), today=today)
+        by_item: dict[int, Counter[str]] = {}
+        by_org: dict[int | None, Counter[str]] = {}
+        for row in rows:
+            for counts in (
+                by_item.setdefault(row.item.id or 0, Counter()),
+                by_org.setdefault(row.task.organisation_id, Counter()),
+            ):
+                counts[row.light.value] += 1
+                counts["total"] += 1
+        return portal.render(
+            request,
+            "admin/overview.html",
+            {
+                "admin": ctx.admin,
+                "csrf": ctx.state.csrf,
+                "by_item": by_item,
+                "by_org": by_org,
+                **filter_choices(session),
+            },
+        )
+
+
+@router.get("/tasks", response_class=Response)
+def task_list(
+    request: Request,
+    status: str = "all",
+    item: str = "",
+    org: str = "",
+    cycle: str = "",
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    flt = parse_filter(status, item, org, cycle)
+    with portal.session() as session:
+        ctx = require_admin(portal, request, session)
+        if ctx is None:
+            return _login_redirect(request)
+        rows = task_rows(
+            session=session,
+            tasks=filtered_tasks(session, flt, portal.today()),
+            today=portal.today(),
+        )
+        return portal.render(
+            request,
+            "admin/tasks.html",
+            {
+                "admin": ctx.admin,
+                "csrf": ctx.state.csrf,
+                "rows": rows,
+                "flt": flt,
+                "filters": FILTER_LABELS,
+                "limit": LIST_LIMIT,
+                **filter_choices(session),
+            },
+        )
+
+
+def _csv_cell(value: object) -> str:
+    """Text for a spreadsheet cell; a leading = + - @ would make Excel run a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def csv_rows(rows: list[TaskRow], portal: Portal) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(
+        [
+            "Задача",
+            "Учебный год",
+            "№ мероприятия",
+            "Мероприятие",
+            "Организация",
+            "Получатель",
+            "Срок",
+            "Статус",
+            "Светофор",
+            "Ответ отправлен",
+            "Принято",
+            "Возвратов",
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                _csv_cell(v)
+                for v in (
+                    row.task.id,
+                    row.occurrence.cycle,
+                    row.item.number,
+                    row.item.title,
+                    row.assignee,
+                    row.task.role.value,
+                    row.task.due.strftime("%d.%m.%Y"),
+                    STATUS_LABELS[row.task.status],
+                    LIGHT_LABELS[row.light],
+                    portal.local(row.task.submitted_at),
+                    portal.local(row.task.accepted_at),
+                    row.task.revision,
+                )
+            ]
+        )
+    return "\ufeff" + out.getvalue()
+
+
+@router.get("/tasks.csv", response_class=Response)
+def task_csv(
+    request: Request,
+    status: str = "all",
+    item: str = "",
+    org: str = "",
+    cycle: str = "",
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    flt = parse_filter(status, item, org, cycle)
+    with portal.session() as session:
+        if require_admin(portal, request, session) is None:
+            return _login_redirect(request)
+        today = portal.today()
+        rows = task_rows(session=session, tasks=filtered_tasks(session, flt, today), today=today)
+        body = csv_rows(rows, portal)
+    return Response(
+        body.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="tasks-{today.isoformat()}.csv"'},
+    )
+
+
+# --- one task -----------------------------------------------------------------------------
+
+
+def task_detail(
+    portal: Portal,
+    request: Request,
+    session: Session,
+    ctx: AdminContext,
+    task: Task,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    notice: str = "",
+    new_link: str = "",
+    status_code: int = 200,
+) -> Response:
+    rows = task_rows(session=session, tasks=[task], today=portal.today())
+    row = rows[0]
+    default_due = _default_due(portal)
+    return portal.render(
+        request,
+        "admin/task.html",
+        {
+            "admin": ctx.admin,
+            "csrf": ctx.state.csrf,
+            "row": row,
+            "task": task,
+            "item": row.item,
+            "versions": submissions(session=session, task=task, item=row.item),
+            "events": events(session=session, task_id=task.id or 0),
+            "errors": errors or {},
+            "form": form or {},
+            "default_due": default_due,
+            "notice": notice,
+            "new_link": new_link,
+        },
+        status_code=status_code,
+    )
+
+
+def _default_due(portal: Portal) -> date:
+    from domain.calendar import RUSSIAN_CALENDAR
+
+    return RUSSIAN_CALENDAR.add_working_days(portal.today(), portal.settings.revision_working_days)
+
+
+@router.get("/tasks/{task_id}", response_class=Response)
+def task_page(task_id: int, request: Request, portal: Portal = Depends(portal_of)) -> Response:
+    with portal.session() as session:
+        ctx = require_admin(portal, request, session)
+        if ctx is None:
+            return _login_redirect(request)
+        task = session.get(Task, task_id)
+        if task is None:
+            return not_found(portal, request)
+        done = request.query_params.get("done", "")
+        return task_detail(portal, request, session, ctx, task, notice=DONE_NOTICES.get(done, ""))
+
+
+def not_found(portal: Portal, request: Request) -> Response:
+    return portal.render(
+        request,
+        "message.html",
+        {"title": "Не найдено", "message": "Такой задачи нет."},
+        status_code=404,
+    )
+
+
+def _admin_post(
+    portal: Portal, request: Request, session: Session, csrf_token: str
+) -> AdminContext | Response:
+    """The administrator behind a POST, or the refusal (403) to send instead."""
+    state = posted_ok(portal, request, csrf_token)
+    admin = current_admin(session, state)
+    if state is None or admin is None:
+        return forbidden(
+            portal, request, "Форма устарела или вы не вошли. Обновите страницу и повторите."
+        )
+    return AdminContext(admin=admin, state=state)
+
+
+@router.post("/tasks/{task_id}/accept", response_class=Response)
+def accept(
+    task_id: int,
+    request: Request,
+    csrf_token: str = Form(""),
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    with portal.session() as session:
+        ctx = _admin_post(portal, request, session, csrf_token)
+        if isinstance(ctx, Response):
+            return ctx
+        task = session.get(Task, task_id)
+        if task is None:
+            return not_found(portal, request)
+        try:
+            accept_task(session=session, task=task, admin_email=ctx.admin.email, now=portal.now())
+        except AnswerError as exc:
+            return task_detail(
+                portal, request, session, ctx, task, errors=exc.errors, status_code=409
+            )
+    return RedirectResponse(f"/admin/tasks/{task_id}?done=accepted", status_code=303)
+
+
+@router.post("/tasks/{task_id}/return", response_class=Response)
+def send_back(
+    task_id: int,
+    request: Request,
+    csrf_token: str = Form(""),
+    reason: str = Form(""),
+    new_due: str = Form(""),
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    with portal.session() as session:
+        ctx = _admin_post(portal, request, session, csrf_token)
+        if isinstance(ctx, Response):
+            return ctx
+        task = session.get(Task, task_id)
+        if task is None:
+            return not_found(portal, request)
+        form = {"reason": reason, "new_due": new_due}
+        due = parse_evidence_date(new_due)
+        try:
+            if due is None:
+                raise AnswerError({"new_due": "Укажите новый срок в виде ДД.ММ.ГГГГ."})
+            return_task(
+                session=session,
+                task=task,
+                reason=reason,
+                new_due=due,
+                admin_email=ctx.admin.email,
+                settings=portal.settings,
+                now=portal.now(),
+            )
+        except AnswerError as exc:
+            session.rollback()
+            return task_detail(
+                portal, request, session, ctx, task, errors=exc.errors, form=form, status_code=422
+            )
+    return RedirectResponse(f"/admin/tasks/{task_id}?done=returned", status_code=303)
+
+
+@router.post("/tasks/{task_id}/revoke", response_class=Response)
+def revoke(
+    task_id: int,
+    request: Request,
+    csrf_token: str = Form(""),
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    now = portal.now()
+    with portal.session() as session:
+        ctx = _admin_post(portal, request, session, csrf_token)
+        if isinstance(ctx, Response):
+            return ctx
+        task = session.get(Task, task_id)
+        if task is None:
+            return not_found(portal, request)
+        count = revoke_links(session=session, task_id=task_id, now=now)
+        session.add(
+            TaskEvent(
+                task_id=task_id,
+                at=now,
+                kind=TaskEventKind.link_revoked,
+                actor=ctx.admin.email,
+                note=f"отозвано ссылок: {count}",
+            )
+        )
+    return RedirectResponse(f"/admin/tasks/{task_id}?done=revoked", status_code=303)
+
+
+@router.post("/tasks/{task_id}/link", response_class=Response)
+def new_link(
+    task_id: int,
+    request: Request,
+    csrf_token: str = Form(""),
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    """Show the recipient's current link (a new one after a revocation) to pass on."""
+    from portal.answers import task_recipient
+
+    with portal.session() as session:
+        ctx = _admin_post(portal, request, session, csrf_token)
+        if isinstance(ctx, Response):
+            return ctx
+        task = session.get(Task, task_id)
+        if task is None:
+            return not_found(portal, request)
+        recipient, _cc = task_recipient(session=session, task=task, settings=portal.settings)
+        url = issue_task_link(
+            session=session,
+            task=task,
+            recipient=recipient,
+            settings=portal.settings,
+            now=portal.now(),
+        )
+        return task_detail(portal, request, session, ctx, task, new_link=url)
+
+
+@router.get("/files/{file_id}", response_class=Response)
+def evidence_file(file_id: int, request: Request, portal: Portal = Depends(portal_of)) -> Response:
+    with portal.session() as session:
+        if require_admin(portal, request, session) is None:
+            return _login_redirect(request)
+        row = session.get(EvidenceFile, file_id)
+        if row is None or session.get(Evidence, row.evidence_id) is None:
+            return file_missing(portal, request)
+        return download(row, portal, request)

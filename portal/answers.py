@@ -1,0 +1,483 @@
+"""Answers to tasks and the centre's review: the one code path every answer takes
+(the answer page, the JSON API and the demo's simulated heads)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, col, func, select
+
+from config.settings import Settings
+from domain.enums import EvidenceFieldKind, NoticeKind, Role, TaskEventKind, TaskStatus
+from domain.evidence import Evidence, EvidenceFile
+from domain.notices import OwedNotice
+from domain.organisations import Organisation
+from domain.roadmap import EvidenceField, RoadmapItem
+from domain.tasks import Task, TaskEvent
+from notifications.outbox import queue_notices
+
+TEXT_MAX = 2_000
+LONG_TEXT_MAX = 20_000
+URL_MAX = 2_000
+FILES_PER_FIELD = 10
+NAME_MAX = 200
+
+ANSWERABLE = (TaskStatus.open, TaskStatus.returned, TaskStatus.submitted)
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    field: str
+    filename: str
+    content: bytes
+    content_type: str
+
+
+class AnswerError(ValueError):
+    """Bad input; `errors` maps a field name (or "task") to a Russian message."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors: dict[str, str] = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class FileType:
+    content_type: str
+    magic: tuple[bytes, ...] = ()  # empty: checked by `_looks_like_text`
+    label: str = ""
+
+
+_OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
+
+ALLOWED_TYPES: dict[str, FileType] = {
+    "pdf": FileType("application/pdf", (b"%PDF-",)),
+    "doc": FileType("application/msword", (_OLE,)),
+    "docx": FileType(
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document", _ZIP
+    ),
+    "xls": FileType("application/vnd.ms-excel", (_OLE,)),
+    "xlsx": FileType("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _ZIP),
+    "odt": FileType("application/vnd.oasis.opendocument.text", _ZIP),
+    "ods": FileType("application/vnd.oasis.opendocument.spreadsheet", _ZIP),
+    "jpg": FileType("image/jpeg", (b"\xff\xd8\xff",)),
+    "jpeg": FileType("image/jpeg", (b"\xff\xd8\xff",)),
+    "png": FileType("image/png", (b"\x89PNG\r\n\x1a\n",)),
+    "txt": FileType("text/plain"),
+    "zip": FileType("application/zip", _ZIP),
+}
+ALLOWED_EXTENSIONS_TEXT = "PDF, DOC, DOCX, XLS, XLSX, ODT, ODS, JPG, PNG, TXT, ZIP"
+ACCEPT_ATTRIBUTE = ",".join(f".{ext}" for ext in ALLOWED_TYPES)
+
+_DATE_RU = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+_DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def local_today(now: datetime, settings: Settings) -> date:
+    return now.astimezone(settings.tz).date()
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def parse_evidence_date(raw: str) -> date | None:
+    """DD.MM.YYYY or YYYY-MM-DD; None when it is neither or not a real day."""
+    text = raw.strip()
+    if m := _DATE_RU.match(text):
+        day, month, year = int(m[1]), int(m[2]), int(m[3])
+    elif m := _DATE_ISO.match(text):
+        year, month, day = int(m[1]), int(m[2]), int(m[3])
+    else:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _clean_value(spec: EvidenceField, raw: str) -> tuple[Any, str | None]:
+    """The stored value of a non-file field, or an error message."""
+    text = raw.replace("\r\n", "\n").strip()
+    if not text:
+        return None, "Заполните это поле." if spec.required else None
+    if "\x00" in text:
+        return None, "Недопустимые символы в тексте."
+    kind = spec.kind
+    if kind is EvidenceFieldKind.text:
+        if len(text) > TEXT_MAX:
+            return None, f"Слишком длинный текст: не больше {TEXT_MAX} знаков."
+        return text, None
+    if kind is EvidenceFieldKind.long_text:
+        if len(text) > LONG_TEXT_MAX:
+            return None, f"Слишком длинный текст: не больше {LONG_TEXT_MAX} знаков."
+        return text, None
+    if kind is EvidenceFieldKind.url:
+        parts = urlsplit(text)
+        if (
+            parts.scheme.lower() not in ("http", "https")
+            or not parts.netloc
+            or any(c.isspace() for c in text)
+            or len(text) > URL_MAX
+        ):
+            return None, "Укажите адрес ссылки целиком, например https://school.example/news/1."
+        return text, None
+    if kind is EvidenceFieldKind.number:
+        digits = text.replace(" ", "").replace("\u00a0", "")
+        if not digits.isascii() or not digits.isdigit():
+            return None, "Укажите целое неотрицательное число, например 12."
+        if len(digits) > 9:
+            return None, "Слишком большое число."
+        return int(digits), None
+    if kind is EvidenceFieldKind.date:
+        day = parse_evidence_date(text)
+        if day is None:
+            return None, "Укажите дату в виде ДД.ММ.ГГГГ, например 14.09.2022."
+        return day.isoformat(), None
+    raise AssertionError(f"not a value field: {kind}")
+
+
+def _safe_original_name(filename: str) -> str:
+    """The user's file name as data: no folders, no control characters, bounded."""
+    name = PureWindowsPath(PurePosixPath(filename).name).name
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[-NAME_MAX:] or "файл"
+
+
+def _extension(name: str) -> str:
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def _looks_like_text(content: bytes) -> bool:
+    if b"\x00" in content[:8192]:
+        return False
+    sample = content[:8192]
+    for encoding in ("utf-8", "cp1251"):
+        try:
+            sample.decode(encoding)
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut at the sample's end is still text
+            if encoding == "utf-8" and exc.start >= len(sample) - 3 and len(content) > 8192:
+                return True
+            continue
+        return True
+    return False
+
+
+def check_file(upload: UploadedFile, settings: Settings) -> str | None:
+    """Why this upload is refused, or None when it is acceptable."""
+    name = _safe_original_name(upload.filename)
+    ext = _extension(name)
+    kind = ALLOWED_TYPES.get(ext)
+    if kind is None:
+        return f"Файл «{name}»: такой тип не принимается. Можно: {ALLOWED_EXTENSIONS_TEXT}."
+    size = len(upload.content)
+    if size == 0:
+        return f"Файл «{name}» пуст."
+    if size > settings.upload_max_bytes:
+        limit = settings.upload_max_bytes / (1024 * 1024)
+        return f"Файл «{name}» слишком большой: не больше {limit:.0f} МБ."
+    ok = (
+        _looks_like_text(upload.content)
+        if not kind.magic
+        else any(upload.content.startswith(m) for m in kind.magic)
+    )
+    if not ok:
+        return f"Файл «{name}» не похож на файл {ext.upper()}: проверьте, что он не повреждён."
+    return None
+
+
+DEFAULT_FIELD = EvidenceField(
+    name="comment", label="Что сделано", kind=EvidenceFieldKind.long_text, required=True
+)
+
+
+def answer_fields(item: RoadmapItem) -> list[EvidenceField]:
+    """The fields an answer to `item` has; an item without a spec asks for a description."""
+    return list(item.evidence.fields) or [DEFAULT_FIELD]
+
+
+@dataclass
+class _CleanAnswer:
+    values: dict[str, Any] = field(default_factory=dict)
+    files: list[tuple[str, str, UploadedFile]] = field(default_factory=list)  # field, name, file
+
+
+def validate_answer(
+    *,
+    item: RoadmapItem,
+    values: Mapping[str, str],
+    files: Sequence[UploadedFile],
+    settings: Settings,
+) -> _CleanAnswer:
+    """Check an answer against the item's evidence spec; AnswerError lists every problem."""
+    errors: dict[str, str] = {}
+    clean = _CleanAnswer()
+    by_field: dict[str, list[UploadedFile]] = {}
+    for upload in files:
+        if upload.filename or upload.content:
+            by_field.setdefault(upload.field, []).append(upload)
+    for f in answer_fields(item):
+        if f.kind is EvidenceFieldKind.file:
+            uploads = by_field.get(f.name, [])
+            if not uploads:
+                if f.required:
+                    errors[f.name] = "Приложите файл."
+                continue
+            if len(uploads) > FILES_PER_FIELD:
+                errors[f.name] = f"Не больше {FILES_PER_FIELD} файлов в одном поле."
+                continue
+            for upload in uploads:
+                problem = check_file(upload, settings)
+                if problem is not None:
+                    errors[f.name] = problem
+                    break
+                clean.files.append((f.name, _safe_original_name(upload.filename), upload))
+            continue
+        value, problem = _clean_value(f, values.get(f.name, "") or "")
+        if problem is not None:
+            errors[f.name] = problem
+        elif value is not None:
+            clean.values[f.name] = value
+    if errors:
+        raise AnswerError(errors)
+    return clean
+
+
+# --- recipients ---------------------------------------------------------------------------
+
+
+def task_recipient(
+    *, session: Session, task: Task, settings: Settings
+) -> tuple[str, tuple[str, ...]]:
+    """Who is told about a task: the head, or the curator with the head in copy;
+    the centre's own tasks go to the item's owner (the centre's address by default)."""
+    if task.organisation_id is None or task.role is Role.centre:
+        item = session.get(RoadmapItem, task.item_id)
+        owner = item.owner_email if item is not None else ""
+        return (owner or settings.centre_email), ()
+    org = session.get(Organisation, task.organisation_id)
+    if org is None:
+        raise LookupError(f"task {task.id}: organisation {task.organisation_id} is missing")
+    if task.role is Role.curator and org.curator_email:
+        cc = (org.head_email,) if org.head_email.lower() != org.curator_email.lower() else ()
+        return org.curator_email, cc
+    return org.head_email, ()
+
+
+# --- answering ----------------------------------------------------------------------------
+
+
+def _store_file(
+    upload: UploadedFile, *, task_id: int, field_name: str, original: str, settings: Settings
+) -> EvidenceFile:
+    ext = _extension(original)
+    stored = f"task-{task_id}/{uuid.uuid4().hex}.{ext}"
+    path = settings.uploads_dir / stored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("xb") as out:
+        out.write(upload.content)
+    return EvidenceFile(
+        evidence_id=0,  # set by the caller once the evidence row has an id
+        field=field_name,
+        original_name=original,
+        stored_name=stored,
+        size=len(upload.content),
+        sha256=hashlib.sha256(upload.content).hexdigest(),
+        content_type=ALLOWED_TYPES[ext].content_type,
+    )
+
+
+def stored_path(evidence_file: EvidenceFile, settings: Settings) -> Path:
+    """Where an uploaded file lives; the stored name is generated, never the user's."""
+    base = settings.uploads_dir.resolve()
+    path = (base / evidence_file.stored_name).resolve()
+    if base not in path.parents:
+        raise LookupError(f"evidence file {evidence_file.id}: stored name leaves the folder")
+    return path
+
+
+def submit_answer(
+    *,
+    session: Session,
+    task: Task,
+    values: Mapping[str, str],
+    files: Sequence[UploadedFile],
+    by: str,
+    settings: Settings,
+    now: datetime,
+) -> Evidence:
+    """Validate and store an answer as the task's next evidence version, mark the task
+    submitted, record the event and queue the receipt to `by`. Does not commit."""
+    assert task.id is not None
+    if task.status is TaskStatus.accepted:
+        raise AnswerError({"task": "Задача уже выполнена: центр принял ответ."})
+    if task.status not in ANSWERABLE:
+        raise AnswerError({"task": "На эту задачу сейчас нельзя ответить."})
+    item = session.get(RoadmapItem, task.item_id)
+    if item is None:
+        raise LookupError(f"task {task.id}: roadmap item {task.item_id} is missing")
+    clean = validate_answer(item=item, values=values, files=files, settings=settings)
+
+    latest = session.exec(
+        select(func.max(Evidence.version)).where(Evidence.task_id == task.id)
+    ).one()
+    version = int(latest or 0) + 1
+    evidence = Evidence(
+        task_id=task.id,
+        version=version,
+        submitted_at=now,
+        submitted_by=by,
+        values=clean.values,
+    )
+    session.add(evidence)
+    session.flush()
+    assert evidence.id is not None
+    for field_name, original, upload in clean.files:
+        row = _store_file(
+            upload, task_id=task.id, field_name=field_name, original=original, settings=settings
+        )
+        row.evidence_id = evidence.id
+        session.add(row)
+
+    before = task.status
+    task.status = TaskStatus.submitted
+    task.submitted_at = now
+    task.updated_at = now
+    session.add(task)
+    session.add(
+        TaskEvent(
+            task_id=task.id,
+            at=now,
+            kind=TaskEventKind.submitted,
+            from_status=before,
+            to_status=TaskStatus.submitted,
+            actor=by,
+            note=f"версия {version}",
+        )
+    )
+    session.flush()
+    queue_notices(
+        session=session,
+        owed=[
+            OwedNotice(
+                task_id=task.id,
+                kind=NoticeKind.receipt,
+                step=version,
+                on_day=local_today(now, settings),
+                recipient=by,
+            )
+        ],
+        settings=settings,
+        now=now,
+    )
+    return evidence
+
+
+# --- review -------------------------------------------------------------------------------
+
+
+def accept_task(*, session: Session, task: Task, admin_email: str, now: datetime) -> None:
+    """The centre accepts the latest answer. Does not commit."""
+    assert task.id is not None
+    if task.status is not TaskStatus.submitted:
+        raise AnswerError({"task": "Принять можно только задачу, ответ на которую ждёт проверки."})
+    task.status = TaskStatus.accepted
+    task.accepted_at = now
+    task.updated_at = now
+    session.add(task)
+    session.add(
+        TaskEvent(
+            task_id=task.id,
+            at=now,
+            kind=TaskEventKind.accepted,
+            from_status=TaskStatus.submitted,
+            to_status=TaskStatus.accepted,
+            actor=admin_email,
+        )
+    )
+    session.flush()
+
+
+def latest_evidence(*, session: Session, task_id: int) -> Evidence | None:
+    return session.exec(
+        select(Evidence)
+        .where(Evidence.task_id == task_id)
+        .order_by(col(Evidence.version).desc())
+        .limit(1)
+    ).first()
+
+
+def return_task(
+    *,
+    session: Session,
+    task: Task,
+    reason: str,
+    new_due: date,
+    admin_email: str,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """The centre sends the answer back with a reason and a new due date, and the
+    recipient is told. Does not commit."""
+    assert task.id is not None
+    errors: dict[str, str] = {}
+    if task.status is not TaskStatus.submitted:
+        errors["task"] = "Вернуть можно только задачу, ответ на которую ждёт проверки."
+    reason = reason.strip()
+    if not reason:
+        errors["reason"] = "Напишите, что нужно исправить."
+    elif len(reason) > LONG_TEXT_MAX:
+        errors["reason"] = f"Слишком длинный текст: не больше {LONG_TEXT_MAX} знаков."
+    if new_due <= local_today(now, settings):
+        errors["new_due"] = "Новый срок должен быть позже сегодняшнего дня."
+    if errors:
+        raise AnswerError(errors)
+
+    before = task.status
+    task.status = TaskStatus.returned
+    task.due = new_due
+    task.revision += 1
+    task.accepted_at = None
+    task.updated_at = now
+    session.add(task)
+    evidence = latest_evidence(session=session, task_id=task.id)
+    if evidence is not None:
+        evidence.review_note = reason
+        session.add(evidence)
+    session.add(
+        TaskEvent(
+            task_id=task.id,
+            at=now,
+            kind=TaskEventKind.returned,
+            from_status=before,
+            to_status=TaskStatus.returned,
+            actor=admin_email,
+            note=reason,
+        )
+    )
+    session.flush()
+    recipient, cc = task_recipient(session=session, task=task, settings=settings)
+    queue_notices(
+        session=session,
+        owed=[
+            OwedNotice(
+                task_id=task.id,
+                kind=NoticeKind.returned,
+                step=task.revision,
+                on_day=local_today(now, settings),
+                recipient=recipient,
+                cc=cc,
+            )
+        ],
+        settings=settings,
+        now=now,
+    )

@@ -1,0 +1,206 @@
+"""The answer portal: school heads' personal pages, the centre's review, the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.responses import HTMLResponse
+
+from config.settings import Settings
+from domain.db import session_scope
+from portal.answers import ACCEPT_ATTRIBUTE, local_today
+from portal.auth import SessionCodec
+from portal.views import EVENT_LABELS, LIGHT_LABELS, ROLE_LABELS, STATUS_LABELS
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES_DIR = HERE / "templates"
+STATIC_DIR = HERE / "static"
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # same-origin: a personal link never leaks to a site an answer links to, and a
+    # same-origin form post still carries its Origin for the host check
+    "Referrer-Policy": "same-origin",
+}
+PAGE_CSP = "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+
+
+def ru_date(value: date | datetime | None) -> str:
+    return "" if value is None else value.strftime("%d.%m.%Y")
+
+
+def local_time(moment: datetime | None, settings: Settings) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
+
+
+def file_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} Б"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} КБ"
+    return f"{size / (1024 * 1024):.1f} МБ".replace(".", ",")
+
+
+@dataclass
+class Portal:
+    """What every request needs: settings, the database, the clock, the templates."""
+
+    settings: Settings
+    engine: Engine
+    clock: Callable[[], datetime]
+    templates: Jinja2Templates
+    sessions: SessionCodec
+
+    def now(self) -> datetime:
+        moment = self.clock()
+        if moment.tzinfo is None:
+            raise ValueError("the portal clock must return an aware datetime")
+        return moment
+
+    def today(self) -> date:
+        return local_today(self.now(), self.settings)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One session per request; commits when the block ends without an error."""
+        with session_scope(self.engine) as session:
+            yield session
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any],
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        response = self.templates.TemplateResponse(
+            request, name, {"settings": self.settings, **context}, status_code=status_code
+        )
+        for key, value in (headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    def local(self, moment: datetime | None) -> str:
+        """A stored instant as the district's local date and time."""
+        return local_time(moment, self.settings)
+
+    def allowed_hosts(self, request: Request) -> set[str]:
+        hosts = {urlsplit(self.settings.portal_url).netloc.lower()}
+        if host := request.headers.get("host"):
+            hosts.add(host.lower())
+        return hosts
+
+    def same_origin(self, request: Request) -> bool:
+        """False when the Origin (or Referer) names another site; absent is fine."""
+        origin = request.headers.get("origin")
+        if origin and origin != "null":
+            return urlsplit(origin).netloc.lower() in self.allowed_hosts(request)
+        referer = request.headers.get("referer")
+        if referer:
+            return urlsplit(referer).netloc.lower() in self.allowed_hosts(request)
+        return True
+
+
+def portal_of(request: Request) -> Portal:
+    portal = request.app.state.portal
+    assert isinstance(portal, Portal)
+    return portal
+
+
+def _templates(settings: Settings) -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ru_date"] = ru_date
+    env.filters["file_size"] = file_size
+    env.globals.update(
+        STATUS_LABELS=STATUS_LABELS,
+        LIGHT_LABELS=LIGHT_LABELS,
+        EVENT_LABELS=EVENT_LABELS,
+        ROLE_LABELS=ROLE_LABELS,
+        ACCEPT_ATTRIBUTE=ACCEPT_ATTRIBUTE,
+        centre_email=settings.centre_email,
+        centre_name=settings.centre_name,
+    )
+    env.filters["local"] = lambda moment: local_time(moment, settings)
+    return Jinja2Templates(env=env)
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
+    from portal import admin, api, pages
+
+    if engine is None:
+        from config.runtime import open_engine
+
+        engine = open_engine(settings)
+    the_clock = clock or (lambda: datetime.now(UTC))
+    portal = Portal(
+        settings=settings,
+        engine=engine,
+        clock=the_clock,
+        templates=_templates(settings),
+        sessions=SessionCodec(settings, the_clock),
+    )
+    app = FastAPI(
+        title="Дорожная карта: портал ответов",
+        description=(
+            "Ответы организаций на задачи дорожной карты по персональным ссылкам и "
+            "проверка ответов методическим центром."
+        ),
+        version="1.0",
+    )
+    app.state.portal = portal
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        limit = settings.upload_max_bytes * 5 + 1024 * 1024
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            response: Response = HTMLResponse(
+                "<!doctype html><meta charset=utf-8><title>Слишком большой запрос</title>"
+                "<p>Слишком большой объём файлов. Уменьшите файлы и попробуйте ещё раз.</p>",
+                status_code=413,
+            )
+        else:
+            response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        path = request.url.path
+        if not path.startswith(("/docs", "/redoc")):
+            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
+        if path.startswith(("/t/", "/o/", "/admin", "/api")):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(pages.router)
+    app.include_router(admin.router)
+    app.include_router(api.router)
+    return app

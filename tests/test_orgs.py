@@ -1,0 +1,231 @@
+"""The organisations registry: CSV validation, upsert by name, `roadmap orgs` commands."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from cli.main import app
+from config.settings import get_settings
+from domain.enums import OrgKind
+from domain.org_import import (
+    COLUMNS,
+    OrgRow,
+    decode_csv_bytes,
+    parse_organisations_csv,
+    upsert_organisations,
+)
+from domain.organisations import Organisation
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "config" / "demo" / "organisations.csv"
+HEADER = ",".join(COLUMNS)
+NOW = datetime(2022, 4, 8, 7, 0, tzinfo=UTC)
+LATER = datetime(2022, 9, 1, 7, 0, tzinfo=UTC)
+
+SCHOOL = "МКОУ СОШ № 1 с. Левокумское,СОШ № 1,school,Иванова И. И.,sosh1@levokumskoe.example,"
+SCHOOL += "Петрова П. П.,kurator.sosh1@levokumskoe.example"
+KINDERGARTEN = "МКДОУ Детский сад № 2 «Ромашка»,Д/с № 2,kindergarten,Сидорова С. С.,"
+KINDERGARTEN += "ds2@levokumskoe.example,Орлова О. О.,kurator.ds2@levokumskoe.example"
+
+
+def csv_text(*lines: str) -> str:
+    return "\n".join([HEADER, *lines]) + "\n"
+
+
+# --- parsing -------------------------------------------------------------------------
+
+
+def test_it_reads_good_rows_with_their_line_numbers() -> None:
+    rows, errors = parse_organisations_csv(csv_text(SCHOOL, KINDERGARTEN))
+    assert errors == []
+    assert [(r.line, r.name, r.kind) for r in rows] == [
+        (2, "МКОУ СОШ № 1 с. Левокумское", OrgKind.school),
+        (3, "МКДОУ Детский сад № 2 «Ромашка»", OrgKind.kindergarten),
+    ]
+    assert rows[0].curator_email == "kurator.sosh1@levokumskoe.example"
+
+
+def test_it_rejects_bad_rows_and_keeps_the_good_ones() -> None:
+    text = csv_text(
+        SCHOOL,
+        ",СОШ № 3,school,Кто-то,sosh3@levokumskoe.example,,",
+        "МКОУ СОШ № 4,СОШ № 4,гимназия,Кто-то,sosh4@levokumskoe.example,,",
+        "МКОУ СОШ № 5,СОШ № 5,school,Кто-то,not-an-email,,",
+        "МКОУ СОШ № 6,СОШ № 6,school,Кто-то,sosh6@levokumskoe.example,Куратор,bad@@x",
+        "мкоу сош № 1 с. левокумское,СОШ № 1,school,Кто-то,x@levokumskoe.example,,",
+        KINDERGARTEN,
+    )
+    rows, errors = parse_organisations_csv(text)
+    assert [r.line for r in rows] == [2, 8]
+    reasons = {e.line: e.reason for e in errors}
+    assert set(reasons) == {3, 4, 5, 6, 7}
+    assert "name is empty" in reasons[3]
+    assert "kind 'гимназия' is unknown" in reasons[4]
+    assert "head_email 'not-an-email' is not a valid email" in reasons[5]
+    assert "curator_email 'bad@@x'" in reasons[6]
+    assert "duplicate name" in reasons[7] and "line 2" in reasons[7]
+    assert str(errors[0]).startswith("line 3: ")
+
+
+def test_missing_columns_reject_the_whole_file() -> None:
+    text = "name,short_name,kind,head_name\nМКОУ СОШ № 1,СОШ № 1,school,Иванова\n"
+    rows, errors = parse_organisations_csv(text)
+    assert rows == []
+    assert len(errors) == 1 and errors[0].line == 1
+    assert "head_email, curator_name, curator_email" in errors[0].reason
+
+
+def test_excel_exports_with_bom_semicolons_and_russian_kinds() -> None:
+    text = (
+        "\ufeff" + HEADER.replace(",", ";") + "\r\n"
+        "МКОУ СОШ № 1;СОШ № 1;Школа;Иванова;sosh1@levokumskoe.example;;\r\n"
+        "МКДОУ Детский сад № 2;Д/с № 2;ДОУ;Сидорова;ds2@levokumskoe.example;;\r\n"
+        "МКДОУ Детский сад № 3;Д/с № 3;детский сад;Орлова;ds3@levokumskoe.example;;\r\n"
+        "МКУ ДО ДДТ;ДДТ;доп;Рябова;ddt@levokumskoe.example;;\r\n"
+    )
+    rows, errors = parse_organisations_csv(decode_csv_bytes(text.encode("utf-8")))
+    assert errors == []
+    assert [r.kind for r in rows] == [
+        OrgKind.school,
+        OrgKind.kindergarten,
+        OrgKind.kindergarten,
+        OrgKind.extra,
+    ]
+    assert rows[0].line == 2 and rows[3].line == 5
+
+
+def test_windows_1251_files_are_read() -> None:
+    data = csv_text(SCHOOL).encode("cp1251")
+    rows, errors = parse_organisations_csv(decode_csv_bytes(data))
+    assert errors == [] and rows[0].head_name == "Иванова И. И."
+
+
+def test_quoted_cells_with_line_breaks_keep_the_next_line_number() -> None:
+    text = csv_text(
+        '"МКОУ СОШ № 1\nс. Левокумское",СОШ № 1,school,Иванова,sosh1@levokumskoe.example,,',
+        "МКОУ СОШ № 2,СОШ № 2,школа,Петров,broken,,",
+    )
+    rows, errors = parse_organisations_csv(text)
+    assert rows[0].name == "МКОУ СОШ № 1 с. Левокумское"
+    assert [e.line for e in errors] == [4]
+
+
+def test_the_demo_district_is_valid_and_complete() -> None:
+    rows, errors = parse_organisations_csv(DEMO.read_text(encoding="utf-8"))
+    assert errors == []
+    kinds = [r.kind for r in rows]
+    assert kinds.count(OrgKind.school) == 14
+    assert kinds.count(OrgKind.kindergarten) == 14
+    assert kinds.count(OrgKind.extra) == 2
+    for row in rows:
+        assert row.head_email.endswith(".example")
+        if row.kind is not OrgKind.extra:
+            assert row.curator_name and row.curator_email.endswith(".example")
+
+
+# --- upsert on both databases --------------------------------------------------------
+
+
+def test_upsert_creates_updates_and_leaves_unchanged(any_engine: Engine) -> None:
+    rows, _ = parse_organisations_csv(csv_text(SCHOOL, KINDERGARTEN))
+    with Session(any_engine) as session:
+        counts = upsert_organisations(session=session, rows=rows, now=NOW)
+        session.commit()
+    assert (counts.created, counts.updated, counts.unchanged) == (2, 0, 0)
+
+    changed = OrgRow(**{**rows[1].__dict__, "head_email": "new-head@levokumskoe.example"})
+    with Session(any_engine) as session:
+        counts = upsert_organisations(session=session, rows=[rows[0], changed], now=LATER)
+        session.commit()
+    assert (counts.created, counts.updated, counts.unchanged) == (0, 1, 1)
+    assert counts.names["updated"] == ["МКДОУ Детский сад № 2 «Ромашка»"]
+
+    with Session(any_engine) as session:
+        orgs = {o.name: o for o in session.exec(select(Organisation))}
+    assert len(orgs) == 2
+    school = orgs["МКОУ СОШ № 1 с. Левокумское"]
+    kindergarten = orgs["МКДОУ Детский сад № 2 «Ромашка»"]
+    assert school.updated_at == NOW
+    assert kindergarten.updated_at == LATER
+    assert kindergarten.head_email == "new-head@levokumskoe.example"
+    assert kindergarten.kind is OrgKind.kindergarten
+
+
+def test_upsert_of_the_demo_district_twice_changes_nothing(any_engine: Engine) -> None:
+    rows, _ = parse_organisations_csv(DEMO.read_text(encoding="utf-8"))
+    with Session(any_engine) as session:
+        first = upsert_organisations(session=session, rows=rows, now=NOW)
+        session.commit()
+    with Session(any_engine) as session:
+        second = upsert_organisations(session=session, rows=rows, now=LATER)
+        session.commit()
+    assert first.created == 30
+    assert (second.created, second.updated, second.unchanged) == (0, 0, 30)
+
+
+# --- the commands --------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{(tmp_path / 'cli.db').as_posix()}")
+    monkeypatch.setenv("ROADMAP_VAR_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_orgs_import_and_list(cli_env: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["orgs", "import", str(DEMO)])
+    assert result.exit_code == 0, result.output
+    assert "30" in result.output
+
+    again = runner.invoke(app, ["orgs", "import", str(DEMO)])
+    assert again.exit_code == 0, again.output
+
+    listed = runner.invoke(app, ["orgs", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    data = json.loads(listed.output)
+    assert len(data) == 30
+    first = data[0]
+    assert set(first) == {"id", *COLUMNS, "active"}
+    assert first["name"] == "МКОУ СОШ № 1 с. Левокумское"
+    assert first["kind"] == "school"
+    assert "Левокумское" in listed.output  # ensure_ascii=False: no \u escapes
+
+    table = runner.invoke(app, ["orgs", "list"])
+    assert table.exit_code == 0 and "Organisations (30)" in table.output
+
+
+def test_orgs_import_reports_bad_rows_and_exits_1(cli_env: Path) -> None:
+    path = cli_env / "orgs.csv"
+    path.write_text(csv_text(SCHOOL, "МКОУ СОШ № 9,СОШ № 9,school,,sosh9@x.example,,"), "utf-8")
+    result = CliRunner().invoke(app, ["orgs", "import", str(path)])
+    assert result.exit_code == 1
+    assert "line 3" in result.output and "head_name is empty" in result.output
+    listed = CliRunner().invoke(app, ["orgs", "list", "--json"])
+    assert [o["name"] for o in json.loads(listed.output)] == ["МКОУ СОШ № 1 с. Левокумское"]
+
+
+def test_orgs_import_rejects_a_file_without_the_columns(cli_env: Path) -> None:
+    path = cli_env / "orgs.csv"
+    path.write_text("name;kind\nМКОУ СОШ № 1;school\n", "utf-8")
+    result = CliRunner().invoke(app, ["orgs", "import", str(path)])
+    assert result.exit_code == 1
+    assert "missing columns: short_name" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_orgs_import_of_a_missing_file_is_a_message(cli_env: Path) -> None:
+    result = CliRunner().invoke(app, ["orgs", "import", str(cli_env / "nope.csv")])
+    assert result.exit_code == 1
+    assert "cannot read" in result.output

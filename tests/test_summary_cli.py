@@ -1,0 +1,120 @@
+"""`roadmap summary` on a database filled first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import typer
+from docx import Document
+from openpyxl import load_workbook
+from sqlmodel import Session
+from typer.testing import CliRunner
+
+from cli import summary_cmd
+from config.settings import get_settings
+from domain.db import make_engine, upgrade
+from tests.test_summary import seed_world
+
+runner = CliRunner()
+
+# The command on its own app, registered as cli/main.py does, so that this test does not
+# depend on the other commands' modules.
+app = typer.Typer(pretty_exceptions_enable=False)
+
+
+@app.callback()
+def _group() -> None:
+    """Keep `summary` a subcommand, as in `roadmap summary`."""
+
+
+summary_cmd.register(app)
+
+
+@pytest.fixture
+def filled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings from the environment pointing at a filled SQLite database; cwd = tmp_path."""
+    db = tmp_path / "var" / "roadmap.db"
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{db.as_posix()}")
+    monkeypatch.setenv("ROADMAP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ROADMAP_ROADMAP_FILE", str(tmp_path / "no-roadmap.yaml"))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    engine = make_engine(f"sqlite:///{db.as_posix()}")
+    upgrade(engine)
+    with Session(engine) as session:
+        seed_world(session)
+        session.commit()
+    engine.dispose()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_writes_the_format_the_extension_names(filled: Path) -> None:
+    result = runner.invoke(
+        app, ["summary", "--cycle", "2022/2023", "--as-of", "2023-09-15", "-o", "out/s.xlsx"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote out/s.xlsx (xlsx)" in result.output
+    assert "9 tasks; on time 3 (33,3 %), late 3, overdue 3" in result.output
+    book = load_workbook(filled / "out" / "s.xlsx")
+    totals = {row[2]: row[3] for row in book["Показатели"].iter_rows(min_row=2, values_only=True)}
+    assert totals["Количество наставников"] == 57
+
+
+def test_default_file_name_in_the_current_folder(filled: Path) -> None:
+    result = runner.invoke(
+        app, ["summary", "--cycle", "2022/2023", "--format", "md", "--as-of", "2023-09-15"]
+    )
+    assert result.exit_code == 0, result.output
+    md = (filled / "summary-2022-2023.md").read_text(encoding="utf-8")
+    assert "участвовали 3 организации" in md
+
+    result = runner.invoke(app, ["summary", "--cycle", "2022-2023", "--as-of", "2023-09-15"])
+    assert result.exit_code == 0, result.output
+    doc = Document(str(filled / "summary-2022-2023.docx"))
+    assert doc.paragraphs[0].text.startswith("Аналитическая справка")
+
+
+def test_format_option_wins_over_the_extension(filled: Path) -> None:
+    result = runner.invoke(
+        app, ["summary", "--cycle", "2022/2023", "--format", "html", "-o", "report.txt"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (filled / "report.txt").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cycle", "2022/2024"], "expected two consecutive years"),
+        (["--cycle", "next year"], "expected two consecutive years"),
+        (["--cycle", "2020/2021"], "before the roadmap's first cycle 2022/2023"),
+        (["--cycle", "2022/2023", "-o", "summary.pdf"], "cannot tell the format"),
+        (["--cycle", "2022/2023", "--format", "pdf"], "is not a summary format"),
+        (["--cycle", "2022/2023", "--as-of", "15.09.2023"], "is not a date"),
+        (["--cycle", "2022/2023", "--roadmap", "other"], "no roadmap with code 'other'"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(filled: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["summary", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not list(filled.glob("summary*"))
+
+
+def test_an_empty_database_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{(tmp_path / 'e.db').as_posix()}")
+    monkeypatch.setenv("ROADMAP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ROADMAP_ROADMAP_FILE", str(tmp_path / "none.yaml"))
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["summary", "--cycle", "2022/2023"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "import-roadmap" in result.output
+    assert "Traceback" not in result.output

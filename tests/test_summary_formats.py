@@ -1,0 +1,171 @@
+"""The summary written as md, html, docx and xlsx, then read back."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from docx import Document
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+
+from domain.db import make_engine, upgrade
+from reports import FORMATS, format_for, write_all, write_summary
+from reports.charts import completion_by_item_png
+from reports.tables import all_tables
+from tests.conftest import make_settings
+from tests.test_summary import SCRIPT, build
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The four files, written once for the module's read-back tests."""
+    folder = tmp_path_factory.mktemp("summary")
+    engine = make_engine(make_settings(folder).effective_database_url)
+    upgrade(engine)
+    yield write_all(build(engine), folder / "out")
+    engine.dispose()
+
+
+def test_write_all_writes_every_format(written: dict[str, Path]) -> None:
+    assert set(written) == {"md", "html", "docx", "xlsx"}
+    for fmt, path in written.items():
+        assert path.name == f"summary-2022-2023.{fmt}"
+        assert path.stat().st_size > 0
+    assert {p.name for p in written["md"].parent.iterdir()} == {
+        f"summary-2022-2023.{fmt}" for fmt in FORMATS
+    }  # no temporary files left behind
+
+
+def test_markdown_has_the_text_and_tables(written: dict[str, Path]) -> None:
+    md = written["md"].read_text(encoding="utf-8")
+    assert md.startswith("# Аналитическая справка о реализации дорожной карты в 2022/2023")
+    assert "**Период:** 08.04.2022 – 31.08.2023" in md
+    assert "участвовали 3 организации" in md
+    assert "| № | Мероприятие | Сроки исполнения | Привлечено | В срок |" in md
+    row13 = next(line for line in md.splitlines() if line.startswith("| 13 | Формирование"))
+    cells = [c.strip() for c in row13.strip("|").split(" | ")]
+    assert cells[3:8] == ["3", "1", "2", "2", "3"]  # asked, on time, late, avg, max days
+    assert "| 13 | Формирование банка наставников \\<script\\>" in md
+    assert "| Количество наставников | 57 |" in md
+    assert "| Количество наставляемых | 61 |" in md
+    assert "550 5.1.1 mailbox unavailable" in md
+    assert "<script>" not in md
+
+
+def test_html_is_self_contained_and_escaped(written: dict[str, Path]) -> None:
+    html = written["html"].read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html
+    assert "<style>" in html and "<link" not in html
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 2
+    assert all(base64.b64decode(image).startswith(PNG_MAGIC) for image in images)
+    assert "<h1>Аналитическая справка" in html
+    assert '<td class="num">57</td>' in html
+    assert "Мероприятия без установленных сроков" in html
+
+
+def test_docx_is_an_analytical_report(written: dict[str, Path]) -> None:
+    doc = Document(str(written["docx"]))
+    heading = doc.paragraphs[0]
+    assert heading.style is not None and heading.style.name == "Heading 1"
+    assert heading.text.startswith("Аналитическая справка")
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert "Период: 08.04.2022 – 31.08.2023" in body
+    assert "В срок выполнено 3 задания (33,3 %)" in body
+    assert len(doc.tables) == 6
+    items, _occ, orgs, totals, escalations, delivery = doc.tables
+    assert [c.text for c in items.rows[0].cells][:5] == [
+        "№",
+        "Мероприятие",
+        "Сроки исполнения",
+        "Привлечено",
+        "В срок",
+    ]
+    item_rows = {row.cells[0].text: [c.text for c in row.cells] for row in items.rows}
+    assert item_rows["13"][3:6] == ["3", "1", "2"]
+    assert item_rows["13"][1] == f"Формирование банка наставников {SCRIPT}"
+    org_rows = {row.cells[0].text: [c.text for c in row.cells] for row in orgs.rows}
+    assert org_rows["МКОУ СОШ № 1"][3:5] == ["4", "3"]
+    total_rows = {row.cells[2].text: row.cells[3].text for row in totals.rows}
+    assert total_rows["Количество наставников"] == "57"
+    assert total_rows["Количество наставляемых"] == "61"
+    assert escalations.rows[1].cells[0].text == "16.01.2023"
+    assert delivery.rows[1].cells[2].text == "h2@s2.example"
+    assert len(doc.inline_shapes) >= 1
+    picture = doc.inline_shapes[0]._inline.graphic.graphicData.pic
+    blob = doc.part.related_parts[picture.blipFill.blip.embed].blob
+    assert blob.startswith(PNG_MAGIC)
+
+
+def test_xlsx_has_one_sheet_per_view(written: dict[str, Path]) -> None:
+    book = load_workbook(written["xlsx"])
+    for name in ("Мероприятия", "Организации", "Показатели", "Эскалации", "Доставка"):
+        assert name in book.sheetnames
+    items = book["Мероприятия"]
+    assert items.freeze_panes == "A2"
+    assert all(cell.font.bold for cell in items[1])
+    assert items.column_dimensions["C"].width >= 30
+    header = [cell.value for cell in items[1]]
+    assert header[:4] == ["Раздел", "№", "Мероприятие", "Сроки исполнения"]
+    rows = {row[1]: row for row in items.iter_rows(min_row=2, values_only=True)}
+    assert rows[13][4:7] == (3, 1, 2)
+    assert rows[13][0] == "Организация работы в ОО"
+    share = rows[13][header.index("Доля в срок")]
+    assert isinstance(share, float) and abs(share - 1 / 3) < 1e-9
+
+    totals = {row[2]: row[3] for row in book["Показатели"].iter_rows(min_row=2, values_only=True)}
+    assert totals == {
+        "Количество наставников": 57,
+        "Количество наставляемых": 61,
+        "Число участников": 10,
+    }
+    assert all(isinstance(v, int) for v in totals.values())
+
+    escalations = list(book["Эскалации"].iter_rows(min_row=2, values_only=True))
+    assert len(escalations) == 1
+    assert escalations[0][0].date() == date(2023, 1, 16)
+    assert escalations[0][3] == f"СОШ 2 {SCRIPT}"
+    delivery = list(book["Доставка"].iter_rows(min_row=2, values_only=True))
+    assert [(r[2], r[4]) for r in delivery] == [("h2@s2.example", "550 5.1.1 mailbox unavailable")]
+    orgs = {row[0]: row for row in book["Организации"].iter_rows(min_row=2, values_only=True)}
+    assert orgs["МКОУ СОШ № 1"][3:6] == (4, 3, 0)
+
+
+def test_charts_are_png(engine: Engine) -> None:
+    png = completion_by_item_png(build(engine))
+    assert png.startswith(PNG_MAGIC) and len(png) > 5000
+
+
+def test_format_follows_the_extension(engine: Engine, tmp_path: Path) -> None:
+    assert format_for(Path("a.MD")) == "md"
+    assert format_for(Path("a.htm")) == "html"
+    assert format_for(Path("a.pdf")) is None
+    path = write_summary(build(engine), "md", tmp_path / "deep" / "folder" / "s.md")
+    assert path.read_text(encoding="utf-8").startswith("# Аналитическая справка")
+
+
+def test_an_empty_summary_still_renders(engine: Engine, tmp_path: Path) -> None:
+    from sqlmodel import Session
+
+    from domain.cycles import Cycle
+    from domain.summary import build_summary
+
+    with Session(engine) as session:
+        empty = build_summary(
+            session=session,
+            cycle=Cycle.parse("2022/2023"),
+            roadmap_start=date(2022, 4, 8),
+            as_of=date(2023, 9, 1),
+        )
+    paths = write_all(empty, tmp_path)
+    assert "Эскалаций не было." in paths["md"].read_text(encoding="utf-8")
+    assert len(Document(str(paths["docx"])).inline_shapes) >= 1
+    assert all(not table.rows for table in all_tables(empty))
