@@ -7,14 +7,16 @@ from datetime import datetime
 
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
-from sqlmodel import select
+from sqlmodel import col, select
 
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.db import session_scope
 from domain.progress import overdue_tasks
 from domain.reminders import owed_notices
 from domain.roadmap import RoadmapItem
+from domain.tasks import Occurrence
 from flows.context import local_day, moment, policy, runtime
+from flows.items import publish_progress
 from flows.mailing import queue_owed
 
 
@@ -61,10 +63,26 @@ def publish_overdue(at: datetime) -> int:
     return len(table)
 
 
+@task
+def refresh_item_progress(at: datetime) -> int:
+    """Every opened item's artifacts again, so the dashboard shows answers as they come."""
+    _, engine = runtime()
+    with session_scope(engine) as session:
+        numbers = session.exec(
+            select(RoadmapItem.number)
+            .join(Occurrence, col(Occurrence.item_id) == RoadmapItem.id)
+            .distinct()
+        ).all()
+    for number in sorted(numbers):
+        publish_progress(number, at)
+    return len(numbers)
+
+
 @flow(name="chase", flow_run_name="chase · {at}", log_prints=True)
 def chase_flow(at: datetime | None = None) -> dict[str, int]:
     """Run daily on working days; on a day off nothing is owed and nothing is sent."""
     when = moment(at)
     counts = queue_owed_notices(when)
     counts["overdue"] = publish_overdue(when)
+    counts["items_published"] = refresh_item_progress(when)
     return counts

@@ -343,7 +343,6 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.chase import chase_flow
-    from flows.items import item_flow
     from flows.summary import summary_flow
     from flows.tick import tick_flow
 
@@ -403,13 +402,6 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
                     )
             console.print("publishing the dashboard and writing the summary …")
             end = _instant(DEMO_END, EVENING, settings)
-            with Session(engine) as session:
-                numbers = [
-                    i.number
-                    for i in session.exec(select(RoadmapItem).order_by(col(RoadmapItem.number)))
-                ]
-            for number in numbers:
-                item_flow(number, end)
             chase_flow(end)
             files = summary_flow(CYCLE, end, str(out / "summary"))
             tick_flow(end + timedelta(minutes=5), summarise=False)

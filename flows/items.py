@@ -67,6 +67,10 @@ def open_item_occurrences(item_number: int, at: datetime) -> dict[str, Any]:
 
 @task(task_run_name="publish-item-{item_number}")
 def publish_item_progress(item_number: int, at: datetime) -> float:
+    return publish_progress(item_number, at)
+
+
+def publish_progress(item_number: int, at: datetime) -> float:
     """Artifacts with stable keys: the organisations' table, progress, an overview."""
     settings, engine = runtime()
     today = local_day(at, settings)

@@ -112,3 +112,37 @@ def test_each_task_email_carries_a_working_link_and_a_calendar_entry(world: Worl
         cal = Calendar.from_ical(calendars[0].get_content())
         starts = [e.decoded("dtstart") for e in cal.walk("VEVENT")]
         assert date(2022, 4, 29) in starts or date(2022, 8, 31) in starts
+
+
+def test_item_and_chase_runs_publish_artifacts_the_ui_shows(world: World) -> None:
+    import asyncio
+    import json
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.chase import chase_flow
+
+    world.tick(world.at(date(2022, 4, 8)))
+    world.answer(11, "sosh2", world.at(date(2022, 4, 20), 14))
+    world.tick(world.at(date(2022, 4, 20), 15))
+    chase_flow(world.at(date(2022, 5, 12)))
+
+    async def latest(keys: list[str]) -> dict[str, object]:
+        async with get_client() as client:
+            found = await client.read_latest_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+            )
+        return {a.key: a.data for a in found if a.key}
+
+    data = asyncio.run(
+        latest(["item-11-status", "item-11-progress", "item-11-overview", "chase-overdue"])
+    )
+    table = data["item-11-status"]
+    rows = json.loads(table) if isinstance(table, str) else table
+    assert {r["Организация"] for r in rows} == {"СОШ № 1", "СОШ № 2", "Д/с № 3"}
+    assert data["item-11-progress"] == 33.3  # one of three answered, refreshed by the chase
+    assert "до 01.05.2022" in str(data["item-11-overview"])
+    overdue = data["chase-overdue"]
+    overdue_rows = json.loads(overdue) if isinstance(overdue, str) else overdue
+    assert {r["Организация"] for r in overdue_rows} == {"СОШ № 1", "Д/с № 3"}

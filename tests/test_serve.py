@@ -69,6 +69,7 @@ def test_every_item_gets_a_deployment_named_after_it(shipped) -> None:
     assert by_number[2].schedules == [] and "needs-dates" in by_number[2].tags
     # a past one-off (item 11, before 01.05.2022) has nothing ahead
     assert by_number[11].schedules == []
+    assert by_number[8].schedules
     cron = by_number[8].schedules[0].schedule
     assert isinstance(cron, CronSchedule)
     assert cron.cron == "0 9 1 4 *" and cron.timezone == "Europe/Moscow"
