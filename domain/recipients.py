@@ -23,6 +23,7 @@ def task_recipients(
     if task.role is Role.centre or organisation is None:
         return item_owner_email(item, centre_email), ()
     if task.role is Role.curator and organisation.curator_email:
-        cc = (organisation.head_email,) if organisation.head_email else ()
+        head = organisation.head_email
+        cc = (head,) if head and head.lower() != organisation.curator_email.lower() else ()
         return organisation.curator_email, cc
     return organisation.head_email, ()

@@ -47,8 +47,18 @@ def write_summary(cycle_name: str, at: datetime, out_dir: str | None = None) -> 
         )
         files = write_all(summary, directory, stem=f"summary-{cycle.name.replace('/', '-')}")
         session.add(StoredSummary(cycle=cycle.name, created_at=at, directory=str(directory)))
+        attached = [files[f] for f in ATTACH if f in files]
         rendered = render(
-            "summary", {"summary": summary, "cycle": cycle.name, "as_of": as_of, "files": files}
+            "summary",
+            {
+                "summary": summary,
+                "cycle": cycle.name,
+                "as_of": as_of,
+                "files": files,
+                "attachments": [p.name for p in attached],
+                "highlights": list(summary.text),
+                "centre_name": settings.centre_name,
+            },
         )
         queue_email(
             session=session,
@@ -58,9 +68,7 @@ def write_summary(cycle_name: str, at: datetime, out_dir: str | None = None) -> 
             text_body=rendered.text,
             html_body=rendered.html,
             attachments=[
-                Attachment(files[f].name, MIME[f], files[f].read_bytes())
-                for f in ATTACH
-                if f in files
+                Attachment(p.name, MIME[p.suffix.lstrip(".")], p.read_bytes()) for p in attached
             ],
             message_id=f"<summary-{cycle.first}-{as_of:%Y%m%d}@roadmap.local>",
             now=at,

@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col, func, select
 
 from config.settings import Settings
-from domain.enums import EvidenceFieldKind, NoticeKind, Role, TaskEventKind, TaskStatus
+from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
+from domain.recipients import task_recipients
 from domain.roadmap import EvidenceField, RoadmapItem
 from domain.tasks import Task, TaskEvent
 from notifications.outbox import queue_notices
@@ -258,19 +259,16 @@ def validate_answer(
 def task_recipient(
     *, session: Session, task: Task, settings: Settings
 ) -> tuple[str, tuple[str, ...]]:
-    """Who is told about a task: the head, or the curator with the head in copy;
-    the centre's own tasks go to the item's owner (the centre's address by default)."""
-    if task.organisation_id is None or task.role is Role.centre:
-        item = session.get(RoadmapItem, task.item_id)
-        owner = item.owner_email if item is not None else ""
-        return (owner or settings.centre_email), ()
-    org = session.get(Organisation, task.organisation_id)
-    if org is None:
-        raise LookupError(f"task {task.id}: organisation {task.organisation_id} is missing")
-    if task.role is Role.curator and org.curator_email:
-        cc = (org.head_email,) if org.head_email.lower() != org.curator_email.lower() else ()
-        return org.curator_email, cc
-    return org.head_email, ()
+    """(to, cc) for a task's emails, by the same rule the annual cycle uses."""
+    item = session.get(RoadmapItem, task.item_id)
+    if item is None:
+        raise LookupError(f"task {task.id}: roadmap item {task.item_id} is missing")
+    org = None
+    if task.organisation_id is not None:
+        org = session.get(Organisation, task.organisation_id)
+        if org is None:
+            raise LookupError(f"task {task.id}: organisation {task.organisation_id} is missing")
+    return task_recipients(task, org, item, settings.centre_email)
 
 
 # --- answering ----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from aiosmtpd.controller import Controller
 from playwright.sync_api import FilePayload, Page, ViewportSize, sync_playwright
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -45,28 +44,6 @@ CHROMIUM_ARGS = [
 PHONE: ViewportSize = {"width": 360, "height": 740}
 SCREENSHOT = Path("/tmp/portal-answer-form-360.png")
 HEAD = "head@school1.example"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LoopbackSink(SmtpSink):
-    """tests/smtp.py's sink on a port chosen up front: aiosmtpd 1.4.6's Controller with
-    port=0 fails to start (its readiness check connects to port 0)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=free_port())
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpSink]:
-    """The real aiosmtpd server (overrides conftest's `smtp` until it starts on port 0)."""
-    with LoopbackSink() as sink:
-        yield sink
 
 
 @dataclass

@@ -7,6 +7,7 @@ import re
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from icalendar import Calendar
@@ -119,7 +120,10 @@ def test_item_and_chase_runs_publish_artifacts_the_ui_shows(world: World) -> Non
     import json
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactCollectionFilter,
+        ArtifactCollectionFilterKey,
+    )
 
     from flows.chase import chase_flow
 
@@ -128,10 +132,10 @@ def test_item_and_chase_runs_publish_artifacts_the_ui_shows(world: World) -> Non
     world.tick(world.at(date(2022, 4, 20), 15))
     chase_flow(world.at(date(2022, 5, 12)))
 
-    async def latest(keys: list[str]) -> dict[str, object]:
+    async def latest(keys: list[str]) -> dict[str, Any]:
         async with get_client() as client:
             found = await client.read_latest_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+                artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=keys))
             )
         return {a.key: a.data for a in found if a.key}
 
