@@ -85,6 +85,24 @@ def slugify(number: int, title: str, words: int = 3) -> str:
     return "-".join([f"item-{number}", *parts])
 
 
+def with_current_schedule(spec: ItemSpec) -> ItemSpec:
+    """An administrator may edit an item's `schedule_text` in the file (to enter the
+    dates of an external plan, say): a text that no longer matches its parsed schedule
+    is read again, and flagged "needs dates" if the grammar cannot read it."""
+    if spec.schedule.get("phrase") == spec.schedule_text:
+        return spec
+    from domain.schedule import read_schedule
+
+    schedule = read_schedule(spec.schedule_text)
+    return spec.model_copy(
+        update={
+            "schedule": schedule.model_dump(mode="json"),
+            "needs_dates": schedule.needs_dates,
+            "needs_dates_reason": schedule.reason if schedule.needs_dates else None,
+        }
+    )
+
+
 def sync_roadmap(*, session: Session, roadmap: RoadmapFile) -> Roadmap:
     """Write the file's roadmap and items into the database, updating by item number."""
     row = session.exec(select(Roadmap).where(Roadmap.code == roadmap.code)).first()
@@ -102,6 +120,7 @@ def sync_roadmap(*, session: Session, roadmap: RoadmapFile) -> Roadmap:
         for item in session.exec(select(RoadmapItem).where(RoadmapItem.roadmap_id == row.id))
     }
     for spec in roadmap.items:
+        spec = with_current_schedule(spec)
         item = existing.get(spec.number) or RoadmapItem(
             roadmap_id=row.id,
             number=spec.number,

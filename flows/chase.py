@@ -15,7 +15,7 @@ from domain.progress import overdue_tasks
 from domain.reminders import owed_notices
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence
-from flows.context import local_day, moment, policy, runtime
+from flows.context import local_day, moment, policy, run_name, runtime
 from flows.items import publish_progress
 from flows.mailing import queue_owed
 
@@ -78,7 +78,7 @@ def refresh_item_progress(at: datetime) -> int:
     return len(numbers)
 
 
-@flow(name="chase", flow_run_name="chase · {at}", log_prints=True)
+@flow(name="chase", flow_run_name=run_name("chase"), log_prints=True)
 def chase_flow(at: datetime | None = None) -> dict[str, int]:
     """Run daily on working days; on a day off nothing is owed and nothing is sent."""
     when = moment(at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
@@ -40,3 +41,21 @@ def policy(settings: Settings) -> Policy:
 
 def roadmap_start(roadmap: Roadmap) -> date:
     return roadmap.order_date
+
+
+def run_name(prefix: str) -> Callable[[], str]:
+    """A flow-run name like `tick · 31.08.2023 18:05` (district time) from the run's `at`."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        at = (flow_run.parameters or {}).get("at") or flow_run.scheduled_start_time
+        if not isinstance(at, datetime):
+            return prefix
+        try:
+            settings = get_settings()
+            return f"{prefix} · {moment(at).astimezone(settings.tz):%d.%m.%Y %H:%M}"
+        except Exception:  # a name must never fail a run
+            return prefix
+
+    return name

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from prefect import flow, task
 
-from flows.context import moment, runtime
+from flows.context import moment, run_name, runtime
 from notifications.delivery import deliver_due
 
 
@@ -21,7 +21,7 @@ def deliver(at: datetime) -> dict[str, int]:
     return asdict(report)
 
 
-@flow(name="outbox", flow_run_name="outbox · {at}")
+@flow(name="outbox", flow_run_name=run_name("outbox"))
 def outbox_flow(at: datetime | None = None) -> dict[str, int]:
     """Claims queued rows, sends them, records each outcome; a crash loses nothing."""
     return deliver(moment(at))

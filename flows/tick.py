@@ -14,7 +14,7 @@ from domain.opening import unopened_windows
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence
 from flows.chase import queue_owed_notices
-from flows.context import local_day, moment, runtime
+from flows.context import local_day, moment, run_name, runtime
 from flows.items import item_flow
 from flows.outbox import deliver
 from flows.summary import summary_flow
@@ -47,7 +47,7 @@ def cycles_to_summarise(session: Session, today: date) -> list[str]:
     return sorted(c for c in with_work - done if c < current)
 
 
-@flow(name="tick", flow_run_name="tick · {at}")
+@flow(name="tick", flow_run_name=run_name("tick"))
 def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, Any]:
     """Catch up to `at`: open due occurrences (one item flow each), queue the reminders,
     chases and escalations owed, deliver the outbox, and summarise ended cycles.
