@@ -10,10 +10,8 @@ from sqlmodel import Session, col, select
 
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
 from domain.cycles import cycle_of
-from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
-from domain.notices import OwedNotice
+from domain.enums import Role, TaskEventKind, TaskStatus
 from domain.organisations import Organisation
-from domain.recipients import task_recipients
 from domain.roadmap import RoadmapItem
 from domain.schedule import Schedule, Window
 from domain.tasks import Occurrence, Task, TaskEvent, assignee_key
@@ -21,11 +19,11 @@ from domain.tasks import Occurrence, Task, TaskEvent, assignee_key
 
 @dataclass(frozen=True)
 class Opened:
-    """What opening created: new occurrences and tasks, and the notices they make owed."""
+    """What opening created. Announcing the new tasks is owed from now on
+    (domain.reminders), so the day's notices go out together as one digest."""
 
     occurrences: list[Occurrence]
     tasks: list[Task]
-    notices: list[OwedNotice]
 
 
 def item_schedule(item: RoadmapItem) -> Schedule:
@@ -89,23 +87,17 @@ def open_item(
     roadmap_start: date,
     now: datetime,
     today: date,
-    centre_email: str,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> Opened:
-    """Open every window of `item` that has opened by `today` and is not open yet.
-
-    Creates the occurrence and its tasks (unique per occurrence and assignee, so a
-    re-run creates nothing) and returns the opening notices now owed; the caller queues
-    them in the same transaction. The opening email waits for a working day.
-    """
+    """Open every window of `item` that has opened by `today` and is not open yet:
+    the occurrence and its tasks, unique per occurrence and assignee, so a re-run
+    creates nothing. Every task gets its `opened` event row."""
     assert item.id is not None
     organisations = session.exec(select(Organisation).order_by(col(Organisation.name))).all()
     targets = responsible_organisations(item, organisations)
     rule = item.assignee_rule
-    notice_day = calendar.on_or_after(today)
     new_occurrences: list[Occurrence] = []
     new_tasks: list[Task] = []
-    notices: list[OwedNotice] = []
     for window in unopened_windows(
         session=session, item=item, roadmap_start=roadmap_start, today=today, calendar=calendar
     ):
@@ -165,8 +157,5 @@ def open_item(
                 )
             )
             new_tasks.append(task)
-            to, cc = task_recipients(task, org, item, centre_email)
-            if to:
-                notices.append(OwedNotice(task.id, NoticeKind.opened, 0, notice_day, to, cc))
     session.flush()
-    return Opened(new_occurrences, new_tasks, notices)
+    return Opened(new_occurrences, new_tasks)

@@ -46,6 +46,18 @@ class TaskView:
     occurrence_opens: date
 
 
+def task_view(task: Task, occurrence: Occurrence, tz: tzinfo) -> TaskView:
+    return TaskView(
+        status=task.status,
+        role=task.role,
+        due=task.due,
+        opened_on=task.opened_at.astimezone(tz).date(),
+        revision=task.revision,
+        continuous=occurrence.continuous,
+        occurrence_opens=occurrence.opens,
+    )
+
+
 def quarter_ends_between(start: date, end: date) -> list[date]:
     """Last days of calendar quarters in [start, end]."""
     ends: list[date] = []
@@ -69,7 +81,8 @@ def owed_steps(
     policy: Policy,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> list[tuple[NoticeKind, int]]:
-    """The (kind, step) notices owed for a task on `today`.
+    """The (kind, step) notices owed for a task on `today`: its opening (until it has
+    been announced), a reminder, a chase, an escalation, a nudge.
 
     Nothing is owed on a day off: it waits for the next working day. After downtime
     only the latest chase is owed, never a burst of the ones missed.
@@ -77,11 +90,20 @@ def owed_steps(
     if not calendar.is_working_day(today):
         return []
     base = task.revision * 10
-    if task.continuous:
-        return _nudges(task, sent=sent, entry_days=entry_days, today=today)
-    if task.status not in WAITING:
-        return []
     owed: list[tuple[NoticeKind, int]] = []
+    announce = task.status in WAITING or (
+        task.continuous and task.status is not TaskStatus.accepted
+    )
+    if announce and (NoticeKind.opened, 0) not in sent:
+        # The opening is announced by the same run that sends the day's other notices,
+        # so that everything owed to one person on one day goes as one digest.
+        owed.append((NoticeKind.opened, 0))
+    if task.continuous:
+        if task.status is TaskStatus.accepted:
+            return owed
+        return owed + _nudges(task, sent=sent, entry_days=entry_days, today=today)
+    if task.status not in WAITING:
+        return owed
     reminder_day = calendar.add_working_days(task.due, -policy.reminder_before)
     if (
         reminder_day <= today <= task.due
@@ -174,15 +196,7 @@ def owed_notices(
     owed: list[OwedNotice] = []
     for task, occurrence in rows:
         assert task.id is not None
-        view = TaskView(
-            status=task.status,
-            role=task.role,
-            due=task.due,
-            opened_on=task.opened_at.astimezone(tz).date(),
-            revision=task.revision,
-            continuous=occurrence.continuous,
-            occurrence_opens=occurrence.opens,
-        )
+        view = task_view(task, occurrence, tz)
         steps = owed_steps(
             view,
             sent=sent[task.id],
@@ -213,23 +227,22 @@ def first_working_day_after(day: date, calendar: WorkingCalendar) -> date:
 def look_days(
     task: TaskView, *, policy: Policy, calendar: WorkingCalendar = RUSSIAN_CALENDAR
 ) -> frozenset[date]:
-    """The days on which a notice for this task falls due for the first time: its
-    reminder day and chase days, or for a continuous log the working day after each
-    quarter's end. A cheap test for "is there anything to do today" that does not need
-    the notices already sent (owed_steps gives the full answer)."""
+    """The days on which a notice for this task falls due for the first time: the
+    working day its opening is announced, its reminder day and chase days, or for a
+    continuous log the working day after each quarter's end. A cheap test for "is there
+    anything to do today" that does not need the notices already sent (owed_steps gives
+    the full answer)."""
+    announce = calendar.on_or_after(task.opened_on)
     if task.continuous:
         return frozenset(
-            first_working_day_after(end, calendar)
-            for end in quarter_ends_between(task.occurrence_opens, task.due)
+            {announce}
+            | {
+                first_working_day_after(end, calendar)
+                for end in quarter_ends_between(task.occurrence_opens, task.due)
+            }
         )
     if task.status not in WAITING:
         return frozenset()
-    days = {calendar.add_working_days(task.due, -policy.reminder_before)}
+    days = {announce, calendar.add_working_days(task.due, -policy.reminder_before)}
     days.update(calendar.add_working_days(task.due, n) for n in policy.chase_after)
     return frozenset(days)
-
-
-def is_look_day(
-    task: TaskView, *, today: date, policy: Policy, calendar: WorkingCalendar = RUSSIAN_CALENDAR
-) -> bool:
-    return today in look_days(task, policy=policy, calendar=calendar)

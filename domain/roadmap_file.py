@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from domain.roadmap import AssigneeRule, EvidenceSpec, Roadmap, RoadmapItem
 
@@ -83,6 +83,12 @@ def slugify(number: int, title: str, words: int = 3) -> str:
     latin = title.lower().translate(table)
     parts = [p for p in re.split(r"[^a-z0-9]+", latin) if p][:words]
     return "-".join([f"item-{number}", *parts])
+
+
+def current_roadmap(session: Session) -> Roadmap | None:
+    """The roadmap the engine runs: the one loaded last (a re-import under a new code
+    adds a roadmap; the older one stays as a record)."""
+    return session.exec(select(Roadmap).order_by(col(Roadmap.id).desc())).first()
 
 
 def with_current_schedule(spec: ItemSpec) -> ItemSpec:

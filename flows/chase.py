@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime
 
 from prefect import flow, task
@@ -12,30 +11,11 @@ from sqlmodel import col, select
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.db import session_scope
 from domain.progress import overdue_tasks
-from domain.reminders import owed_notices
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence
-from flows.context import local_day, moment, policy, run_name, runtime
-from flows.items import publish_progress
-from flows.mailing import queue_owed
-
-
-@task(retries=2, retry_delay_seconds=5)
-def queue_owed_notices(at: datetime) -> dict[str, int]:
-    """Everything owed today, queued as outbox rows in one commit; counts by kind."""
-    settings, engine = runtime()
-    today = local_day(at, settings)
-    with session_scope(engine) as session:
-        owed = owed_notices(
-            session=session,
-            today=today,
-            policy=policy(settings),
-            centre_email=settings.centre_email,
-            tz=settings.tz,
-        )
-        emails = queue_owed(session=session, owed=owed, settings=settings, now=at)
-    counts = Counter(n.kind.value for n in owed)
-    return {**counts, "emails": len(emails)}
+from flows.context import local_day, moment, run_name, runtime
+from flows.items import open_due_items, publish_progress
+from flows.mailing import queue_owed_notices
 
 
 @task
@@ -80,9 +60,13 @@ def refresh_item_progress(at: datetime) -> int:
 
 @flow(name="chase", flow_run_name=run_name("chase"), log_prints=True)
 def chase_flow(at: datetime | None = None) -> dict[str, int]:
-    """Run daily on working days; on a day off nothing is owed and nothing is sent."""
+    """Daily on working days: open what a missed item run left unopened, announce the
+    day's openings, remind, chase, escalate, nudge (one email per person), and refresh
+    the dashboard. On a day off nothing is owed and nothing is sent."""
     when = moment(at)
+    opened = open_due_items(when)
     counts = queue_owed_notices(when)
+    counts["items_opened"] = len(opened)
     counts["overdue"] = publish_overdue(when)
     counts["items_published"] = refresh_item_progress(when)
     return counts

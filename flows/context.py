@@ -10,7 +10,6 @@ from sqlalchemy import Engine
 from config.runtime import cached_engine
 from config.settings import Settings, get_settings
 from domain.reminders import Policy
-from domain.roadmap import Roadmap
 
 
 def runtime() -> tuple[Settings, Engine]:
@@ -37,10 +36,6 @@ def policy(settings: Settings) -> Policy:
         chase_after=tuple(settings.chase_working_days_after),
         escalate_after_chase=settings.escalate_after_chase,
     )
-
-
-def roadmap_start(roadmap: Roadmap) -> date:
-    return roadmap.order_date
 
 
 def run_name(prefix: str) -> Callable[[], str]:

@@ -31,8 +31,9 @@ from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, Role
 from domain.opening import item_schedule
 from domain.org_import import decode_csv_bytes, parse_organisations_csv, upsert_organisations
 from domain.organisations import Organisation
-from domain.reminders import WAITING, TaskView, look_days
-from domain.roadmap import Roadmap, RoadmapItem
+from domain.reminders import WAITING, look_days, task_view
+from domain.roadmap import RoadmapItem
+from domain.roadmap_file import current_roadmap
 from domain.tasks import Occurrence, Task
 from flows.context import policy
 from notifications.sink import MailFolderSinkProcess
@@ -92,8 +93,9 @@ class Heads:
     """The simulated people. They act on the mail they get, as real heads do: each
     organisation has a diligence; each task a behaviour drawn from it when it opens."""
 
-    def __init__(self, seed: int, organisations: list[Organisation]) -> None:
+    def __init__(self, seed: int, organisations: list[Organisation], reminder_before: int) -> None:
         self.rng = random.Random(seed)
+        self.reminder_before = reminder_before
         self.diligence = {o.id: self.rng.uniform(0.55, 0.97) for o in organisations}
         self.plans: dict[int, PlannedAnswer] = {}
 
@@ -115,7 +117,7 @@ class Heads:
         else:
             roll = self.rng.random()
             if roll < p * 0.8:
-                reminder_day = RUSSIAN_CALENDAR.add_working_days(task.due, -3)
+                reminder_day = RUSSIAN_CALENDAR.add_working_days(task.due, -self.reminder_before)
                 reminded = opened_on < reminder_day
                 trigger = "reminder" if reminded and self.rng.random() < 0.5 else "opened"
                 behaviour = Behaviour.on_time
@@ -254,15 +256,7 @@ class Lookout:
             key = (task.id, task.due, task.status.value, task.revision)
             looks = self._looks.get(key)
             if looks is None:
-                view = TaskView(
-                    status=task.status,
-                    role=task.role,
-                    due=task.due,
-                    opened_on=task.opened_at.astimezone(self.settings.tz).date(),
-                    revision=task.revision,
-                    continuous=occurrence.continuous,
-                    occurrence_opens=occurrence.opens,
-                )
+                view = task_view(task, occurrence, self.settings.tz)
                 looks = self._looks[key] = look_days(view, policy=self.rules)
             if day in looks:
                 return True
@@ -359,9 +353,10 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
             raise ValueError(f"{DEMO_ORGS}: {errors[0]}")
         with session_scope(engine) as session:
             upsert_organisations(session=session, rows=rows, now=started)
-            roadmap = session.exec(select(Roadmap)).one()
+            roadmap = current_roadmap(session)
+            assert roadmap is not None, "the shipped roadmap file is missing"
             organisations = list(session.exec(select(Organisation)).all())
-        heads = Heads(seed, organisations)
+        heads = Heads(seed, organisations, settings.reminder_working_days_before)
         with Session(engine) as session:
             lookout = Lookout(session, settings, roadmap.order_date, DEMO_END)
         engine = cached_engine(settings.effective_database_url)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, task
@@ -12,14 +12,15 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 from prefect.runtime import flow_run
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from domain.db import session_scope
-from domain.opening import open_item
+from domain.opening import open_item, unopened_windows
 from domain.progress import item_progress
 from domain.roadmap import Roadmap, RoadmapItem
+from domain.roadmap_file import current_roadmap
 from flows.context import local_day, moment, runtime
-from flows.mailing import queue_owed
+from flows.mailing import queue_owed_notices
 
 
 class UnknownItem(LookupError):
@@ -27,7 +28,7 @@ class UnknownItem(LookupError):
 
 
 def load_item(session: Session, number: int) -> tuple[Roadmap, RoadmapItem]:
-    roadmap = session.exec(select(Roadmap)).first()
+    roadmap = current_roadmap(session)
     if roadmap is None:
         raise UnknownItem("no roadmap loaded: run `roadmap import-roadmap` first")
     item = session.exec(
@@ -42,7 +43,7 @@ def load_item(session: Session, number: int) -> tuple[Roadmap, RoadmapItem]:
 
 @task(retries=2, retry_delay_seconds=5, task_run_name="open-item-{item_number}")
 def open_item_occurrences(item_number: int, at: datetime) -> dict[str, Any]:
-    """Create the occurrence(s) and tasks, and queue the opening emails, in one commit."""
+    """Create the occurrence(s) and their tasks in one commit."""
     settings, engine = runtime()
     with session_scope(engine) as session:
         roadmap, item = load_item(session, item_number)
@@ -52,16 +53,13 @@ def open_item_occurrences(item_number: int, at: datetime) -> dict[str, Any]:
             roadmap_start=roadmap.order_date,
             now=at,
             today=local_day(at, settings),
-            centre_email=settings.centre_email,
         )
-        emails = queue_owed(session=session, owed=opened.notices, settings=settings, now=at)
         return {
             "occurrences": [
                 {"cycle": o.cycle, "opens": o.opens.isoformat(), "due": o.due.isoformat()}
                 for o in opened.occurrences
             ],
             "tasks": len(opened.tasks),
-            "emails": len(emails),
         }
 
 
@@ -148,12 +146,46 @@ def item_run_name() -> str:
 
 
 @flow(name="item", flow_run_name=item_run_name, log_prints=True)
-def item_flow(item_number: int, at: datetime | None = None) -> dict[str, Any]:
+def item_flow(item_number: int, at: datetime | None = None, notify: bool = True) -> dict[str, Any]:
     """Open what is due for one roadmap item up to `at` (default: now) and show progress.
 
-    Every run means "catch up to now": a skipped or late run loses nothing.
+    Every run means "catch up to now": a skipped or late run loses nothing. With
+    `notify` it also queues everything owed today (the new tasks' announcements among
+    them, one email per person); scheduled runs leave that to the daily chase, which
+    runs after them, so that a head whose school gets two items on one day gets one
+    email, not two.
     """
     when = moment(at)
     result = open_item_occurrences(item_number, when)
+    if notify:
+        result["notices"] = queue_owed_notices(when)
     result["share_done"] = publish_item_progress(item_number, when)
     return result
+
+
+def items_to_open(session: Session, today: date) -> list[int]:
+    """Numbers of the items with a window open by `today` that is not opened yet."""
+    roadmap = current_roadmap(session)
+    if roadmap is None:
+        return []
+    items = session.exec(
+        select(RoadmapItem)
+        .where(RoadmapItem.roadmap_id == roadmap.id)
+        .order_by(col(RoadmapItem.number))
+    ).all()
+    return [
+        item.number
+        for item in items
+        if unopened_windows(
+            session=session, item=item, roadmap_start=roadmap.order_date, today=today
+        )
+    ]
+
+
+def open_due_items(at: datetime) -> dict[str, dict[str, Any]]:
+    """Catch up on openings: one item flow (without notifying) per item with a window
+    open by `at` that is not opened yet; the caller then notifies once."""
+    settings, engine = runtime()
+    with Session(engine) as session:
+        numbers = items_to_open(session, local_day(at, settings))
+    return {str(n): item_flow(n, at, notify=False) for n in numbers}

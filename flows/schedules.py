@@ -1,4 +1,4 @@
-"""Prefect schedules derived from an item's parsed schedule (Europe/Moscow, 09:00)."""
+"""Prefect schedules derived from an item's parsed schedule (Europe/Moscow, 07:00)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prefect.schedules import Cron, RRule, Schedule
 from domain.opening import item_schedule
 from domain.roadmap import RoadmapItem
 
-RUN_AT = "090000"
+RUN_AT = "070000"  # openings run before the 09:00 chase that announces them
 HORIZON_YEARS = 5
 
 
@@ -37,7 +37,7 @@ def yearly_cron(dates: list[date]) -> str | None:
     ]
     if expected != dates:
         return None
-    return f"0 9 1 {','.join(str(m) for m in months)} *"
+    return f"0 7 1 {','.join(str(m) for m in months)} *"
 
 
 def item_schedules(

@@ -10,7 +10,8 @@ from prefect.schedules import Cron, Interval
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
-from domain.roadmap import Roadmap, RoadmapItem
+from domain.roadmap import RoadmapItem
+from domain.roadmap_file import current_roadmap
 from flows.chase import chase_flow
 from flows.items import item_flow
 from flows.outbox import outbox_flow
@@ -31,7 +32,7 @@ def _deployment(flow: Any, **options: Any) -> RunnerDeployment:
 def build_deployments(
     *, session: Session, settings: Settings, today: date
 ) -> list[RunnerDeployment]:
-    roadmap = session.exec(select(Roadmap)).first()
+    roadmap = current_roadmap(session)
     if roadmap is None:
         raise LookupError("no roadmap loaded: run `roadmap import-roadmap` first")
     tz = settings.timezone
@@ -52,7 +53,8 @@ def build_deployments(
             _deployment(
                 item_flow,
                 name=item.slug,
-                parameters={"item_number": item.number},
+                # the daily chase (09:00) announces what the item runs (07:00) open
+                parameters={"item_number": item.number, "notify": False},
                 schedules=schedules,
                 tags=["roadmap", f"item-{item.number}"]
                 + (["needs-dates"] if item.needs_dates else []),
@@ -65,7 +67,8 @@ def build_deployments(
             name="daily-chase",
             schedules=[Cron("0 9 * * 1-5", timezone=tz)],
             tags=["roadmap"],
-            description="Напоминания, просрочки и эскалации: рабочие дни, 09:00",
+            description="Открытие пропущенного, письма дня (новые задачи, напоминания, "
+            "просрочки, эскалации), сводка на панели: рабочие дни, 09:00",
         ),
         _deployment(
             outbox_flow,

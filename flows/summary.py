@@ -7,15 +7,14 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from sqlmodel import select
 
 from domain.access import StoredSummary
-from domain.cycles import Cycle, academic_year_of
+from domain.cycles import Cycle, academic_year_of, first_cycle
 from domain.db import session_scope
-from domain.roadmap import Roadmap
+from domain.roadmap_file import current_roadmap
 from domain.summary import build_summary
 from flows.context import local_day, moment, runtime
-from notifications.mime import Attachment
+from notifications.mime import Attachment, mail_domain
 from notifications.outbox import queue_email
 from notifications.render import render
 from reports import write_all
@@ -41,9 +40,18 @@ def write_summary(cycle_name: str, at: datetime, out_dir: str | None = None) -> 
         Path(out_dir) if out_dir else settings.var_dir / "summaries" / cycle.name.replace("/", "-")
     )
     with session_scope(engine) as session:
-        roadmap = session.exec(select(Roadmap)).one()
+        roadmap = current_roadmap(session)
+        if roadmap is None:
+            raise LookupError("no roadmap loaded: run `roadmap import-roadmap` first")
+        if cycle < first_cycle(roadmap.order_date):
+            return {}  # before the roadmap began: nothing to report
         summary = build_summary(
-            session=session, cycle=cycle, roadmap_start=roadmap.order_date, as_of=as_of
+            session=session,
+            cycle=cycle,
+            roadmap_start=roadmap.order_date,
+            as_of=as_of,
+            tz=settings.tz,
+            roadmap_id=roadmap.id,
         )
         files = write_all(summary, directory, stem=f"summary-{cycle.name.replace('/', '-')}")
         session.add(StoredSummary(cycle=cycle.name, created_at=at, directory=str(directory)))
@@ -70,7 +78,7 @@ def write_summary(cycle_name: str, at: datetime, out_dir: str | None = None) -> 
             attachments=[
                 Attachment(p.name, MIME[p.suffix.lstrip(".")], p.read_bytes()) for p in attached
             ],
-            message_id=f"<summary-{cycle.first}-{as_of:%Y%m%d}@roadmap.local>",
+            message_id=f"<summary-{cycle.first}-{as_of:%Y%m%d}@{mail_domain(settings)}>",
             now=at,
         )
     markdown = files["md"].read_text(encoding="utf-8")

@@ -6,37 +6,16 @@ from datetime import date, datetime
 from typing import Any
 
 from prefect import flow
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from domain.access import StoredSummary
 from domain.cycles import academic_year_of
-from domain.opening import unopened_windows
-from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence
-from flows.chase import queue_owed_notices
 from flows.context import local_day, moment, run_name, runtime
-from flows.items import item_flow
+from flows.items import open_due_items
+from flows.mailing import queue_owed_notices
 from flows.outbox import deliver
 from flows.summary import summary_flow
-
-
-def items_to_open(session: Session, today: date) -> list[int]:
-    """Numbers of the items with a window open by `today` that is not opened yet."""
-    roadmap = session.exec(select(Roadmap)).first()
-    if roadmap is None:
-        return []
-    items = session.exec(
-        select(RoadmapItem)
-        .where(RoadmapItem.roadmap_id == roadmap.id)
-        .order_by(col(RoadmapItem.number))
-    ).all()
-    return [
-        item.number
-        for item in items
-        if unopened_windows(
-            session=session, item=item, roadmap_start=roadmap.order_date, today=today
-        )
-    ]
 
 
 def cycles_to_summarise(session: Session, today: date) -> list[str]:
@@ -55,11 +34,10 @@ def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, A
     when = moment(at)
     settings, engine = runtime()
     today = local_day(when, settings)
-    with Session(engine) as session:
-        numbers = items_to_open(session, today)
-        cycles = cycles_to_summarise(session, today) if summarise else []
-    opened = {str(n): item_flow(n, when) for n in numbers}
+    opened = open_due_items(when)
     notices = queue_owed_notices(when)
+    with Session(engine) as session:
+        cycles = cycles_to_summarise(session, today) if summarise else []
     for cycle in cycles:
         summary_flow(cycle, when)
     delivered = deliver(when)

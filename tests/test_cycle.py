@@ -150,3 +150,33 @@ def test_item_and_chase_runs_publish_artifacts_the_ui_shows(world: World) -> Non
     overdue = data["chase-overdue"]
     overdue_rows = json.loads(overdue) if isinstance(overdue, str) else overdue
     assert {r["Организация"] for r in overdue_rows} == {"СОШ № 1", "Д/с № 3"}
+
+
+def test_two_items_opening_on_one_day_reach_each_head_as_one_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp, prefect_harness
+) -> None:
+    world = make_world(tmp_path, monkeypatch, smtp, items=[11, 13])
+    world.tick(world.at(date(2022, 4, 8)))
+    messages = world.take_mail()
+    to_head = [m for m in messages if head("sosh1") in m.rcpt_tos]
+    assert len(to_head) == 1
+    text = to_head[0].text()
+    assert "11" in text and "13" in text
+    assert len(messages) == 3  # one per head
+
+
+def test_the_daily_chase_opens_what_a_missed_item_run_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp, prefect_harness
+) -> None:
+    from flows.chase import chase_flow
+    from flows.outbox import outbox_flow
+
+    world = make_world(tmp_path, monkeypatch, smtp, items=[11])
+    # nothing ran on 08.04 (the server was down); the chase on Tuesday catches up
+    counts = chase_flow(world.at(date(2022, 4, 12)))
+    assert counts["items_opened"] == 1
+    outbox_flow(world.at(date(2022, 4, 12), 9, 5))
+    assert sorted(r for m in world.take_mail() for r in m.rcpt_tos) == sorted(
+        head(code) for code in ("sosh1", "sosh2", "ds3")
+    )
+    assert chase_flow(world.at(date(2022, 4, 12), 10))["items_opened"] == 0

@@ -23,10 +23,13 @@ TASK = TaskView(
 )
 
 
-def owed(task: TaskView, today: date, sent=(), entries=()) -> list[tuple[NoticeKind, int]]:
+def owed(
+    task: TaskView, today: date, sent=(), entries=(), announced: bool = True
+) -> list[tuple[NoticeKind, int]]:
+    already = set(sent) | ({(NoticeKind.opened, 0)} if announced else set())
     return owed_steps(
         task,
-        sent=set(sent),
+        sent=already,
         entry_days=list(entries),
         today=today,
         policy=POLICY,
@@ -137,13 +140,31 @@ def test_quarter_ends(start: date, end: date, expected: list[date]) -> None:
 
 
 def test_look_days_are_the_days_a_notice_first_falls_due() -> None:
-    from domain.reminders import is_look_day
+    from domain.reminders import look_days
 
-    looks = [
-        d
-        for d in (date(2022, 9, 1 + n) for n in range(30))
-        if is_look_day(TASK, today=d, policy=POLICY, calendar=RUSSIAN_CALENDAR)
-    ]
+    days = look_days(TASK, policy=POLICY, calendar=RUSSIAN_CALENDAR)
+    assert date(2022, 4, 8) in days  # the opening is announced
+    looks = sorted(d for d in days if d.month == 9)
     assert looks == [date(2022, 9, 9), date(2022, 9, 15), date(2022, 9, 21), date(2022, 9, 28)]
     for day in looks:
         assert owed(TASK, day), day
+
+
+def test_an_opening_is_owed_until_it_is_announced_on_a_working_day() -> None:
+    assert owed(TASK, date(2022, 4, 8), announced=False) == [(NoticeKind.opened, 0)]
+    assert owed(TASK, date(2022, 4, 9), announced=False) == []  # Saturday: waits
+    assert owed(TASK, date(2022, 4, 11), announced=False) == [(NoticeKind.opened, 0)]
+    assert owed(TASK, date(2022, 4, 11)) == []
+
+
+def test_an_accepted_log_is_left_alone() -> None:
+    log = TaskView(
+        status=TaskStatus.accepted,
+        role=Role.head,
+        due=date(2023, 8, 31),
+        opened_on=date(2022, 9, 1),
+        revision=0,
+        continuous=True,
+        occurrence_opens=date(2022, 9, 1),
+    )
+    assert owed(log, date(2022, 10, 3), announced=False) == []

@@ -37,7 +37,7 @@ def shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_yearly_windows_become_a_cron_line() -> None:
-    assert yearly_cron([date(2026, 5, 1), date(2027, 5, 1), date(2028, 5, 1)]) == "0 9 1 5 *"
+    assert yearly_cron([date(2026, 5, 1), date(2027, 5, 1), date(2028, 5, 1)]) == "0 7 1 5 *"
     assert (
         yearly_cron(
             [
@@ -48,7 +48,7 @@ def test_yearly_windows_become_a_cron_line() -> None:
                 date(2028, 1, 1),
             ]
         )
-        == "0 9 1 1,4,7,10 *"
+        == "0 7 1 1,4,7,10 *"
     )
     assert yearly_cron([date(2027, 5, 1), date(2027, 5, 15)]) is None
     assert yearly_cron([date(2027, 5, 1)]) is None
@@ -72,7 +72,7 @@ def test_every_item_gets_a_deployment_named_after_it(shipped) -> None:
     assert by_number[8].schedules
     cron = by_number[8].schedules[0].schedule
     assert isinstance(cron, CronSchedule)
-    assert cron.cron == "0 9 1 4 *" and cron.timezone == "Europe/Moscow"
+    assert cron.cron == "0 7 1 4 *" and cron.timezone == "Europe/Moscow"
 
 
 def test_schedules_follow_the_parsed_schedule(shipped) -> None:
@@ -87,7 +87,7 @@ def test_schedules_follow_the_parsed_schedule(shipped) -> None:
             today=date(2026, 11, 25),
             timezone="Europe/Moscow",
         )
-    assert schedules[0].cron == "0 9 1 1,4,7,10 *"
+    assert schedules[0].cron == "0 7 1 1,4,7,10 *"
 
 
 def test_deployments_register_with_the_prefect_api(shipped, prefect_harness) -> None:
