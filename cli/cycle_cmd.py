@@ -72,17 +72,30 @@ def tick(
         typer.echo(json.dumps(result, ensure_ascii=False, default=str, indent=2))
         return
     local = when.astimezone(settings.tz)
-    console.print(f"[bold]tick[/bold] {local:%d.%m.%Y %H:%M} ({settings.timezone})")
+    console.print(f"[bold]Шаг цикла[/bold] на {local:%d.%m.%Y %H:%M} ({settings.timezone})")
     for number, opened in result["opened"].items():
-        console.print(
-            f"  item {number}: opened {len(opened['occurrences'])} occurrence(s), "
-            f"{opened['tasks']} task(s), {opened['emails']} email(s) queued"
-        )
-    notices = {k: v for k, v in result["notices"].items() if k != "emails"}
-    console.print(f"  notices owed: {notices or 'none'}")
-    console.print(f"  delivery: {result['delivered']}")
+        windows = ", ".join(f"{o['opens']} – {o['due']}" for o in opened["occurrences"])
+        console.print(f"  мероприятие {number}: открыто ({windows}), задач: {opened['tasks']}")
+    notices = {KIND_LABELS.get(k, k): v for k, v in result["notices"].items() if k != "emails"}
+    owed = ", ".join(f"{k}: {v}" for k, v in notices.items()) or "нет"
+    console.print(f"  уведомления: {owed}; писем в очереди: {result['notices'].get('emails', 0)}")
+    delivered = result["delivered"]
+    console.print(
+        f"  доставка: отправлено {delivered.get('sent', 0)}, "
+        f"записано в файлы {delivered.get('written_to_files', 0)}, "
+        f"отложено {delivered.get('retried', 0)}, не доставлено {delivered.get('failed', 0)}"
+    )
     for cycle in result["summaries"]:
-        console.print(f"  summary written for {cycle}")
+        console.print(f"  аналитическая справка за {cycle} записана")
+
+
+KIND_LABELS = {
+    "opened": "новые задачи",
+    "reminder": "напоминания",
+    "chase": "просрочки",
+    "escalation": "эскалации",
+    "nudge": "записи в журнал",
+}
 
 
 def _start_prefect_server(settings_dir: Path, port: int) -> subprocess.Popen[bytes]:

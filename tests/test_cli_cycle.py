@@ -1,0 +1,61 @@
+"""`roadmap tick` and `roadmap tasks list` as an administrator runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from config.runtime import cached_engine
+from config.settings import get_settings
+
+pytestmark = pytest.mark.prefect
+ORGS = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisations.csv"
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    var = tmp_path / "var"
+    monkeypatch.setenv("ROADMAP_VAR_DIR", str(var))
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{(var / 'roadmap.db').as_posix()}")
+    for name in ("ROADMAP_SMTP_HOST", "ROADMAP_ROADMAP_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    cached_engine.cache_clear()
+    yield var
+    get_settings.cache_clear()
+    cached_engine.cache_clear()
+
+
+def test_tick_opens_announces_and_writes_mail_once(cli_env: Path, prefect_harness) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["orgs", "import", str(ORGS)]).exit_code == 0
+    first = runner.invoke(app, ["tick", "--at", "2022-04-08T09:00"])
+    assert first.exit_code == 0, first.output
+    assert "Шаг цикла на 08.04.2022 09:00" in first.output
+    assert "мероприятие 11: открыто (2022-04-08 – 2022-04-29)" in first.output
+    mail = list((cli_env / "outbox").glob("*.eml"))
+    assert mail, "without an SMTP host mail is written as .eml files"
+    again = runner.invoke(app, ["tick", "--at", "2022-04-08T09:00", "--json"])
+    assert again.exit_code == 0, again.output
+    result = json.loads(again.output)
+    assert result["opened"] == {} and result["notices"] == {"emails": 0}
+    assert len(list((cli_env / "outbox").glob("*.eml"))) == len(mail)
+
+    listed = runner.invoke(app, ["tasks", "list", "--item", "11", "--json"])
+    assert listed.exit_code == 0, listed.output
+    tasks = json.loads(listed.output)
+    organisations = sum(1 for line in ORGS.read_text(encoding="utf-8").splitlines()[1:] if line)
+    assert len(tasks) == organisations
+    assert {t["due"] for t in tasks} == {"2022-04-29"}
+    assert {t["status"] for t in tasks} == {"open"}
+
+
+def test_a_bad_instant_is_a_message_not_a_traceback(cli_env: Path) -> None:
+    result = CliRunner().invoke(app, ["tick", "--at", "вчера"])
+    assert result.exit_code == 2
+    assert "YYYY-MM-DD" in result.output
+    assert "Traceback" not in result.output
