@@ -20,7 +20,7 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]ошибка:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -35,7 +35,7 @@ def parse_date(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise fail(f"{option}: {value!r} is not a date; use YYYY-MM-DD", 2) from None
+        raise fail(f"{option}: «{value}» — не дата; укажите ГГГГ-ММ-ДД (YYYY-MM-DD)", 2) from None
 
 
 def parse_instant(value: str, settings: Settings) -> datetime:
@@ -44,7 +44,7 @@ def parse_instant(value: str, settings: Settings) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise fail(
-            f"--at: {value!r} is not a date-time; use YYYY-MM-DD or YYYY-MM-DDTHH:MM", 2
+            f"--at: «{value}» — не дата и время; укажите YYYY-MM-DD или YYYY-MM-DDTHH:MM", 2
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.tz)
@@ -67,7 +67,12 @@ def no_traceback(func: Callable[P, R]) -> Callable[P, R]:
 
             if os.environ.get("ROADMAP_DEBUG"):
                 raise
-            err_console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
+            err_console.print(
+                f"[red]ошибка:[/red] {type(exc).__name__}: {exc} "
+                "(подробности: запустите с ROADMAP_DEBUG=1)",
+                highlight=False,
+                soft_wrap=True,
+            )
             sys.exit(1)
 
     return wrapper

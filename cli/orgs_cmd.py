@@ -1,4 +1,7 @@
-"""`roadmap orgs import FILE.csv` and `roadmap orgs list`: the organisations registry."""
+"""`roadmap orgs import FILE.csv` and `roadmap orgs list`: the organisations registry.
+
+Messages are in Russian: the centre's administrators run these commands.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
@@ -22,6 +26,7 @@ from domain.org_import import (
     upsert_organisations,
 )
 from domain.organisations import Organisation
+from domain.summary import ORG_KIND_LABELS
 
 console = Console(highlight=False)
 
@@ -30,48 +35,101 @@ orgs_app = typer.Typer(
     no_args_is_help=True,
 )
 
+IMPORT_HELP = "\n\n".join(
+    [
+        "Load or update organisations from a CSV file.",
+        "The header is " + ",".join(COLUMNS) + " and optionally active. kind is school, "
+        "kindergarten or extra (школа, детский сад/ДОУ, доп); curator_name and curator_email "
+        "may be empty.",
+        "active (optional column): yes/no, да/нет or 1/0; empty or no column means yes. An "
+        "organisation imported with active=no (нет, 0) is retired: it gets no new tasks (tasks "
+        "it already has stay). Importing it again with active=yes brings it back. "
+        "Organisations missing from the file are left as they are (listed as a note).",
+        "Rows match the organisations already loaded by name, ignoring letter case, ё/е, extra "
+        'spaces, the kind of quotes («» or "") and "№1"/"№ 1"; a match is updated and takes '
+        "the file's spelling of the name.",
+        "UTF-8 (BOM ok) or Windows-1251; ',' or ';'. Bad rows are rejected with the row, the "
+        "column and what to fix (in Russian); good rows are kept. Exit 1 if any row was "
+        "rejected.",
+    ]
+)
 
-@orgs_app.command("import")
+
+def _read_error(file: Path, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return f"{file}: файл не найден; проверьте путь"
+    if isinstance(exc, IsADirectoryError):
+        return f"{file}: это папка, а не файл; укажите CSV-файл"
+    if isinstance(exc, PermissionError):
+        return f"{file}: нет прав на чтение файла"
+    return f"{file}: не удаётся прочитать файл ({exc.strerror or exc})"
+
+
+def _short_names(names: list[str], short: dict[str, str]) -> str:
+    return ", ".join(short.get(name, name) for name in names)
+
+
+@orgs_app.command("import", help=IMPORT_HELP)
 @no_traceback
 def import_command(
     file: Annotated[
         Path,
         typer.Argument(
-            help="CSV with the header " + ",".join(COLUMNS) + "; kind is school, "
-            "kindergarten or extra. UTF-8 (BOM ok) or Windows-1251; ',' or ';'.",
+            help="CSV with the header " + ",".join(COLUMNS) + "[,active]; see above.",
             show_default=False,
         ),
     ],
 ) -> None:
-    """Load or update organisations by name; bad rows are rejected with reasons, good rows
-    are kept. Exit 1 if any row was rejected."""
     settings = settings_or_exit()
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise fail(f"cannot read {file}: {exc.strerror or exc}") from None
+        raise fail(_read_error(file, exc)) from None
     rows, errors = parse_organisations_csv(decode_csv_bytes(data))
     for error in errors:
         err_console.print(
-            f"[red]rejected[/red] {file.name}:{error}", highlight=False, soft_wrap=True
+            f"[red]отклонена[/red] {escape(file.name)}, {escape(str(error))}",
+            highlight=False,
+            soft_wrap=True,
         )
     if errors and not rows and errors[0].line == 1:
-        raise fail(f"{file}: nothing imported")
+        raise fail(f"{file}: ничего не загружено")
     engine = open_engine(settings)
     try:
         with session_scope(engine) as session:
             counts = upsert_organisations(session=session, rows=rows, now=datetime.now(UTC))
+            short = {
+                org.name: org.short_name or org.name for org in session.exec(select(Organisation))
+            }
     finally:
         engine.dispose()
     counts.rejected = len(errors)
-    table = Table(title=f"Organisations from {file.name}")
-    for name in ("created", "updated", "unchanged", "rejected"):
+    table = Table(title=f"Организации из {file.name}")
+    for name in ("добавлено", "обновлено", "без изменений", "отклонено"):
         table.add_column(name, justify="right")
     table.add_row(
         str(counts.created), str(counts.updated), str(counts.unchanged), str(counts.rejected)
     )
     console.print(table)
+    notes = (
+        ("deactivated", "Выведены из работы (новых заданий не получат)"),
+        ("reactivated", "Снова действуют"),
+    )
+    for outcome, label in notes:
+        names = counts.names.get(outcome, [])
+        if names:
+            console.print(f"{label}: {len(names)} — {escape(_short_names(names, short))}")
+    absent = counts.names.get("absent", [])
+    if absent and not errors:
+        console.print(
+            f"Нет в файле, остаются действующими: {escape(_short_names(absent, short))}. "
+            "Чтобы вывести организацию из работы, загрузите её со значением active=нет."
+        )
     if errors:
+        console.print(
+            f"Отклонено строк: {len(errors)}; исправьте отклонённые строки и загрузите файл "
+            "ещё раз (уже загруженные строки не задвоятся)."
+        )
         raise typer.Exit(1)
 
 
@@ -100,20 +158,28 @@ def list_command(
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
     if not orgs:
-        console.print("No organisations yet: load them with `roadmap orgs import FILE.csv`.")
+        console.print("Организаций пока нет: загрузите их командой `roadmap orgs import FILE.csv`.")
         return
-    table = Table(title=f"Organisations ({len(orgs)})")
-    for name in ("id", "short name", "kind", "head", "head email", "curator", "curator email"):
+    table = Table(title=f"Организации ({len(orgs)})")
+    for name in (
+        "id",
+        "краткое название",
+        "тип",
+        "руководитель",
+        "e-mail руководителя",
+        "куратор",
+        "e-mail куратора",
+    ):
         table.add_column(name)
     for org in orgs:
         table.add_row(
             str(org.id),
-            org.short_name + ("" if org.active else " (inactive)"),
-            org.kind.value,
-            org.head_name,
-            org.head_email,
-            org.curator_name,
-            org.curator_email,
+            escape(org.short_name) + ("" if org.active else " (не действует)"),
+            ORG_KIND_LABELS.get(org.kind, org.kind.value),
+            escape(org.head_name),
+            escape(org.head_email),
+            escape(org.curator_name),
+            escape(org.curator_email),
         )
     console.print(table)
 

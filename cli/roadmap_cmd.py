@@ -9,14 +9,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.common import err_console, fail, no_traceback, parse_date, settings_or_exit
 from domain.assignees import describe_rule
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.roadmap_file import dump_roadmap_file
-from domain.roadmap_import import ImportResult, RoadmapImportError, import_roadmap
-from domain.schedule import Schedule
+from domain.roadmap_import import FORMATS, ImportResult, RoadmapImportError, import_roadmap
+from domain.schedule import Schedule, ScheduleKind
+from domain.summary import count_ru
 
 console = Console(highlight=False)
 
@@ -41,13 +43,26 @@ FILE is one of:
   --order-date, --order-number and --title.
 
 Errors name the line (or table row) and column; nothing is written then (exit 1).
-A schedule phrase that cannot be read is a warning: the item is flagged «needs dates».
+A schedule phrase that cannot be read is a warning: the item is flagged «needs dates»
+(«нужны даты»). Messages are in Russian.
 """
+
+
+SCHEDULE_KINDS: dict[ScheduleKind | None, str] = {
+    ScheduleKind.once: "разово",
+    ScheduleKind.recurring: "периодически",
+    ScheduleKind.continuous: "постоянно",
+    ScheduleKind.external: "по внешнему плану",
+    None: "не распознано",
+}
+PROBLEMS = ("ошибка", "ошибки", "ошибок")
+ITEMS = ("мероприятие", "мероприятия", "мероприятий")
+SECTIONS = ("разделе", "разделах", "разделах")
 
 
 def _first_dates(schedule: Schedule, start: date) -> str:
     if schedule.needs_dates:
-        return "needs dates"
+        return "нужны даты"
     windows = schedule.occurrences(start, start + timedelta(days=2 * 366), RUSSIAN_CALENDAR)
     if not windows:
         return "-"
@@ -59,28 +74,28 @@ def _summary(result: ImportResult, output: Path) -> None:
     roadmap = result.roadmap
     sections = list(dict.fromkeys(item.section for item in roadmap.items))
     table = Table(
-        title=f"{roadmap.code}: {len(roadmap.items)} items in {len(sections)} sections",
+        title=f"{roadmap.code}: {count_ru(len(roadmap.items), ITEMS)} "
+        f"в {count_ru(len(sections), SECTIONS)}",
         show_lines=False,
     )
-    table.add_column("item", justify="right")
-    table.add_column("section")
-    table.add_column("schedule")
-    table.add_column("first dates")
-    table.add_column("who gets tasks")
+    table.add_column("№", justify="right")
+    table.add_column("раздел")
+    table.add_column("сроки")
+    table.add_column("первый срок")
+    table.add_column("кому задания")
     for item in roadmap.items:
         schedule = result.schedules[item.number]
-        kind = schedule.kind or "unreadable"
         table.add_row(
             str(item.number),
             str(sections.index(item.section) + 1),
-            kind,
+            SCHEDULE_KINDS.get(schedule.kind, str(schedule.kind)),
             _first_dates(schedule, roadmap.order_date),
             describe_rule(item.assignees),
         )
     console.print(table)
     for number, section in enumerate(sections, 1):
-        console.print(f"  section {number}: {section}")
-    console.print(f"wrote {output}")
+        console.print(f"  раздел {number}: {escape(section)}")
+    console.print(f"Записан файл {escape(str(output))}")
 
 
 def _write(output: Path, text: str) -> None:
@@ -117,6 +132,13 @@ def import_roadmap_command(
 ) -> None:
     target = output if output is not None else settings_or_exit().roadmap_file
     when = parse_date(order_date, "--order-date") if order_date else None
+    if not file.exists():
+        raise fail(f"{file}: файл не найден; проверьте путь")
+    if file.is_dir():
+        raise fail(f"{file}: это папка, а не файл; укажите файл .txt, .docx или .csv")
+    if file.suffix.lower() not in FORMATS:
+        suffix = file.suffix.lower() or "(без расширения)"
+        raise fail(f"{file}: формат {suffix} не поддерживается; нужен .txt, .docx или .csv")
     try:
         result = import_roadmap(
             file,
@@ -129,17 +151,24 @@ def import_roadmap_command(
     except RoadmapImportError as exc:
         for problem in exc.problems:
             err_console.print(
-                f"[red]error:[/red] {file.name}: {problem}", highlight=False, soft_wrap=True
+                f"[red]ошибка:[/red] {escape(file.name)}, {escape(str(problem))}",
+                highlight=False,
+                soft_wrap=True,
             )
-        raise fail(f"{len(exc.problems)} problem(s) in {file}; nothing written") from None
+        raise fail(
+            f"{count_ru(len(exc.problems), PROBLEMS)} в {file}; файл не записан; "
+            "исправьте указанные строки и запустите импорт ещё раз"
+        ) from None
     for warning in result.warnings:
         err_console.print(
-            f"[yellow]warning:[/yellow] {file.name}: {warning}", highlight=False, soft_wrap=True
+            f"[yellow]предупреждение:[/yellow] {escape(file.name)}, {escape(str(warning))}",
+            highlight=False,
+            soft_wrap=True,
         )
     try:
         _write(target, dump_roadmap_file(result.roadmap))
     except OSError as exc:
-        raise fail(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise fail(f"не удаётся записать {target}: {exc.strerror or exc}") from None
     _summary(result, target)
 
 

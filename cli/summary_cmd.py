@@ -1,4 +1,7 @@
-"""`roadmap summary`: the yearly summary (аналитическая справка) as md, html, docx or xlsx."""
+"""`roadmap summary`: the yearly summary (аналитическая справка) as md, html, docx or xlsx.
+
+Messages are in Russian: the centre's administrators run this command.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlmodel import col, select
 
 from cli.common import fail, no_traceback, parse_date, settings_or_exit
@@ -14,7 +18,14 @@ from config.runtime import open_engine
 from domain.cycles import Cycle, CycleError, first_cycle
 from domain.db import session_scope
 from domain.roadmap import Roadmap
-from domain.summary import build_summary, format_share_ru
+from domain.summary import (
+    ITEMS,
+    ORGANISATIONS,
+    TASKS,
+    build_summary,
+    count_ru,
+    format_share_ru,
+)
 from reports.write import FORMATS, Format, format_for, write_summary
 
 console = Console(highlight=False)
@@ -27,14 +38,16 @@ def _format(fmt: str | None, output: Path | None) -> Format:
         for known in FORMATS:
             if wanted == known:
                 return known
-        raise fail(f"--format: {fmt!r} is not a summary format; use {'|'.join(FORMATS)}", 2)
+        raise fail(
+            f"--format: {fmt!r} — неизвестный формат справки; укажите {'|'.join(FORMATS)}", 2
+        )
     if output is None:
         return DEFAULT_FORMAT
     inferred = format_for(output)
     if inferred is None:
         raise fail(
-            f"-o {output}: cannot tell the format from the extension; name the file "
-            f".md, .html, .docx or .xlsx, or pass --format {'|'.join(FORMATS)}",
+            f"-o {output}: по расширению не понять формат; назовите файл "
+            f".md, .html, .docx или .xlsx либо укажите --format {'|'.join(FORMATS)}",
             2,
         )
     return inferred
@@ -73,8 +86,11 @@ def register(app: typer.Typer) -> None:
         """Write the yearly summary (аналитическая справка) of one cycle."""
         try:
             wanted = Cycle.parse(cycle)
-        except CycleError as exc:
-            raise fail(f"--cycle: {exc}", 2) from None
+        except CycleError:
+            raise fail(
+                f"--cycle: {cycle!r} — не учебный год; укажите два года подряд, например 2022/2023",
+                2,
+            ) from None
         chosen = _format(fmt, output)
         path = output or Path(f"summary-{wanted.name.replace('/', '-')}.{chosen}")
         settings = settings_or_exit()
@@ -83,27 +99,32 @@ def register(app: typer.Typer) -> None:
         engine = open_engine(settings)
         try:
             with session_scope(engine) as session:
-                query = select(Roadmap).order_by(col(Roadmap.id))
-                if roadmap_code:
-                    query = query.where(Roadmap.code == roadmap_code)
-                roadmaps = list(session.exec(query))
+                every = list(session.exec(select(Roadmap).order_by(col(Roadmap.id))))
+                codes = ", ".join(r.code for r in every)
+                roadmaps = [r for r in every if not roadmap_code or r.code == roadmap_code]
                 if not roadmaps:
-                    if roadmap_code:
-                        raise fail(f"--roadmap: no roadmap with code {roadmap_code!r}", 2)
+                    if every:
+                        raise fail(
+                            f"--roadmap: дорожной карты с кодом {roadmap_code!r} нет; "
+                            f"в базе есть: {codes}",
+                            2,
+                        )
                     raise fail(
-                        "the database holds no roadmap yet: import one with "
-                        "`roadmap import-roadmap FILE` or set ROADMAP_ROADMAP_FILE",
+                        "в базе пока нет дорожной карты: загрузите её командой "
+                        "`roadmap import-roadmap FILE` или укажите файл в ROADMAP_ROADMAP_FILE",
                         1,
                     )
                 if len(roadmaps) > 1:
-                    codes = ", ".join(r.code for r in roadmaps)
-                    raise fail(f"the database holds several roadmaps ({codes}); pass --roadmap", 2)
+                    raise fail(
+                        f"в базе несколько дорожных карт ({codes}); укажите нужную: --roadmap КОД",
+                        2,
+                    )
                 roadmap = roadmaps[0]
                 first = first_cycle(roadmap.order_date)
                 if wanted < first:
                     raise fail(
-                        f"--cycle: {wanted.name} is before the roadmap's first cycle "
-                        f"{first.name} (order of {roadmap.order_date:%d.%m.%Y})",
+                        f"--cycle: {wanted.name} раньше первого учебного года дорожной карты "
+                        f"{first.name} (приказ от {roadmap.order_date:%d.%m.%Y})",
                         2,
                     )
                 result = build_summary(
@@ -117,13 +138,20 @@ def register(app: typer.Typer) -> None:
         finally:
             engine.dispose()
 
-        write_summary(result, chosen, path)
+        try:
+            write_summary(result, chosen, path)
+        except OSError as exc:
+            raise fail(
+                f"не удаётся записать справку в {path}: {exc.strerror or exc}; "
+                "укажите другой файл в -o"
+            ) from None
         counts = result.counts
-        console.print(f"wrote {path} ({chosen})")
+        console.print(f"Справка записана: {escape(str(path))} ({chosen})")
         console.print(
-            f"cycle {result.cycle}, {result.period_label}, as of {day:%d.%m.%Y}: "
-            f"{len(result.items)} items, {result.organisations_involved} organisations, "
-            f"{counts.asked} tasks; on time {counts.on_time} "
-            f"({format_share_ru(counts.on_time_share)}), late {counts.late}, "
-            f"overdue {counts.overdue}, in progress {counts.in_progress}"
+            f"Учебный год {result.cycle} ({result.period_label}), данные на {day:%d.%m.%Y}: "
+            f"{count_ru(len(result.items), ITEMS)}, "
+            f"{count_ru(result.organisations_involved, ORGANISATIONS)}, "
+            f"{count_ru(counts.asked, TASKS)}; в срок {counts.on_time} "
+            f"({format_share_ru(counts.on_time_share)}), с опозданием {counts.late}, "
+            f"просрочено {counts.overdue}, в работе {counts.in_progress}"
         )

@@ -12,7 +12,8 @@ stems, case-insensitively:
 Heads and curators named together give curator tasks: the head is in copy anyway,
 so both are reached. Naming only kindergartens (ДОУ, детские сады) or only schools
 narrows `kinds`; otherwise every kind of organisation gets the task. A part that
-matches nothing is an error: the import never guesses who is responsible.
+matches nothing is an error: the import never guesses who is responsible. Error
+texts and `describe_rule` are Russian: centre staff read them as they are.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from domain.roadmap import AssigneeRule
 
 
 class AssigneeError(ValueError):
-    """The responsible text names a party the rules do not know."""
+    """The responsible text names a party the rules do not know (the message is Russian)."""
+
+
+# Kinds of organisations as a list of recipients: "[школы, детские сады]".
+KINDS_PLURAL: dict[OrgKind, str] = {
+    OrgKind.school: "школы",
+    OrgKind.kindergarten: "детские сады",
+    OrgKind.extra: "доп. образование",
+}
 
 
 _CENTRE = re.compile(r"имцсо|\bимц\b|методическ\w*\s+центр")
@@ -47,7 +56,7 @@ def assignee_rule(responsible: str) -> AssigneeRule:
     parts = [p.strip(" .;") for p in re.split(r"[,;]", text)]
     parts = [p for p in parts if p]
     if not parts:
-        raise AssigneeError("the responsible party is empty")
+        raise AssigneeError("ответственный исполнитель не указан; впишите, кто выполняет пункт")
     centre = False
     head = False
     curator = False
@@ -58,9 +67,9 @@ def assignee_rule(responsible: str) -> AssigneeRule:
         is_curator = bool(_CURATOR.search(part))
         if not (is_centre or is_head or is_curator):
             raise AssigneeError(
-                f"cannot tell who is responsible from {part!r}; name the centre "
-                "(МКУ «ИМЦСО ЛМО СК»), heads (руководители ОО) or curators (кураторы, "
-                "наставники)"
+                f"не удаётся понять, кто исполнитель: «{part}»; укажите центр "
+                "(МКУ «ИМЦСО ЛМО СК»), руководителей (руководители ОО) или кураторов "
+                "(кураторы, наставники)"
             )
         centre = centre or is_centre
         head = head or is_head
@@ -78,15 +87,17 @@ def assignee_rule(responsible: str) -> AssigneeRule:
 
 
 def describe_rule(rule: AssigneeRule) -> str:
-    """A short English description for summaries: "centre + curators (all kinds)"."""
+    """Who gets tasks, in Russian: "центр + кураторы (руководитель в копии) [школы]".
+
+    The kinds in brackets appear only when the rule does not cover every kind."""
     who: list[str] = []
     if rule.centre:
-        who.append("centre")
+        who.append("центр")
     if rule.organisations is Role.head:
-        who.append("heads")
+        who.append("руководители")
     elif rule.organisations is Role.curator:
-        who.append("curators (head in copy)")
-    text = " + ".join(who) or "nobody"
+        who.append("кураторы (руководитель в копии)")
+    text = " + ".join(who) or "никто"
     if rule.organisations is not None and set(rule.kinds) != set(OrgKind):
-        text += " [" + ", ".join(k.value for k in rule.kinds) + "]"
+        text += " [" + ", ".join(KINDS_PLURAL[k] for k in rule.kinds) + "]"
     return text

@@ -1,15 +1,23 @@
 """The organisations registry from a CSV file: validation and upsert by name.
 
 Columns: `name,short_name,kind,head_name,head_email,curator_name,curator_email`
-(`curator_name` and `curator_email` may be empty). `kind` is school, kindergarten
+(`curator_name` and `curator_email` may be empty), and optionally `active`
+(yes/no, да/нет, 1/0; empty or absent means yes). `kind` is school, kindergarten
 or extra (Russian "школа", "детский сад"/"ДОУ", "доп"/"дополнительное" too).
 Excel exports are welcome: UTF-8 with a BOM or Windows-1251, "," or ";" delimiters.
+
+Names are matched by a normalised key (`name_key`: letter case, ё/е, spaces, the kind
+of quotes and dashes, "№1"/"№ 1" do not matter), both within one file and against the
+organisations already in the database; a match takes the file's spelling. An
+organisation is retired by importing it with `active` = no: it gets no new tasks.
+Rows reject with Russian reasons naming the column and what to do.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +36,7 @@ COLUMNS = (
     "curator_name",
     "curator_email",
 )
+OPTIONAL_COLUMNS = ("active",)
 REQUIRED = ("name", "short_name", "kind", "head_name", "head_email")
 
 _KINDS: dict[str, OrgKind] = {
@@ -43,6 +52,22 @@ _KINDS: dict[str, OrgKind] = {
     "дополнительное образование": OrgKind.extra,
 }
 
+_ACTIVE: dict[str, bool] = {
+    "": True,
+    "yes": True,
+    "y": True,
+    "true": True,
+    "1": True,
+    "да": True,
+    "д": True,
+    "no": False,
+    "n": False,
+    "false": False,
+    "0": False,
+    "нет": False,
+    "н": False,
+}
+
 
 @dataclass(frozen=True)
 class OrgRow:
@@ -56,6 +81,7 @@ class OrgRow:
     head_email: str
     curator_name: str = ""
     curator_email: str = ""
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,16 +90,25 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+        return f"строка {self.line}: {self.reason}"
+
+
+OUTCOMES = ("created", "updated", "unchanged", "deactivated", "reactivated", "absent")
 
 
 @dataclass
 class ImportCounts:
     created: int = 0
-    updated: int = 0
+    updated: int = 0  # includes renamed, deactivated and reactivated organisations
     unchanged: int = 0
     rejected: int = 0
-    names: dict[str, list[str]] = field(default_factory=dict)  # outcome -> organisation names
+    # outcome -> organisation names; "deactivated"/"reactivated" are the updated ones whose
+    # `active` flipped, "absent" the active organisations the rows did not mention.
+    names: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def deactivated(self) -> int:
+        return len(self.names.get("deactivated", []))
 
 
 def decode_csv_bytes(data: bytes) -> str:
@@ -98,26 +133,44 @@ def parse_kind(value: str) -> OrgKind | None:
     return _KINDS.get(_clean(value).lower().replace("ё", "е"))
 
 
+def parse_active(value: str) -> bool | None:
+    """yes/no, да/нет, 1/0 (true/false, y/n, д/н); empty is yes; anything else None."""
+    return _ACTIVE.get(_clean(value).lower())
+
+
 def _email(value: str, column: str) -> tuple[str, str | None]:
     try:
         return validate_email(value, check_deliverability=False).normalized, None
-    except EmailNotValidError as exc:
-        return value, f"{column} {value!r} is not a valid email address: {exc}"
+    except EmailNotValidError:
+        return value, (
+            f"{column}: {value!r} — неверный адрес электронной почты; укажите адрес вида имя@домен"
+        )
 
 
-def _name_key(name: str) -> str:
-    return _clean(name).lower().replace("ё", "е")
+_QUOTES_AND_DASHES = str.maketrans(
+    {**{c: '"' for c in "«»„“”‟‘’‚‛'`"}, **{c: "-" for c in "‐‑‒–—―−"}}
+)
+_AROUND_QUOTE = re.compile(r'\s*"\s*')
+_NUMBER_SIGN = re.compile(r"№\s*")
+
+
+def name_key(name: str) -> str:
+    """The name as compared: "МКДОУ д/с №2 «Ромашка»" ~ 'мкдоу  Д/С № 2 "ромашка"'."""
+    text = _clean(name).lower().replace("ё", "е").translate(_QUOTES_AND_DASHES)
+    text = _AROUND_QUOTE.sub('"', text)
+    return _NUMBER_SIGN.sub("№ ", text).strip()
 
 
 def parse_organisations_csv(text: str) -> tuple[list[OrgRow], list[RowError]]:
-    """Valid rows and the reasons for rejected ones.
+    """Valid rows and the reasons (in Russian) for rejected ones.
 
     A header without some of the columns rejects the whole file: no rows and one
     error on line 1 naming the missing columns.
     """
     text = text.lstrip("\ufeff")
+    header_hint = ",".join(COLUMNS) + " (и по желанию active)"
     if not text.strip():
-        return [], [RowError(1, "the file is empty; expected a header: " + ",".join(COLUMNS))]
+        return [], [RowError(1, "файл пуст; первой строкой должен быть заголовок: " + header_hint)]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
     header = [_clean(h).lower() for h in next(reader)]
     missing = [c for c in COLUMNS if c not in header]
@@ -125,11 +178,10 @@ def parse_organisations_csv(text: str) -> tuple[list[OrgRow], list[RowError]]:
         return [], [
             RowError(
                 1,
-                "missing columns: " + ", ".join(missing) + "; the header must be: "
-                "" + ",".join(COLUMNS),
+                "нет столбцов: " + ", ".join(missing) + "; заголовок должен быть: " + header_hint,
             )
         ]
-    index = {name: header.index(name) for name in COLUMNS}
+    index = {name: header.index(name) for name in (*COLUMNS, *OPTIONAL_COLUMNS) if name in header}
     rows: list[OrgRow] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
@@ -142,15 +194,26 @@ def parse_organisations_csv(text: str) -> tuple[list[OrgRow], list[RowError]]:
             cells = cells + [""] * (len(header) - len(cells))
         elif len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
             errors.append(
-                RowError(start, f"{len(cells)} cells, but the header has {len(header)} columns")
+                RowError(
+                    start,
+                    f"в строке {len(cells)} ячеек, а в заголовке {len(header)} столбцов; "
+                    "проверьте разделители и кавычки",
+                )
             )
             continue
         values = {name: _clean(cells[i]) for name, i in index.items()}
-        problems = [f"{c} is empty" for c in REQUIRED if not values[c]]
+        problems = [f"не заполнен столбец {c}" for c in REQUIRED if not values[c]]
         kind = parse_kind(values["kind"]) if values["kind"] else None
         if values["kind"] and kind is None:
             problems.append(
-                f"kind {values['kind']!r} is unknown; use school, kindergarten or extra"
+                f"kind: неизвестный тип {values['kind']!r}; укажите school, kindergarten "
+                "или extra (школа, детский сад, доп)"
+            )
+        active = parse_active(values.get("active", ""))
+        if active is None:
+            problems.append(
+                f"active: {values['active']!r} не распознано; укажите yes/no, да/нет или 1/0 "
+                "(пусто — действует)"
             )
         emails: dict[str, str] = {}
         for column in ("head_email", "curator_email"):
@@ -159,17 +222,23 @@ def parse_organisations_csv(text: str) -> tuple[list[OrgRow], list[RowError]]:
                 if problem:
                     problems.append(problem)
         if values["curator_name"] and not values["curator_email"]:
-            problems.append("curator_email is empty but curator_name is given")
+            problems.append(
+                "указан curator_name, но не заполнен curator_email; укажите адрес куратора "
+                "или очистите curator_name"
+            )
         if values["name"]:
-            key = _name_key(values["name"])
+            key = name_key(values["name"])
             if key in seen:
-                problems.append(f"duplicate name {values['name']!r} (first on line {seen[key]})")
+                problems.append(
+                    f"организация {values['name']!r} уже есть в строке {seen[key]}; "
+                    "оставьте одну из строк"
+                )
             else:
                 seen[key] = start
         if problems:
             errors.append(RowError(start, "; ".join(problems)))
             continue
-        assert kind is not None
+        assert kind is not None and active is not None
         rows.append(
             OrgRow(
                 line=start,
@@ -180,26 +249,40 @@ def parse_organisations_csv(text: str) -> tuple[list[OrgRow], list[RowError]]:
                 head_email=emails["head_email"],
                 curator_name=values["curator_name"],
                 curator_email=emails.get("curator_email", ""),
+                active=active,
             )
         )
     return rows, errors
 
 
-_FIELDS = ("short_name", "kind", "head_name", "head_email", "curator_name", "curator_email")
+_FIELDS = (
+    "name",
+    "short_name",
+    "kind",
+    "head_name",
+    "head_email",
+    "curator_name",
+    "curator_email",
+    "active",
+)
 
 
 def upsert_organisations(*, session: Session, rows: list[OrgRow], now: datetime) -> ImportCounts:
-    """Create the organisations that are new by name and update the changed ones
-    (`updated_at = now`). Does not commit."""
-    counts = ImportCounts(names={"created": [], "updated": [], "unchanged": []})
-    names = [r.name for r in rows]
-    existing = {
-        org.name: org
-        for org in session.exec(select(Organisation).where(col(Organisation.name).in_(names)))
-    }
+    """Create the organisations that are new by `name_key` and update the changed ones
+    (`updated_at = now`), taking the rows' spelling of the name. When several stored
+    organisations share a key, the one with exactly the row's name wins, else the oldest.
+    Does not commit."""
+    counts = ImportCounts(names={outcome: [] for outcome in OUTCOMES})
+    by_key: dict[str, list[Organisation]] = {}
+    for org in session.exec(select(Organisation).order_by(col(Organisation.id))):
+        by_key.setdefault(name_key(org.name), []).append(org)
+    mentioned: set[int] = set()
     for row in rows:
-        org = existing.get(row.name)
-        if org is None:
+        key = name_key(row.name)
+        candidates = by_key.get(key, [])
+        exact = [o for o in candidates if o.name == row.name]
+        found = exact or candidates
+        if not found:
             org = Organisation(
                 name=row.name,
                 short_name=row.short_name,
@@ -208,13 +291,18 @@ def upsert_organisations(*, session: Session, rows: list[OrgRow], now: datetime)
                 head_email=row.head_email,
                 curator_name=row.curator_name,
                 curator_email=row.curator_email,
+                active=row.active,
                 updated_at=now,
             )
             session.add(org)
-            existing[row.name] = org
+            by_key[key] = [org]
             counts.created += 1
             counts.names["created"].append(row.name)
             continue
+        org = found[0]
+        if org.id is not None:
+            mentioned.add(org.id)
+        was_active = org.active
         changed = False
         for name in _FIELDS:
             value = getattr(row, name)
@@ -226,8 +314,18 @@ def upsert_organisations(*, session: Session, rows: list[OrgRow], now: datetime)
             session.add(org)
             counts.updated += 1
             counts.names["updated"].append(row.name)
+            if was_active and not org.active:
+                counts.names["deactivated"].append(row.name)
+            elif org.active and not was_active:
+                counts.names["reactivated"].append(row.name)
         else:
             counts.unchanged += 1
             counts.names["unchanged"].append(row.name)
+    counts.names["absent"] = [
+        org.name
+        for orgs in by_key.values()
+        for org in orgs
+        if org.active and org.id is not None and org.id not in mentioned
+    ]
     session.flush()
     return counts

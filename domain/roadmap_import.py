@@ -7,9 +7,11 @@ below them. A row whose number cell is empty continues the item above it cell by
 cell (Word tables broken across pages), joined with single spaces.
 
 Every problem names where it is (a line of the text or CSV file, a row of the
-Word table) and the column; all problems are collected before giving up, so one
-run shows everything to fix. A schedule phrase the parser cannot read is not a
-problem but a warning: the item is kept and flagged "needs dates".
+Word table) and the column, and says what to do; all problems are collected
+before giving up, so one run shows everything to fix. A schedule phrase the
+parser cannot read is not a problem but a warning: the item is kept and flagged
+"needs dates". Problem texts are Russian (the centre's administrators read them
+as they are): "строка 7, столбец «Сроки исполнения»: …".
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ COLUMNS: dict[str, str] = {
     "result": "Результат",
 }
 SECTION_LABEL = "Раздел"
+# Where a problem is when it is not in a row of the table.
+FILE = "файл"
+HEADING = "заголовок приказа"
 CSV_COLUMNS = ("number", "section", "title", "schedule", "responsible", "result")
 FORMATS = (".txt", ".docx", ".csv")
 
@@ -64,16 +69,22 @@ _TAGS = re.compile(r"</?b>|\*\*", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class ImportProblem:
-    """An error or warning: where in the source, which column, what is wrong."""
+    """An error or warning: where in the source, which column, what is wrong and what to do.
 
-    where: str  # "line 18", "table row 5", "file"
+    `str()` gives the whole Russian text: "строка 7, столбец «№ п/п»: …"."""
+
+    where: str  # "строка 18", "таблица Word, строка 5", FILE or HEADING
     message: str
     column: str | None = None  # a key of COLUMNS (or "section")
 
-    def __str__(self) -> str:
+    @property
+    def place(self) -> str:
+        """ "строка 7, столбец «Сроки исполнения»": the row and the column's heading."""
         label = COLUMNS.get(self.column or "", SECTION_LABEL if self.column else "")
-        column = f", column «{label}»" if label else ""
-        return f"{self.where}{column}: {self.message}"
+        return f"{self.where}, столбец «{label}»" if label else self.where
+
+    def __str__(self) -> str:
+        return f"{self.place}: {self.message}"
 
 
 class RoadmapImportError(Exception):
@@ -114,7 +125,7 @@ class ImportResult:
     roadmap: RoadmapFile
     schedules: dict[int, Schedule]  # item number -> parsed schedule
     warnings: list[ImportProblem]
-    where: dict[int, str]  # item number -> its row in the source
+    where: dict[int, str]  # item number -> its row in the source ("строка 8")
 
 
 def _clean(text: str) -> str:
@@ -153,7 +164,11 @@ def _strip_tags(text: str) -> str:
 
 def _no_table(kind: str) -> ImportProblem:
     heads = " / ".join(COLUMNS.values())
-    return ImportProblem("file", f"no table found: expected a {kind} header row «{heads}»")
+    return ImportProblem(
+        FILE,
+        f"таблица не найдена: нет строки заголовков {kind} «{heads}»; проверьте, что это "
+        "файл дорожной карты и что заголовки столбцов написаны так же",
+    )
 
 
 class _Collector:
@@ -181,8 +196,8 @@ class _Collector:
             self.problems.append(
                 ImportProblem(
                     where,
-                    "missing number: the row has text but no item number and no item above "
-                    "it to continue; write the item's number",
+                    "нет номера пункта: в строке есть текст, но выше нет пункта, который она "
+                    "могла бы продолжать; впишите номер пункта",
                     "number",
                 )
             )
@@ -224,14 +239,19 @@ def _order(text: str) -> tuple[str, date | None, str | None]:
     try:
         return number, date(int(year), int(month), int(day)), None
     except ValueError:
-        return number, None, f"the order date {day}.{month}.{year} is not a date"
+        return (
+            number,
+            None,
+            f"дата приказа {day}.{month}.{year} не существует; исправьте её в заголовке "
+            "или укажите --order-date ГГГГ-ММ-ДД",
+        )
 
 
 def parse_heading(lines: Iterable[str], title: str = "") -> tuple[Heading, list[ImportProblem]]:
     text = _clean(" ".join(lines))
     number, when, problem = _order(text)
     heading = Heading(title=title, order_number=number, order_date=when, district=_district(text))
-    return heading, [ImportProblem("heading", problem)] if problem else []
+    return heading, [ImportProblem(HEADING, problem)] if problem else []
 
 
 def _text_title(lines: Sequence[str]) -> str:
@@ -265,7 +285,7 @@ def read_text(text: str) -> SourceTable:
                 header_at, columns = index, found
                 break
     if header_at is None:
-        return SourceTable(Heading(), [], [_no_table("tab-separated")])
+        return SourceTable(Heading(), [], [_no_table("(столбцы через табуляцию)")])
     heading_lines = lines[:header_at]
     heading, problems = parse_heading(heading_lines, _text_title(heading_lines))
     width = len(lines[header_at].split("\t"))
@@ -274,7 +294,7 @@ def read_text(text: str) -> SourceTable:
     collect.problems.extend(problems)
     for index in range(header_at + 1, last + 1):
         line = lines[index]
-        where = f"line {index + 1}"
+        where = f"строка {index + 1}"
         if not line.strip():
             continue
         cells = line.split("\t")
@@ -282,8 +302,8 @@ def read_text(text: str) -> SourceTable:
             collect.problems.append(
                 ImportProblem(
                     where,
-                    f"wrong column count: {len(cells)} tab-separated cells, the header has "
-                    f"{width}; a cell must not contain a tab or a line break",
+                    f"неверное число столбцов: {len(cells)} через табуляцию, а в строке "
+                    f"заголовков {width}; уберите из текста ячеек табуляции и переносы строк",
                 )
             )
             continue
@@ -338,9 +358,16 @@ def read_docx(path: Path) -> SourceTable:
         ValueError,
         OSError,
         SyntaxError,  # lxml's XMLSyntaxError: a damaged part inside the archive
-    ) as exc:
+    ):
         raise RoadmapImportError(
-            [ImportProblem("file", f"cannot read {path.name} as a Word (.docx) document: {exc}")]
+            [
+                ImportProblem(
+                    FILE,
+                    f"не удаётся прочитать {path.name} как документ Word (.docx): файл "
+                    "повреждён или это другой формат; откройте его в Word и сохраните "
+                    "заново как «Документ Word (.docx)»",
+                )
+            ]
         ) from None
     before: list[Paragraph] = []
     table: Table | None = None
@@ -359,7 +386,7 @@ def read_docx(path: Path) -> SourceTable:
         if table is not None:
             break
     if table is None:
-        return SourceTable(Heading(), [], [_no_table("Word table")])
+        return SourceTable(Heading(), [], [_no_table("таблицы Word")])
 
     title_parts: list[str] = []
     for paragraph in before:
@@ -376,7 +403,7 @@ def read_docx(path: Path) -> SourceTable:
         if index <= header_row:
             previous = [c._tc for c in row.cells]
             continue
-        where = f"table row {index + 1}"
+        where = f"таблица Word, строка {index + 1}"
         cells = list(row.cells)
         tcs = [c._tc for c in cells]
         if len({id(tc) for tc in tcs}) == 1 and cells[0].text.strip():
@@ -385,7 +412,11 @@ def read_docx(path: Path) -> SourceTable:
             continue
         if len(cells) < width:
             collect.problems.append(
-                ImportProblem(where, f"wrong column count: {len(cells)} cells, expected {width}")
+                ImportProblem(
+                    where,
+                    f"неверное число столбцов: {len(cells)}, а нужно {width}; проверьте, "
+                    "не удалены ли ячейки в этой строке таблицы",
+                )
             )
             previous = tcs
             continue
@@ -449,10 +480,10 @@ def read_csv(text: str) -> SourceTable:
             if cell.strip():
                 problems.append(
                     ImportProblem(
-                        "line 1",
-                        f"unknown or repeated column «{_clean(cell)}»; use "
-                        + ",".join(CSV_COLUMNS)
-                        + " or the order's Russian headings",
+                        "строка 1",
+                        f"неизвестный или повторный столбец «{_clean(cell)}»; назовите "
+                        "столбцы " + ",".join(CSV_COLUMNS) + " или заголовками из приказа "
+                        "(«№ п/п», «Наименование мероприятия», …, «Раздел»)",
                     )
                 )
             continue
@@ -461,7 +492,9 @@ def read_csv(text: str) -> SourceTable:
     if missing:
         names = ", ".join(f"{k} («{COLUMNS[k]}»)" for k in missing)
         problems.append(_no_table("CSV"))
-        problems.append(ImportProblem("line 1", f"missing columns: {names}"))
+        problems.append(
+            ImportProblem("строка 1", f"нет столбцов: {names}; добавьте их в строку заголовков")
+        )
         return SourceTable(Heading(), [], problems)
     collect = _Collector()
     collect.problems.extend(problems)
@@ -469,14 +502,16 @@ def read_csv(text: str) -> SourceTable:
     line = reader.line_num + 1
     for cells in reader:
         start, line = line, reader.line_num + 1
-        where = f"line {start}"
+        where = f"строка {start}"
         if not any(c.strip() for c in cells):
             continue
         extra = any(c.strip() for c in cells[width:])
         if len(cells) < width or extra:
             collect.problems.append(
                 ImportProblem(
-                    where, f"wrong column count: {len(cells)} cells, the header has {width}"
+                    where,
+                    f"неверное число столбцов: {len(cells)}, а в строке заголовков {width}; "
+                    "проверьте разделители и кавычки в этой строке",
                 )
             )
             continue
@@ -490,7 +525,12 @@ def read_csv(text: str) -> SourceTable:
             collect.add_section(by_key["title"])
         elif not by_key["number"].strip():
             collect.problems.append(
-                ImportProblem(where, "missing number: write the item's number", "number")
+                ImportProblem(
+                    where,
+                    "нет номера пункта; впишите номер (в строке раздела заполняется только "
+                    "наименование)",
+                    "number",
+                )
             )
         else:
             section = _strip_tags(by_key.get("section", ""))
@@ -513,7 +553,7 @@ def _check_items(items: Sequence[RawItem]) -> list[ImportProblem]:
             problems.append(
                 ImportProblem(
                     item.where,
-                    f"non-numeric number «{item.number}»; write it like 1 or 1.",
+                    f"номер «{item.number}» не число; напишите номер цифрами, например 1 или 1.",
                     "number",
                 )
             )
@@ -523,8 +563,8 @@ def _check_items(items: Sequence[RawItem]) -> list[ImportProblem]:
                 problems.append(
                     ImportProblem(
                         item.where,
-                        f"duplicate number {number} (also on {seen[number]}); "
-                        "give every item its own number",
+                        f"номер {number} повторяется (он уже есть: {seen[number]}); "
+                        "дайте каждому пункту свой номер",
                         "number",
                     )
                 )
@@ -535,12 +575,16 @@ def _check_items(items: Sequence[RawItem]) -> list[ImportProblem]:
                 problems.append(
                     ImportProblem(
                         item.where,
-                        f"item {item.number.rstrip('.')}: the cell is empty; fill it in",
+                        f"пункт {item.number.rstrip('.')}: ячейка пуста; заполните её",
                         key,
                     )
                 )
     if not items:
-        problems.append(ImportProblem("file", "the table has no items"))
+        problems.append(
+            ImportProblem(
+                FILE, "в таблице нет ни одного пункта; добавьте строки мероприятий с номерами"
+            )
+        )
     return problems
 
 
@@ -571,14 +615,19 @@ def build_roadmap(
     final_date = order_date or heading.order_date
     if not final_title:
         problems.append(
-            ImportProblem("heading", "no title found (a bold «Дорожная карта …»); pass --title")
+            ImportProblem(
+                HEADING,
+                "не найдено название (строка жирным шрифтом «Дорожная карта …»); выделите "
+                "его жирным в файле или укажите --title",
+            )
         )
     if final_date is None:
         problems.append(
             ImportProblem(
-                "heading",
-                "no order date found (a line like «от 08.04.2022 г. № 209-од»); "
-                "pass --order-date YYYY-MM-DD (and --order-number)",
+                HEADING,
+                "не найдена дата приказа (строка вида «от 08.04.2022 г. № 209-од»); "
+                "добавьте её в заголовок или укажите --order-date ГГГГ-ММ-ДД "
+                "(и --order-number)",
             )
         )
     warnings: list[ImportProblem] = []
@@ -602,11 +651,14 @@ def build_roadmap(
         except ScheduleParseError as exc:
             schedule = Schedule.unreadable(cells["schedule"], exc.reason)
             if cells["schedule"]:
+                reason = exc.reason
+                if cells["schedule"] not in reason:
+                    reason = f"срок «{cells['schedule']}»: {reason}"
                 warnings.append(
                     ImportProblem(
                         item.where,
-                        f"item {number}: cannot read the schedule «{cells['schedule']}» "
-                        f"({exc.reason}); the item is flagged «needs dates»",
+                        f"пункт {number}: {reason}; пункт помечен «нужны даты» — исправьте "
+                        "формулировку срока в файле или задайте даты вручную",
                         "schedule",
                     )
                 )
@@ -647,17 +699,33 @@ def read_source(path: Path) -> SourceTable:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise RoadmapImportError(
-            [ImportProblem("file", f"unknown format {suffix or '(none)'}; use .txt, .docx or .csv")]
+            [
+                ImportProblem(
+                    FILE,
+                    f"формат {suffix or '(без расширения)'} не поддерживается; "
+                    "нужен .txt, .docx или .csv",
+                )
+            ]
+        )
+    if path.is_dir():
+        raise RoadmapImportError(
+            [ImportProblem(FILE, f"{path} — это папка, а не файл; укажите файл {suffix}")]
         )
     if not path.is_file():
-        raise RoadmapImportError([ImportProblem("file", f"{path} does not exist")])
+        raise RoadmapImportError([ImportProblem(FILE, f"файл {path} не найден; проверьте путь")])
     if suffix == ".docx":
         return read_docx(path)
     try:
         text = decode_bytes(path.read_bytes())
     except OSError as exc:
         raise RoadmapImportError(
-            [ImportProblem("file", f"cannot read {path}: {exc.strerror or exc}")]
+            [
+                ImportProblem(
+                    FILE,
+                    f"не удаётся прочитать файл {path} ({exc.strerror or exc}); проверьте, "
+                    "что он доступен для чтения",
+                )
+            ]
         ) from None
     return read_text(text) if suffix == ".txt" else read_csv(text)
 

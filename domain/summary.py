@@ -227,6 +227,7 @@ class ItemSummary:
     needs_dates: bool
     needs_dates_reason: str | None
     continuous: bool
+    for_organisations: bool  # the item's rule gives organisations tasks (not centre-only)
     occurrences: tuple[OccurrenceSummary, ...]
     counts: Counts  # organisations' tasks, all occurrences
     not_asked: int  # active organisations with no task for this item in the cycle
@@ -238,6 +239,25 @@ class ItemSummary:
     @property
     def label(self) -> str:
         return f"{self.number}. {self.title}"
+
+    @property
+    def started(self) -> bool:
+        """Some occurrence of the cycle has opened (or has tasks) by `as_of`."""
+        return any(occ.started for occ in self.occurrences)
+
+    @property
+    def missed(self) -> int | None:
+        """Active organisations the item's rule covers that got no task in the cycle;
+        None when the question does not arise (centre-only item, nothing opened yet)."""
+        if not (self.for_organisations and self.started):
+            return None
+        return self.not_asked_in_scope
+
+    def missed_in(self, occ: OccurrenceSummary) -> int | None:
+        """`missed` for one occurrence of this item."""
+        if not (self.for_organisations and occ.started):
+            return None
+        return occ.not_asked_in_scope
 
     @property
     def centre_label(self) -> str:
@@ -401,12 +421,12 @@ def _pick_roadmap(session: Session, roadmap_id: int | None) -> Roadmap | None:
     if roadmap_id is not None:
         roadmap = session.get(Roadmap, roadmap_id)
         if roadmap is None:
-            raise SummaryError(f"roadmap id {roadmap_id} is not in the database")
+            raise SummaryError(f"дорожной карты с id {roadmap_id} нет в базе")
         return roadmap
     roadmaps = list(session.exec(select(Roadmap).order_by(col(Roadmap.id))))
     if len(roadmaps) > 1:
         codes = ", ".join(r.code for r in roadmaps)
-        raise SummaryError(f"the database holds several roadmaps ({codes}); name one")
+        raise SummaryError(f"в базе несколько дорожных карт ({codes}); укажите нужную")
     return roadmaps[0] if roadmaps else None
 
 
@@ -528,6 +548,7 @@ def build_summary(
                 needs_dates=item.needs_dates,
                 needs_dates_reason=item.needs_dates_reason,
                 continuous=continuous,
+                for_organisations=item.assignee_rule.organisations is not None,
                 occurrences=tuple(occ_summaries),
                 counts=Counts.total(o.counts for o in occ_summaries),
                 not_asked=len(never_asked),

@@ -66,6 +66,7 @@ def write_summary(cycle_name: str, at: datetime, out_dir: str | None = None) -> 
                 "attachments": [p.name for p in attached],
                 "highlights": list(summary.text),
                 "centre_name": settings.centre_name,
+                "centre_email": settings.centre_email,
             },
         )
         queue_email(

@@ -15,28 +15,16 @@ from sqlmodel import Session, col, select
 from config.settings import Settings
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.emails import Notice
-from domain.enums import NoticeKind, TaskEventKind, TaskStatus
+from domain.enums import NoticeKind, TaskEventKind
 from domain.evidence import Evidence, EvidenceFile
+from domain.formatting import local_time, ru_date
 from domain.organisations import Organisation
+from domain.progress import status_label
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.ics import DueEvent, task_uid
-from notifications.render import ru_date, shorten
+from notifications.render import shorten
 from portal.links import issue_task_link
-
-_STATUS_LABELS = {
-    TaskStatus.open: "ожидает ответа",
-    TaskStatus.submitted: "ответ получен, на проверке",
-    TaskStatus.accepted: "принято",
-    TaskStatus.returned: "возвращено на доработку",
-}
-
-
-def status_label(task: Task, on_day: date) -> str:
-    label = _STATUS_LABELS[TaskStatus(task.status)]
-    if task.status in (TaskStatus.open, TaskStatus.returned) and task.due < on_day:
-        label += ", срок истёк"
-    return label
 
 
 @dataclass(frozen=True)
@@ -186,11 +174,6 @@ def _format_value(value: Any, kind: str | None) -> str:
     return text
 
 
-def local_datetime(value: datetime, settings: Settings) -> str:
-    local = value.astimezone(settings.tz)
-    return f"{local:%d.%m.%Y} в {local:%H:%M}"
-
-
 @dataclass(frozen=True)
 class Receipt:
     version: int
@@ -239,7 +222,7 @@ def receipt(session: Session, parts: TaskParts, version: int, settings: Settings
             shown.append(ReceivedField(name, "", file_names))
     return Receipt(
         version=version,
-        submitted_at=local_datetime(evidence.submitted_at, settings),
+        submitted_at=local_time(evidence.submitted_at, settings.tz),
         submitted_by=evidence.submitted_by,
         fields=shown,
     )
@@ -295,12 +278,15 @@ class OverdueItem:
     rows: list[OverdueRow]
 
 
-def chases_sent(session: Session, task_id: int) -> list[ChaseSent]:
-    notices = session.exec(
-        select(Notice)
-        .where(Notice.task_id == task_id, Notice.kind == NoticeKind.chase)
-        .order_by(col(Notice.step))
-    ).all()
+def chases_sent(
+    session: Session, task_id: int, *, before_step: int | None = None
+) -> list[ChaseSent]:
+    """The chases written for a task (a catch-up writes only the latest one owed), oldest
+    first; with `before_step`, only those with a lower step."""
+    query = select(Notice).where(Notice.task_id == task_id, Notice.kind == NoticeKind.chase)
+    if before_step is not None:
+        query = query.where(Notice.step < before_step)
+    notices = session.exec(query.order_by(col(Notice.step))).all()
     return [ChaseSent(n.step, n.on_day) for n in notices]
 
 

@@ -6,6 +6,15 @@ rows whose UPDATE changed exactly one row are sent. So two deliverers never send
 same row, and a deliverer that dies after its claim leaves rows that a later run (past
 the lease) picks up again. Each outcome is written in its own transaction, guarded by
 the same claim, so one bad row never holds up the others.
+
+Leases are wall-clock instants: a run for a logical `now` in the past (`roadmap tick
+--at ...`) still holds its rows against a run on the real clock, and the other way round.
+Whether a row is due is decided by the logical `now`.
+
+Failures that are not the message's fault (no connection, TLS, login, timeouts before the
+message was accepted) never fail a row for good: it is retried with the capped backoff
+until the server takes it. Only a reply about the message itself can: a 5xx reply to
+MAIL, RCPT or DATA at once, a 4xx reply after MAX_ATTEMPTS tries.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -25,9 +34,9 @@ from sqlalchemy import ColumnElement, Engine, and_, or_, update
 from sqlmodel import Session, col, select
 
 from config.settings import Settings, SmtpSecurity
-from domain.emails import OutgoingEmail
+from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus
-from notifications.context import local_datetime
+from domain.formatting import local_time
 from notifications.mime import address_of, build_message, mail_domain, safe_filename_part
 from notifications.outbox import queue_email
 from notifications.render import render
@@ -65,6 +74,14 @@ class Outcome:
     result: Result
     detail: str = ""  # the server's reply (or what went wrong); kept in last_error
     refused: str = ""  # sent, but some recipients were refused for good: tell the centre
+    refused_addrs: tuple[str, ...] = ()  # those recipients
+    # The server or our configuration failed, not the message: a temporary failure that
+    # is retried without limit.
+    not_the_message: bool = False
+
+
+def _unreachable(detail: str) -> Outcome:
+    return Outcome(Result.temporary, detail, not_the_message=True)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,12 +89,18 @@ def backoff(attempts: int) -> timedelta:
     return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
 
 
+def wall_clock(now: datetime) -> datetime:
+    """The instant leases are measured against: the real clock, or `now` if later."""
+    return max(now, datetime.now(UTC))
+
+
 # -- claiming -------------------------------------------------------------------------
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def _claimable(now: datetime, clock: datetime) -> ColumnElement[bool]:
+    """Due at the logical `now` and not under a lease that holds at the wall `clock`."""
     claimed_until = col(OutgoingEmail.claimed_until)
-    lease_free = or_(claimed_until.is_(None), claimed_until <= now)
+    lease_free = or_(claimed_until.is_(None), claimed_until <= clock)
     return or_(
         and_(
             col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry]),
@@ -87,7 +110,7 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
         # A deliverer claimed it and died before recording the outcome.
         and_(
             col(OutgoingEmail.status) == EmailStatus.sending,
-            col(OutgoingEmail.claimed_until) <= now,
+            col(OutgoingEmail.claimed_until) <= clock,
         ),
     )
 
@@ -95,14 +118,17 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 def claim_due(
     *, engine: Engine, now: datetime, lease_until: datetime, limit: int
 ) -> list[OutgoingEmail]:
-    """Claim up to `limit` due rows for this deliverer and commit; returns the claimed rows
-    (detached). Rows another deliverer claimed first are skipped."""
+    """Claim up to `limit` rows due at `now` for this deliverer and commit; returns the
+    claimed rows (detached). Rows another deliverer claimed first are skipped; a lease
+    counts as lapsed once the wall clock (or `now`, if later) reaches its end, so
+    `lease_until` must be a wall-clock instant (see `wall_clock`)."""
     claimed: list[int] = []
     while not claimed:
+        clock = wall_clock(now)
         with Session(engine) as session:
             candidates = session.exec(
                 select(OutgoingEmail.id)
-                .where(_claimable(now))
+                .where(_claimable(now, clock))
                 .order_by(col(OutgoingEmail.next_attempt_at), col(OutgoingEmail.id))
                 .limit(limit)
             ).all()
@@ -115,7 +141,7 @@ def claim_due(
             for email_id in candidates:
                 result = session.execute(
                     update(OutgoingEmail)
-                    .where(col(OutgoingEmail.id) == email_id, _claimable(now))
+                    .where(col(OutgoingEmail.id) == email_id, _claimable(now, clock))
                     .values(status=EmailStatus.sending, claimed_until=lease_until)
                 )
                 if result.rowcount == 1:  # type: ignore[attr-defined]
@@ -149,14 +175,23 @@ def record_outcome(
     lease_until: datetime,
 ) -> Result | None:
     """Write what happened to one claimed row in its own transaction. Returns the final
-    result (a temporary failure on the last attempt becomes permanent), or None when the
-    claim had lapsed and another deliverer owns the row now."""
-    attempts = row.attempts + 1
+    result (a temporary reply about the message on its last attempt becomes permanent), or
+    None when the claim had lapsed and another deliverer owns the row now.
+
+    `attempts` counts the tries, except that failures which are not the message's fault
+    stop adding to it once the backoff is at its cap: a long outage neither fails the row
+    nor uses up the tries a later temporary reply about the message is owed."""
     result = outcome.result
     detail = outcome.detail.strip()[:2000]
-    if result is Result.temporary and attempts >= MAX_ATTEMPTS:
-        result = Result.permanent
-        detail = f"gave up after {attempts} attempts; last reply: {detail}"
+    if outcome.not_the_message and result is Result.temporary:
+        attempts = max(row.attempts, min(row.attempts + 1, len(BACKOFF)))
+    else:
+        attempts = row.attempts + 1
+        if result is Result.temporary and attempts >= MAX_ATTEMPTS:
+            result = Result.permanent
+            detail = (
+                f"после {attempts} попыток сервер так и не принял письмо; последний ответ: {detail}"
+            )
     values: dict[str, object] = {"attempts": attempts, "claimed_until": None}
     if result is Result.sent:
         values.update(status=EmailStatus.sent, sent_at=now, last_error=detail)
@@ -182,9 +217,19 @@ def record_outcome(
             session.rollback()
             log.warning("outgoing email %s: claim lapsed before its outcome was recorded", row.id)
             return None
-        reason = detail if result is Result.permanent else outcome.refused
-        if reason and row.kind != DELIVERY_FAILURE_KIND:
-            _queue_failure_notice(session, row, reason, attempts, settings, now)
+        if row.kind != DELIVERY_FAILURE_KIND:
+            if result is Result.permanent:
+                _queue_failure_notice(session, row, detail, attempts, settings, now)
+            elif outcome.refused:
+                _queue_failure_notice(
+                    session,
+                    row,
+                    outcome.refused,
+                    attempts,
+                    settings,
+                    now,
+                    refused=outcome.refused_addrs,
+                )
         session.commit()
     return result
 
@@ -196,20 +241,34 @@ def _queue_failure_notice(
     attempts: int,
     settings: Settings,
     now: datetime,
+    *,
+    refused: Sequence[str] = (),
 ) -> None:
     """Tell the centre that a message could not be delivered (never about such a notice
-    itself, so a dead centre mailbox cannot start a loop)."""
+    itself, so a dead centre mailbox cannot start a loop). `refused` names the recipients
+    refused when the others received it."""
+    refused_keys = {a.strip().lower() for a in refused}
+    delivered = [a for a in [row.to_addr, *row.cc_addrs] if a.strip().lower() not in refused_keys]
+    task_ids = session.exec(
+        select(Notice.task_id).where(Notice.email_id == row.id).distinct()
+    ).all()
+    base = settings.portal_url.rstrip("/")
+    review_links = [f"{base}/admin/tasks/{task_id}" for task_id in sorted(set(task_ids))]
     rendered = render(
         DELIVERY_FAILURE_KIND,
         {
             "centre_name": settings.centre_name,
+            "centre_email": settings.centre_email,
             "failed_to": row.to_addr,
             "failed_cc": list(row.cc_addrs),
             "failed_subject": row.subject,
             "failed_message_id": row.message_id,
-            "created_at": local_datetime(row.created_at, settings),
+            "created_at": local_time(row.created_at, settings.tz),
             "attempts": attempts,
             "reason": reason,
+            "refused": list(refused) if refused else [],
+            "delivered": delivered if refused else [],
+            "review_links": review_links,
         },
     )
     queue_email(
@@ -232,32 +291,38 @@ def _reply(code: int, message: str) -> str:
 
 
 def classify(exc: Exception) -> Outcome:
-    """Permanent means the message itself is refused (a 5xx reply to it); a broken
-    connection, a timeout, a 4xx reply or our own configuration (login, TLS) is temporary."""
+    """Permanent means the message itself is refused (a 5xx reply to MAIL, RCPT or DATA);
+    a 4xx reply to them is temporary. Anything else (a broken connection, a timeout, a
+    reply to another command, our own configuration: login, TLS) is not the message's
+    fault: temporary, and never given up on."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         replies = [f"{r.recipient}: {_reply(r.code, r.message)}" for r in exc.recipients]
         permanent = bool(exc.recipients) and all(r.code >= 500 for r in exc.recipients)
         return Outcome(Result.permanent if permanent else Result.temporary, "; ".join(replies))
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return Outcome(
-            Result.temporary,
-            f"SMTP login refused ({_reply(exc.code, exc.message)}): check "
-            "ROADMAP_SMTP_USERNAME and ROADMAP_SMTP_PASSWORD",
+        return _unreachable(
+            f"сервер не принял вход ({_reply(exc.code, exc.message)}): проверьте "
+            "ROADMAP_SMTP_USERNAME и ROADMAP_SMTP_PASSWORD"
         )
     if isinstance(exc, aiosmtplib.SMTPConnectResponseError | aiosmtplib.SMTPHeloError):
         reply = _reply(exc.code, exc.message)
-        return Outcome(Result.temporary, f"SMTP server refused the connection: {reply}")
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _unreachable(f"почтовый сервер отказал в соединении: {reply}")
+    if isinstance(
+        exc,
+        aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError,
+    ):
         kind = Result.permanent if exc.code >= 500 else Result.temporary
         return Outcome(kind, _reply(exc.code, exc.message))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _unreachable(f"ответ почтового сервера: {_reply(exc.code, exc.message)}")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return Outcome(Result.temporary, f"SMTP server: {exc} (check ROADMAP_SMTP_TLS)")
+        return _unreachable(f"почтовый сервер: {exc} (проверьте ROADMAP_SMTP_TLS)")
     if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
-        return Outcome(Result.temporary, f"timed out: {exc}")
+        return _unreachable(f"почтовый сервер не ответил вовремя: {exc}")
     if isinstance(exc, aiosmtplib.SMTPException | OSError):
-        return Outcome(Result.temporary, f"{type(exc).__name__}: {exc}")
+        return _unreachable(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, ValueError):  # an address or attachment that cannot be sent
-        return Outcome(Result.permanent, f"cannot be sent: {exc}")
+        return Outcome(Result.permanent, f"письмо не может быть отправлено: {exc}")
     return Outcome(Result.temporary, f"{type(exc).__name__}: {exc}")
 
 
@@ -289,7 +354,7 @@ class SmtpConnection:
             sender = address_of(self.settings.mail_from)
             recipients = [row.to_addr, *row.cc_addrs]
         except ValueError as exc:
-            return Outcome(Result.permanent, f"cannot build the message: {exc}")
+            return Outcome(Result.permanent, f"не удалось составить письмо: {exc}")
         for attempt in (1, 2):
             reused = self.client is not None and self.client.is_connected
             if not reused:
@@ -301,7 +366,9 @@ class SmtpConnection:
                     # Greeting, TLS or login failed: never the message's fault, so never
                     # permanent, whatever the reply code.
                     client.close()
-                    return Outcome(Result.temporary, f"cannot connect: {classify(exc).detail}")
+                    return _unreachable(
+                        "не удалось подключиться к почтовому серверу: " + classify(exc).detail
+                    )
                 self.client = client
             assert self.client is not None
             try:
@@ -324,11 +391,19 @@ class SmtpConnection:
             if refused:
                 # Delivered to the others: it is not sent again; a permanent refusal is
                 # reported to the centre, any refusal is kept in last_error.
-                note = "refused: " + "; ".join(
+                note = "отклонено: " + "; ".join(
                     f"{addr}: {_reply(r.code, r.message)}" for addr, r in refused.items()
                 )
-                permanent = any(r.code >= 500 for r in refused.values())
-                return Outcome(Result.sent, detail=note, refused=note if permanent else "")
+                gone = tuple(addr for addr, r in refused.items() if r.code >= 500)
+                return Outcome(
+                    Result.sent,
+                    detail=note,
+                    refused="; ".join(
+                        f"{addr}: {_reply(refused[addr].code, refused[addr].message)}"
+                        for addr in gone
+                    ),
+                    refused_addrs=gone,
+                )
             return Outcome(Result.sent)
         raise AssertionError("unreachable")
 
@@ -419,9 +494,9 @@ def _write_rows(
             path = write_eml(row, settings=settings, now=now)
             outcome = Outcome(Result.sent)
         except OSError as exc:
-            outcome = Outcome(Result.temporary, f"cannot write to {settings.outbox_dir}: {exc}")
+            outcome = _unreachable(f"не удалось записать файл в {settings.outbox_dir}: {exc}")
         except ValueError as exc:
-            outcome = Outcome(Result.permanent, f"cannot build the message: {exc}")
+            outcome = Outcome(Result.permanent, f"не удалось составить письмо: {exc}")
         result = record_outcome(
             engine=engine,
             row=row,
@@ -477,10 +552,12 @@ async def _deliver_chunks(
     started = time.monotonic()
     remaining = limit
     while remaining > 0:
-        # Claims are made chunk by chunk, each leased from `now` plus the time this run has
-        # taken so far, so a long run never holds rows on a lease that has already lapsed.
+        # Claims are made chunk by chunk, each leased from the wall clock (or from `now`
+        # plus the time this run has taken so far, if that is later), so a long run never
+        # holds rows on a lease that has already lapsed, and a run for a past `now` never
+        # gives out leases that a run on the real clock sees as lapsed.
         elapsed = timedelta(seconds=time.monotonic() - started)
-        lease_until = now + elapsed + LEASE
+        lease_until = wall_clock(now + elapsed) + LEASE
         rows = await asyncio.to_thread(
             claim_due, engine=engine, now=now, lease_until=lease_until, limit=min(chunk, remaining)
         )

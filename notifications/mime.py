@@ -128,6 +128,11 @@ def build_message(
     if row.cc_addrs:
         msg["Cc"] = ", ".join(row.cc_addrs)
     msg["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
+    # Nobody reads the sending mailbox: replies go to the centre. (A malformed
+    # ROADMAP_CENTRE_EMAIL must not stop the mail: the header is then left out.)
+    reply_to = parseaddr(settings.centre_email)[1]
+    if "@" in reply_to:
+        msg["Reply-To"] = reply_to
     msg["Auto-Submitted"] = "auto-generated"
     return msg
 

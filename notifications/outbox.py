@@ -26,6 +26,7 @@ from domain.tasks import TaskEvent
 from notifications.context import (
     TaskParts,
     TaskView,
+    chases_sent,
     due_event,
     last_entry_day,
     load_task,
@@ -149,6 +150,7 @@ class _Entry:
     step: int
     days_before: int = 0
     days_overdue: int = 0
+    earlier_chases: int = 0  # chases actually written before this one (a catch-up skips some)
     reason: str = ""
     version: int = 0
     fields: tuple[Any, ...] = ()
@@ -199,7 +201,10 @@ def _entry(session: Session, notice: OwedNotice, settings: Settings, now: dateti
         return replace(entry, days_before=days)
     if kind in (NoticeKind.chase, NoticeKind.escalation):
         days = max(0, RUSSIAN_CALENDAR.working_days_between(due, notice.on_day))
-        return replace(entry, days_overdue=days)
+        earlier = 0
+        if kind is NoticeKind.chase:
+            earlier = len(chases_sent(session, parts.task_id, before_step=notice.step))
+        return replace(entry, days_overdue=days, earlier_chases=earlier)
     if kind is NoticeKind.returned:
         return replace(entry, reason=return_reason(session, parts.task_id))
     if kind is NoticeKind.receipt:
@@ -219,6 +224,7 @@ def _entry(session: Session, notice: OwedNotice, settings: Settings, now: dateti
 def _base_context(settings: Settings, recipient_name: str, on_day: date) -> dict[str, Any]:
     return {
         "centre_name": settings.centre_name,
+        "centre_email": settings.centre_email,
         "portal_url": settings.portal_url,
         "recipient_name": recipient_name,
         "on_day": on_day,
@@ -231,6 +237,7 @@ def _single_context(entry: _Entry) -> dict[str, Any]:
         "step": entry.step,
         "days_before": entry.days_before,
         "days_overdue": entry.days_overdue,
+        "earlier_chases": entry.earlier_chases,
         "reason": entry.reason,
         "version": entry.version,
         "fields": list(entry.fields),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+
+from domain.formatting import ru_date
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -36,13 +37,6 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
-
-
-def ru_date(value: date | datetime | None) -> str:
-    """14.09.2022 (a datetime shows its own date: convert to local time first)."""
-    if value is None:
-        return ""
-    return value.strftime("%d.%m.%Y")
 
 
 def ru_plural(count: int, one: str, few: str, many: str) -> str:

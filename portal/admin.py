@@ -18,7 +18,9 @@ from sqlmodel import Session, col, select
 from domain.access import AdminUser
 from domain.enums import TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
+from domain.formatting import ru_date
 from domain.organisations import Organisation
+from domain.progress import status_label
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from portal.answers import AnswerError, accept_task, parse_evidence_date, return_task
@@ -28,7 +30,7 @@ from portal.links import issue_task_link, revoke_links
 from portal.pages import download, file_missing
 from portal.views import (
     LIGHT_LABELS,
-    STATUS_LABELS,
+    ROLE_LABELS,
     TaskRow,
     events,
     submissions,
@@ -99,10 +101,6 @@ def forbidden(portal: Portal, request: Request, message: str) -> Response:
 class AdminContext:
     admin: AdminUser
     state: AdminSession
-
-
-class NeedLogin(Exception):
-    pass
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -327,7 +325,7 @@ def _csv_cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def csv_rows(rows: list[TaskRow], portal: Portal) -> str:
+def csv_rows(rows: list[TaskRow], portal: Portal, today: date) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(
@@ -356,9 +354,9 @@ def csv_rows(rows: list[TaskRow], portal: Portal) -> str:
                     row.item.number,
                     row.item.title,
                     row.assignee,
-                    row.task.role.value,
-                    row.task.due.strftime("%d.%m.%Y"),
-                    STATUS_LABELS[row.task.status],
+                    ROLE_LABELS[row.task.role],
+                    ru_date(row.task.due),
+                    status_label(row.task, today),
                     LIGHT_LABELS[row.light],
                     portal.local(row.task.submitted_at),
                     portal.local(row.task.accepted_at),
@@ -384,7 +382,7 @@ def task_csv(
             return _login_redirect(request)
         today = portal.today()
         rows = task_rows(session=session, tasks=filtered_tasks(session, flt, today), today=today)
-        body = csv_rows(rows, portal)
+        body = csv_rows(rows, portal, today)
     return Response(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -586,6 +584,7 @@ def new_link(
             recipient=recipient,
             settings=portal.settings,
             now=portal.now(),
+            reissue=True,
         )
         return task_detail(portal, request, session, ctx, task, new_link=url)
 

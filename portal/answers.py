@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -18,6 +18,7 @@ from sqlmodel import Session, col, func, select
 from config.settings import Settings
 from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
+from domain.formatting import local_date
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
 from domain.recipients import task_recipients
@@ -81,10 +82,6 @@ ACCEPT_ATTRIBUTE = ",".join(f".{ext}" for ext in ALLOWED_TYPES)
 
 _DATE_RU = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
 _DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-
-
-def local_today(now: datetime, settings: Settings) -> date:
-    return now.astimezone(settings.tz).date()
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -275,13 +272,22 @@ def task_recipient(
 
 
 def _store_file(
-    upload: UploadedFile, *, task_id: int, field_name: str, original: str, settings: Settings
+    upload: UploadedFile,
+    *,
+    task_id: int,
+    field_name: str,
+    original: str,
+    settings: Settings,
+    written: list[Path],
 ) -> EvidenceFile:
+    """Write an upload under a generated name; its path goes to `written` first, so a
+    failed transaction can remove it."""
     ext = _extension(original)
     stored = f"task-{task_id}/{uuid.uuid4().hex}.{ext}"
     path = settings.uploads_dir / stored
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("xb") as out:
+        written.append(path)
         out.write(upload.content)
     return EvidenceFile(
         evidence_id=0,  # set by the caller once the evidence row has an id
@@ -292,6 +298,12 @@ def _store_file(
         sha256=hashlib.sha256(upload.content).hexdigest(),
         content_type=ALLOWED_TYPES[ext].content_type,
     )
+
+
+def remove_written(paths: Iterable[Path]) -> None:
+    """Delete the files of an answer whose transaction did not commit."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def stored_path(evidence_file: EvidenceFile, settings: Settings) -> Path:
@@ -312,9 +324,14 @@ def submit_answer(
     by: str,
     settings: Settings,
     now: datetime,
+    written: list[Path] | None = None,
 ) -> Evidence:
     """Validate and store an answer as the task's next evidence version, mark the task
-    submitted, record the event and queue the receipt to `by`. Does not commit."""
+    submitted, record the event and queue the receipt to `by`. Does not commit.
+
+    Files are written only once the answer is valid, and their paths are appended to
+    `written`: a caller whose commit then fails should pass them to `remove_written`.
+    When this function itself fails, it removes the files it wrote."""
     assert task.id is not None
     if task.status is TaskStatus.accepted:
         raise AnswerError({"task": "Задача уже выполнена: центр принял ответ."})
@@ -325,6 +342,31 @@ def submit_answer(
         raise LookupError(f"task {task.id}: roadmap item {task.item_id} is missing")
     clean = validate_answer(item=item, values=values, files=files, settings=settings)
 
+    mine: list[Path] = []
+    try:
+        evidence = _record_answer(
+            session=session, task=task, clean=clean, by=by, settings=settings, now=now, mine=mine
+        )
+    except BaseException:
+        remove_written(mine)
+        raise
+    finally:
+        if written is not None:
+            written.extend(p for p in mine if p.exists())
+    return evidence
+
+
+def _record_answer(
+    *,
+    session: Session,
+    task: Task,
+    clean: _CleanAnswer,
+    by: str,
+    settings: Settings,
+    now: datetime,
+    mine: list[Path],
+) -> Evidence:
+    assert task.id is not None
     latest = session.exec(
         select(func.max(Evidence.version)).where(Evidence.task_id == task.id)
     ).one()
@@ -341,7 +383,12 @@ def submit_answer(
     assert evidence.id is not None
     for field_name, original, upload in clean.files:
         row = _store_file(
-            upload, task_id=task.id, field_name=field_name, original=original, settings=settings
+            upload,
+            task_id=task.id,
+            field_name=field_name,
+            original=original,
+            settings=settings,
+            written=mine,
         )
         row.evidence_id = evidence.id
         session.add(row)
@@ -370,7 +417,7 @@ def submit_answer(
                 task_id=task.id,
                 kind=NoticeKind.receipt,
                 step=version,
-                on_day=local_today(now, settings),
+                on_day=local_date(now, settings.tz),
                 recipient=by,
             )
         ],
@@ -435,7 +482,7 @@ def return_task(
         errors["reason"] = "Напишите, что нужно исправить."
     elif len(reason) > LONG_TEXT_MAX:
         errors["reason"] = f"Слишком длинный текст: не больше {LONG_TEXT_MAX} знаков."
-    if new_due <= local_today(now, settings):
+    if new_due <= local_date(now, settings.tz):
         errors["new_due"] = "Новый срок должен быть позже сегодняшнего дня."
     if errors:
         raise AnswerError(errors)
@@ -471,7 +518,7 @@ def return_task(
                 task_id=task.id,
                 kind=NoticeKind.returned,
                 step=task.revision,
-                on_day=local_today(now, settings),
+                on_day=local_date(now, settings.tz),
                 recipient=recipient,
                 cc=cc,
             )

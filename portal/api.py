@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -14,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from domain.access import AdminUser
 from domain.enums import EvidenceFieldKind, TaskStatus
+from domain.progress import status_label
 from domain.tasks import Task
 from portal.admin import current_admin, read_session
 from portal.answers import (
@@ -21,6 +23,7 @@ from portal.answers import (
     AnswerError,
     accept_task,
     answer_fields,
+    remove_written,
     return_task,
     submit_answer,
 )
@@ -28,7 +31,7 @@ from portal.app import Portal, portal_of
 from portal.auth import authenticate, basic_credentials
 from portal.links import LinkError
 from portal.pages import LINK_MESSAGES, LINK_STATUS, TaskPage, load_task_page, read_form
-from portal.views import STATUS_LABELS, submissions
+from portal.views import submissions
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -109,7 +112,7 @@ def link_problem(exc: LinkError) -> JSONResponse:
     )
 
 
-def task_out(session: Session, page: TaskPage) -> TaskOut:
+def task_out(session: Session, page: TaskPage, today: date) -> TaskOut:
     task, item = page.task, page.item
     assert task.id is not None
     versions = submissions(session=session, task=task, item=item)
@@ -125,7 +128,7 @@ def task_out(session: Session, page: TaskPage) -> TaskOut:
         cycle=page.occurrence.cycle,
         due=task.due,
         status=task.status,
-        status_label=STATUS_LABELS[task.status],
+        status_label=status_label(task, today),
         continuous=page.occurrence.continuous,
         revision=task.revision,
         evidence_spec=[FieldOut(**f.model_dump()) for f in answer_fields(item)],
@@ -156,7 +159,7 @@ def get_task(token: str, portal: Portal = Depends(portal_of)) -> Response | Task
             page = load_task_page(session, portal, token)
         except LinkError as exc:
             return link_problem(exc)
-        return task_out(session, page)
+        return task_out(session, page, portal.today())
 
 
 ANSWER_BODY: dict[str, Any] = {
@@ -196,6 +199,7 @@ async def post_answer(
             status_code=403,
         )
     values, files = await read_form(request, portal)
+    written: list[Path] = []
 
     def save() -> Response | TaskOut:
         with portal.session() as session:
@@ -212,19 +216,24 @@ async def post_answer(
                     by=page.link.recipient,
                     settings=portal.settings,
                     now=portal.now(),
+                    written=written,
                 )
             except AnswerError as exc:
                 session.rollback()
                 return JSONResponse({"detail": {"errors": exc.errors}}, status_code=422)
-            return task_out(session, page)
+            return task_out(session, page, portal.today())
 
     try:
         return await run_in_threadpool(save)
-    except IntegrityError:
-        return JSONResponse(
-            {"detail": {"problem": "conflict", "message": "Одновременно пришёл другой ответ."}},
-            status_code=409,
-        )
+    except BaseException as exc:
+        # the answer's transaction did not commit: its files must not stay behind
+        remove_written(written)
+        if not isinstance(exc, IntegrityError):
+            raise
+    return JSONResponse(
+        {"detail": {"problem": "conflict", "message": "Одновременно пришёл другой ответ."}},
+        status_code=409,
+    )
 
 
 # --- review by administrators -------------------------------------------------------------

@@ -11,18 +11,26 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse
 
 from config.settings import Settings
 from domain.db import session_scope
-from portal.answers import ACCEPT_ATTRIBUTE, local_today
+from domain.formatting import local_date, local_time, ru_date
+from domain.progress import status_label
+from portal.answers import ACCEPT_ATTRIBUTE
 from portal.auth import SessionCodec
-from portal.views import EVENT_LABELS, LIGHT_LABELS, ROLE_LABELS, STATUS_LABELS
+from portal.views import EVENT_LABELS, LIGHT_LABELS, ROLE_LABELS
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
@@ -36,16 +44,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 PAGE_CSP = "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
-
-
-def ru_date(value: date | datetime | None) -> str:
-    return "" if value is None else value.strftime("%d.%m.%Y")
-
-
-def local_time(moment: datetime | None, settings: Settings) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
 
 
 def file_size(size: int) -> str:
@@ -73,7 +71,7 @@ class Portal:
         return moment
 
     def today(self) -> date:
-        return local_today(self.now(), self.settings)
+        return local_date(self.now(), self.settings.tz)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -90,7 +88,10 @@ class Portal:
         headers: Mapping[str, str] | None = None,
     ) -> HTMLResponse:
         response = self.templates.TemplateResponse(
-            request, name, {"settings": self.settings, **context}, status_code=status_code
+            request,
+            name,
+            {"settings": self.settings, "today": self.today(), **context},
+            status_code=status_code,
         )
         for key, value in (headers or {}).items():
             response.headers[key] = value
@@ -98,7 +99,7 @@ class Portal:
 
     def local(self, moment: datetime | None) -> str:
         """A stored instant as the district's local date and time."""
-        return local_time(moment, self.settings)
+        return local_time(moment, self.settings.tz)
 
     def allowed_hosts(self, request: Request) -> set[str]:
         hosts = {urlsplit(self.settings.portal_url).netloc.lower()}
@@ -115,6 +116,59 @@ class Portal:
         if referer:
             return urlsplit(referer).netloc.lower() in self.allowed_hosts(request)
         return True
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+NOT_FOUND_PAGE = {
+    "title": "Страница не найдена",
+    "message": "Страница не найдена: проверьте адрес. Персональные ссылки на задачи "
+    "приходят письмом из методического центра.",
+}
+BAD_REQUEST_PAGE = {
+    "title": "Неверный запрос",
+    "message": "Неверный адрес или данные формы. Откройте страницу заново по ссылке из "
+    "письма и повторите.",
+}
+METHOD_PAGE = {
+    "title": "Неверный запрос",
+    "message": "Такой запрос к этой странице не поддерживается. Откройте страницу по ссылке "
+    "из письма.",
+}
+
+
+def error_page(
+    request: Request, status_code: int, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A plain Russian page for an error the framework raised (people never see JSON)."""
+    page = (
+        NOT_FOUND_PAGE
+        if status_code == 404
+        else METHOD_PAGE
+        if status_code == 405
+        else BAD_REQUEST_PAGE
+    )
+    return portal_of(request).render(
+        request, "message.html", page, status_code=status_code, headers=headers
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if is_api_path(request.url.path):
+        return await http_exception_handler(request, exc)
+    return error_page(request, exc.status_code, exc.headers)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """A malformed path segment (/admin/tasks/abc) names no page: 404; anything else 400."""
+    assert isinstance(exc, RequestValidationError)
+    if is_api_path(request.url.path):
+        return await request_validation_exception_handler(request, exc)
+    in_path = any(error.get("loc", ("",))[0] == "path" for error in exc.errors())
+    return error_page(request, 404 if in_path else 400)
 
 
 def portal_of(request: Request) -> Portal:
@@ -134,7 +188,7 @@ def _templates(settings: Settings) -> Jinja2Templates:
     env.filters["ru_date"] = ru_date
     env.filters["file_size"] = file_size
     env.globals.update(
-        STATUS_LABELS=STATUS_LABELS,
+        status_label=status_label,
         LIGHT_LABELS=LIGHT_LABELS,
         EVENT_LABELS=EVENT_LABELS,
         ROLE_LABELS=ROLE_LABELS,
@@ -142,7 +196,7 @@ def _templates(settings: Settings) -> Jinja2Templates:
         centre_email=settings.centre_email,
         centre_name=settings.centre_name,
     )
-    env.filters["local"] = lambda moment: local_time(moment, settings)
+    env.filters["local"] = lambda moment: local_time(moment, settings.tz)
     return Jinja2Templates(env=env)
 
 
@@ -175,6 +229,8 @@ def create_app(
         version="1.0",
     )
     app.state.portal = portal
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.middleware("http")
     async def security_headers(

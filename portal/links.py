@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from domain.access import AccessLink
@@ -42,18 +42,28 @@ def task_link_expiry(task: Task, settings: Settings) -> datetime:
 
 
 def issue_task_link(
-    *, session: Session, task: Task, recipient: str, settings: Settings, now: datetime
+    *,
+    session: Session,
+    task: Task,
+    recipient: str,
+    settings: Settings,
+    now: datetime,
+    reissue: bool = False,
 ) -> str:
     """The URL of `recipient`'s link to `task`; the same link is reused while valid and
-    its expiry follows the task's due date (a returned task gets a later one)."""
+    its expiry follows the task's due date (a returned task gets a later one).
+
+    A revocation sticks: when the centre revoked the recipient's link to the task and no
+    live one has been issued since, this returns the URL of the revoked link (it opens the
+    "link revoked" page) and creates nothing, so neither the organisation's page nor a
+    reminder hands out a working link. Only `reissue=True` (an administrator passing the
+    link on) creates a new one."""
     assert task.id is not None
-    link = session.exec(
-        select(AccessLink).where(
-            AccessLink.task_id == task.id,
-            AccessLink.recipient == recipient,
-            AccessLink.revoked_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).first()
+    link = _live_task_link(session, task.id, recipient)
+    if link is None and not reissue:
+        revoked = _revoked_task_link(session, task.id, recipient)
+        if revoked is not None:
+            return _task_url(revoked, task.id, settings)
     expires = task_link_expiry(task, settings)
     if link is None:
         link = AccessLink(
@@ -67,7 +77,44 @@ def issue_task_link(
         link.expires_at = expires
     session.add(link)
     session.flush()
-    token = _serializer(settings, _TASK_SALT).dumps({"l": link.id, "t": task.id})
+    return _task_url(link, task.id, settings)
+
+
+def task_link_revoked(*, session: Session, task_id: int, recipient: str) -> bool:
+    """True when the recipient's link to the task was revoked and no live one replaced it
+    (then `issue_task_link` gives out no working link without `reissue`)."""
+    return (
+        _live_task_link(session, task_id, recipient) is None
+        and _revoked_task_link(session, task_id, recipient) is not None
+    )
+
+
+def _live_task_link(session: Session, task_id: int, recipient: str) -> AccessLink | None:
+    return session.exec(
+        select(AccessLink)
+        .where(
+            AccessLink.task_id == task_id,
+            AccessLink.recipient == recipient,
+            AccessLink.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(col(AccessLink.id))
+    ).first()
+
+
+def _revoked_task_link(session: Session, task_id: int, recipient: str) -> AccessLink | None:
+    return session.exec(
+        select(AccessLink)
+        .where(
+            AccessLink.task_id == task_id,
+            AccessLink.recipient == recipient,
+            col(AccessLink.revoked_at).is_not(None),
+        )
+        .order_by(col(AccessLink.id).desc())
+    ).first()
+
+
+def _task_url(link: AccessLink, task_id: int, settings: Settings) -> str:
+    token = _serializer(settings, _TASK_SALT).dumps({"l": link.id, "t": task_id})
     return f"{settings.portal_url}/t/{token}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,6 +23,7 @@ from portal.answers import (
     AnswerError,
     UploadedFile,
     answer_fields,
+    remove_written,
     stored_path,
     submit_answer,
 )
@@ -32,8 +34,9 @@ from portal.links import (
     issue_task_link,
     resolve_org_token,
     resolve_task_token,
+    task_link_revoked,
 )
-from portal.views import STATUS_LABELS, submissions, task_rows
+from portal.views import submissions, task_rows
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,13 +115,26 @@ def task_context(
         "item": page.item,
         "occurrence": page.occurrence,
         "organisation": page.organisation,
-        "status_label": STATUS_LABELS[page.task.status],
         "fields": answer_fields(page.item),
         "versions": submissions(session=session, task=page.task, item=page.item),
         "values": values or {},
         "errors": errors or {},
         "files_per_field": FILES_PER_FIELD,
     }
+
+
+@router.get("/", response_class=Response)
+def home(request: Request, portal: Portal = Depends(portal_of)) -> Response:
+    return portal.render(
+        request,
+        "message.html",
+        {
+            "title": "Портал ответов по дорожной карте",
+            "message": "Здесь организации отвечают на задачи дорожной карты. Страница задачи "
+            "открывается по персональной ссылке из письма методического центра; если письма "
+            "нет или ссылка не работает, напишите в центр.",
+        },
+    )
 
 
 @router.get("/t/{token}", response_class=Response)
@@ -165,6 +181,7 @@ async def task_answer(
     if not portal.same_origin(request):
         return refused_origin_page(portal, request)
     values, files = await read_form(request, portal)
+    written: list[Path] = []
 
     def save() -> Response:
         with portal.session() as session:
@@ -181,6 +198,7 @@ async def task_answer(
                     by=page.link.recipient,
                     settings=portal.settings,
                     now=portal.now(),
+                    written=written,
                 )
             except AnswerError as exc:
                 session.rollback()
@@ -191,31 +209,42 @@ async def task_answer(
 
     try:
         return await run_in_threadpool(save)
-    except IntegrityError:
-        return portal.render(
-            request,
-            "message.html",
-            {
-                "title": "Ответ не сохранён",
-                "message": "Одновременно пришёл другой ответ на эту задачу. "
-                "Откройте ссылку ещё раз и проверьте, что сохранилось.",
-            },
-            status_code=409,
-        )
+    except BaseException as exc:
+        # the answer's transaction did not commit: its files must not stay behind
+        remove_written(written)
+        if not isinstance(exc, IntegrityError):
+            raise
+    return portal.render(
+        request,
+        "message.html",
+        {
+            "title": "Ответ не сохранён",
+            "message": "Одновременно пришёл другой ответ на эту задачу. "
+            "Откройте ссылку ещё раз и проверьте, что сохранилось.",
+        },
+        status_code=409,
+    )
 
 
 @router.get("/t/{token}/done", response_class=Response)
 def task_done(
-    token: str, request: Request, v: int = 0, portal: Portal = Depends(portal_of)
+    token: str, request: Request, v: str = "", portal: Portal = Depends(portal_of)
 ) -> Response:
+    """The confirmation after an answer; only for a version the task really has."""
     with portal.session() as session:
         try:
             page = load_task_page(session, portal, token)
         except LinkError as exc:
             return link_error_page(portal, request, exc.problem)
-        evidence = session.exec(
-            select(Evidence).where(Evidence.task_id == page.task.id, Evidence.version == v)
-        ).first()
+        evidence = (
+            session.exec(
+                select(Evidence).where(Evidence.task_id == page.task.id, Evidence.version == int(v))
+            ).first()
+            if v.isascii() and v.isdigit() and len(v) <= 9
+            else None
+        )
+        if evidence is None:
+            return RedirectResponse(f"/t/{token}", status_code=303)
         return portal.render(
             request,
             "task_done.html",
@@ -296,8 +325,12 @@ def organisation_page(
             ).all()
         )
         rows = task_rows(session=session, tasks=tasks, today=portal.today())
-        links = {
-            row.task.id: issue_task_link(
+        # a revoked link stays revoked: the row then says whom to ask instead of linking
+        links: dict[int | None, str | None] = {
+            row.task.id: None
+            if row.task.id is None
+            or task_link_revoked(session=session, task_id=row.task.id, recipient=link.recipient)
+            else issue_task_link(
                 session=session,
                 task=row.task,
                 recipient=link.recipient,

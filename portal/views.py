@@ -1,4 +1,5 @@
-"""What the pages show about tasks: statuses in Russian, the traffic light, submissions."""
+"""What the pages show about tasks: events and roles in Russian, the traffic light,
+submissions (status labels are domain.progress's, shared with the emails and reports)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,13 @@ from sqlmodel import Session, col, select
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
 from domain.enums import EvidenceFieldKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
+from domain.formatting import ru_date
 from domain.organisations import Organisation
 from domain.roadmap import EvidenceField, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from portal.answers import answer_fields, parse_evidence_date
 
 DUE_SOON_WORKING_DAYS = 3
-
-STATUS_LABELS: dict[TaskStatus, str] = {
-    TaskStatus.open: "ждёт ответа",
-    TaskStatus.submitted: "ответ отправлен, ждёт проверки",
-    TaskStatus.accepted: "принято центром",
-    TaskStatus.returned: "возвращено на доработку",
-}
 
 EVENT_LABELS: dict[TaskEventKind, str] = {
     TaskEventKind.opened: "задача открыта",
@@ -108,7 +103,7 @@ def show_value(spec: EvidenceField | None, name: str, value: Any) -> ShownValue:
     kind = spec.kind if spec is not None else EvidenceFieldKind.text
     text = "" if value is None else str(value)
     if kind is EvidenceFieldKind.date and (day := parse_evidence_date(text)) is not None:
-        text = day.strftime("%d.%m.%Y")
+        text = ru_date(day)
     href = (
         text if kind is EvidenceFieldKind.url and text.startswith(("http://", "https://")) else None
     )

@@ -74,6 +74,12 @@ EMAIL_KIND_LABELS: dict[str, str] = {
 }
 
 
+# Active organisations of the kinds the item's rule covers that got no task: "—" for
+# centre-only items and for items not yet opened. Organisations the rule does not cover
+# (kindergartens for a schools-only item, everyone for a centre-only one) never count.
+NOT_ASKED_HEADER = "Не привлечены (хотя должны)"
+
+
 def format_cell(value: Cell, kind: CellKind) -> str:
     """A cell as text for the reading formats."""
     if value is None:
@@ -104,7 +110,7 @@ def items_table(summary: YearlySummary) -> Table:
         Column("Просрочено", CellKind.int),
         Column("В работе", CellKind.int),
         Column("Доля в срок", CellKind.share),
-        Column("Не привлекались", CellKind.int),
+        Column(NOT_ASKED_HEADER, CellKind.int),
         Column("Задача центра", width=22),
         Column("Примечание", width=30),
     )
@@ -123,7 +129,7 @@ def items_table(summary: YearlySummary) -> Table:
                 c.overdue,
                 c.in_progress,
                 c.on_time_share,
-                item.not_asked,
+                item.missed,
                 item.centre_label,
                 item.note,
             )
@@ -148,7 +154,7 @@ def occurrences_table(summary: YearlySummary) -> Table:
         Column("С опозданием", CellKind.int),
         Column("Просрочено", CellKind.int),
         Column("В работе", CellKind.int),
-        Column("Не привлекались", CellKind.int),
+        Column(NOT_ASKED_HEADER, CellKind.int),
         Column("Задача центра", width=22),
         Column("Записей", CellKind.int),
     )
@@ -167,7 +173,7 @@ def occurrences_table(summary: YearlySummary) -> Table:
                     c.late,
                     c.overdue,
                     c.in_progress,
-                    occ.not_asked if occ.started else None,
+                    item.missed_in(occ),
                     occ.centre.describe_ru(),
                     occ.entries if occ.continuous else None,
                 )

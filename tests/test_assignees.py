@@ -6,6 +6,7 @@ import pytest
 
 from domain.assignees import AssigneeError, assignee_rule, describe_rule
 from domain.enums import OrgKind, Role
+from domain.roadmap import AssigneeRule
 
 CENTRE = "МКУ «ИМЦСО ЛМО СК»"
 HEADS = "руководители образовательных организаций"
@@ -85,14 +86,23 @@ def test_unknown_parties_are_errors(text: str) -> None:
 
 
 def test_the_error_names_the_unknown_part() -> None:
-    with pytest.raises(AssigneeError, match="'родители'"):
+    with pytest.raises(AssigneeError, match="«родители»; укажите центр"):
         assignee_rule("МКУ «ИМЦСО ЛМО СК», родители")
 
 
-def test_descriptions() -> None:
-    assert describe_rule(assignee_rule(CENTRE)) == "centre"
-    assert describe_rule(assignee_rule(HEADS)) == "heads"
+def test_an_empty_cell_is_an_error_in_russian() -> None:
+    with pytest.raises(AssigneeError, match="ответственный исполнитель не указан"):
+        assignee_rule(" , ")
+
+
+def test_descriptions_are_russian() -> None:
+    assert describe_rule(assignee_rule(CENTRE)) == "центр"
+    assert describe_rule(assignee_rule(HEADS)) == "руководители"
     assert describe_rule(assignee_rule(f"{CENTRE}, кураторы")) == (
-        "centre + curators (head in copy)"
+        "центр + кураторы (руководитель в копии)"
     )
-    assert describe_rule(assignee_rule("руководители ДОУ")) == "heads [kindergarten]"
+    assert describe_rule(assignee_rule("руководители ДОУ")) == "руководители [детские сады]"
+    assert describe_rule(assignee_rule("кураторы школ и ДОУ")) == (
+        "кураторы (руководитель в копии) [школы, детские сады]"
+    )
+    assert describe_rule(AssigneeRule(centre=False, organisations=None)) == "никто"

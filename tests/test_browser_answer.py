@@ -162,7 +162,7 @@ def test_a_head_answers_from_the_emailed_link_and_the_centre_reviews(
             button = head.locator("button[type=submit].primary").bounding_box()
             assert button is not None and button["height"] >= 44
             head.click("button[type=submit].primary")
-            head.wait_for_selector("text=Ответ принят")
+            head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
             assert task_status(run) is TaskStatus.submitted
 
             deliver(run)
@@ -194,7 +194,7 @@ def test_a_head_answers_from_the_emailed_link_and_the_centre_reviews(
             assert "Нет подписи руководителя на приказе" in head.inner_text(".note")
             fill_answer(head, "Приказ подписан и загружен заново")
             head.click("button[type=submit].primary")
-            head.wait_for_selector("text=Ответ принят")
+            head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
             assert task_status(run) is TaskStatus.submitted
 
             admin.goto(f"{run.base}/admin/tasks/{run.world.task_id}")
@@ -204,7 +204,7 @@ def test_a_head_answers_from_the_emailed_link_and_the_centre_reviews(
             assert task_status(run) is TaskStatus.accepted
 
             head.goto(again)
-            assert "принято центром" in head.inner_text(".facts")
+            assert "Статус: принято" in head.inner_text(".facts")
             assert head.locator("input[type=file]").count() == 0
         finally:
             browser.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ ORGS = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisatio
 
 
 @pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     var = tmp_path / "var"
     monkeypatch.setenv("ROADMAP_VAR_DIR", str(var))
     monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{(var / 'roadmap.db').as_posix()}")

@@ -88,6 +88,9 @@ async def test_a_task_email_arrives_with_its_parts(
     assert caught.subject.startswith("Новая задача: п. 5")
     assert msg.get_content_type() == "multipart/mixed"
     assert "без пароля" in caught.text() and "<!DOCTYPE html>" in caught.html()
+    assert msg["Reply-To"] == CENTRE  # the robot's own mailbox is not read
+    assert f"придёт в методический центр ({CENTRE})" in caught.text()
+    assert CENTRE in caught.html() and "просто ответьте" not in caught.text()
     [ics] = caught.attachments()
     assert ics.get_content_type() == "text/calendar" and ics.get_filename() == "srok.ics"
     [event] = Calendar.from_ical(ics.get_content()).walk("VEVENT")
@@ -209,8 +212,8 @@ async def test_backoff_grows_and_gives_up_after_ten_attempts(
     assert report.failed == 1
     failed, notice = rows(engine)
     assert failed.status == EmailStatus.failed and failed.attempts == 10
-    assert "gave up after 10 attempts" in failed.last_error
-    assert "452 4.2.2 Mailbox full" in failed.last_error
+    assert "после 10 попыток сервер так и не принял письмо" in failed.last_error
+    assert "последний ответ: busy@school.example: 452 4.2.2 Mailbox full" in failed.last_error
     assert notice.kind == "delivery_failure" and notice.to_addr == CENTRE
 
 
@@ -233,8 +236,36 @@ async def test_a_permanent_failure_is_recorded_and_reported_to_the_centre(
     [caught] = smtp.handler.to(CENTRE)
     assert caught.subject == "Письмо не доставлено: user1@school.example"
     assert "550 5.1.1 No such user" in caught.text()
+    assert "повторных попыток не будет" in caught.text()
+    assert "не будет отправлено повторно автоматически" in caught.text()
     assert "Тема: Письмо m1" in caught.text()
     assert len(smtp.messages) == 3
+
+
+async def test_a_failure_notice_points_to_the_tasks_review_page(
+    engine: Engine, smtp_settings: Settings, smtp: SmtpSink
+):
+    with Session(engine) as session:
+        world = build_world(session, n_orgs=1)
+        org, task = world.orgs[0], world.tasks13[0]
+        queue_notices(
+            session=session,
+            owed=[owed(task, NoticeKind.opened, to=org.head_email)],
+            settings=smtp_settings,
+            now=NOW,
+        )
+        session.commit()
+        head, task_id = org.head_email, task.id
+    smtp.handler.fail_with[head] = "550 5.1.1 No such user"
+    report = await deliver_due(engine=engine, settings=smtp_settings, now=NOW)
+    assert (report.sent, report.failed) == (1, 1)
+    [caught] = smtp.handler.to(CENTRE)
+    text = " ".join(caught.text().split())
+    assert f"Письмо не доставлено: {head}" == caught.subject
+    assert "отклонено:" not in text and "550 5.1.1 No such user" in text
+    assert "не будет отправлено повторно автоматически" in text
+    assert f"{smtp_settings.portal_url}/admin/tasks/{task_id}" in text
+    assert f'href="{smtp_settings.portal_url}/admin/tasks/{task_id}"' in caught.html()
 
 
 async def test_a_failed_notice_to_the_centre_starts_no_loop(
@@ -274,7 +305,16 @@ async def test_a_refused_copy_still_delivers_to_the_others(
     assert report.sent == 2  # the message, then the centre's notice
     sent, notice = rows(engine)
     assert sent.status == EmailStatus.sent and "gone@school.example" in sent.last_error
-    assert notice.kind == "delivery_failure" and "gone@school.example" in notice.text_body
+    assert sent.last_error.startswith("отклонено: gone@school.example: 550 5.1.1 No such user")
+    assert notice.kind == "delivery_failure"
+    assert notice.subject == "Письмо доставлено не всем: отклонён адрес gone@school.example"
+    text = " ".join(notice.text_body.split())
+    assert "Не доставлено по адресу: gone@school.example" in text
+    assert "Остальные получатели (curator@school.example) письмо получили" in text
+    assert "Письмо не доставлено: curator" not in text
+    assert "повторных попыток не будет" not in text
+    assert "550 5.1.1 No such user" in text
+    assert "не будет отправлено повторно автоматически" in text
     assert [m.rcpt_tos for m in smtp.messages] == [["curator@school.example"], [CENTRE]]
 
 
@@ -319,7 +359,8 @@ async def test_a_server_that_never_answers_times_out_as_a_temporary_failure(
         silent.close()
     assert report == DeliveryReport(sent=0, retried=1, failed=0, written_to_files=0)
     [row] = rows(engine)
-    assert row.status == EmailStatus.retry and "timed out" in row.last_error
+    assert row.status == EmailStatus.retry
+    assert "не удалось подключиться к почтовому серверу" in row.last_error
 
 
 async def test_a_refused_login_is_temporary_and_a_good_one_delivers(engine: Engine, tmp_path: Path):
@@ -364,6 +405,96 @@ async def test_a_refused_login_is_temporary_and_a_good_one_delivers(engine: Engi
     assert report.sent == 2 and len(handler.messages) == 2
 
 
+async def test_configuration_failures_never_fail_a_message_for_good(engine: Engine, tmp_path: Path):
+    handler = SinkHandler()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"right"
+        return AuthResult(success=ok, handled=False)
+
+    port = free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        queue_plain(engine, 1, to="greylisted@school.example")
+        closed = make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=free_port())
+        wrong = make_settings(
+            tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_username="roadmap",
+            smtp_password="wrong",
+        )
+        now = NOW
+        waits = []
+        # nobody listening, then a wrong password: well past MAX_ATTEMPTS tries
+        for attempt in range(2 * delivery.MAX_ATTEMPTS):
+            settings = closed if attempt % 2 == 0 else wrong
+            report = await deliver_due(engine=engine, settings=settings, now=now)
+            assert report == DeliveryReport(retried=1), attempt
+            [row] = rows(engine)
+            assert row.status == EmailStatus.retry, row.last_error
+            waits.append(row.next_attempt_at - now)
+            now = row.next_attempt_at
+        assert waits[-1] == timedelta(hours=4)  # the capped backoff
+        [row] = rows(engine)
+        assert "не удалось подключиться к почтовому серверу" in row.last_error
+        assert "ROADMAP_SMTP_PASSWORD" in row.last_error
+        # a greylisting reply after the outage still gets its own tries
+        right = make_settings(
+            tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_username="roadmap",
+            smtp_password="right",
+        )
+        handler.fail_with["greylisted@school.example"] = "451 4.7.1 Greylisted"
+        handler.fail_times["greylisted@school.example"] = 1
+        report = await deliver_due(engine=engine, settings=right, now=now)
+        assert report == DeliveryReport(retried=1)
+        [row] = rows(engine)
+        report = await deliver_due(engine=engine, settings=right, now=row.next_attempt_at)
+    finally:
+        controller.stop()
+    assert report == DeliveryReport(sent=1)
+    assert [r.kind for r in rows(engine)] == ["summary"]  # no failure notice to the centre
+    assert len(handler.messages) == 1
+
+
+async def test_a_run_at_a_past_instant_keeps_to_live_leases(
+    engine: Engine, smtp_settings: Settings, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+):
+    """`roadmap tick --at <past>` and the scheduled outbox flow at once: one send each."""
+    queue_plain(engine, 1)
+    real_send = delivery.SmtpConnection.send
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_send(self, row, *, now):
+        started.set()
+        await release.wait()
+        return await real_send(self, row, now=now)
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", slow_send)
+    past_run = asyncio.create_task(deliver_due(engine=engine, settings=smtp_settings, now=NOW))
+    await started.wait()
+    monkeypatch.setattr(delivery.SmtpConnection, "send", real_send)
+    # the scheduled flow, on the real clock, while the past run still holds the row
+    assert (
+        await deliver_due(engine=engine, settings=smtp_settings, now=datetime.now(UTC))
+        == DeliveryReport()
+    )
+    release.set()
+    assert (await past_run).sent == 1
+    assert len(smtp.messages) == 1
+
+
 class Crash(BaseException):
     """Stands for the process dying (not an Exception: nothing may swallow it)."""
 
@@ -393,7 +524,11 @@ async def test_a_crash_after_the_claim_sends_the_row_once_after_the_lease(
     # while the lease holds, nobody else takes it
     held = await deliver_due(engine=engine, settings=smtp_settings, now=NOW + timedelta(minutes=1))
     assert held == DeliveryReport()
-    later = NOW + LEASE + timedelta(seconds=5)
+    # leases run on the wall clock: a run at the real "now" sees it held too
+    wall = datetime.now(UTC)
+    assert await deliver_due(engine=engine, settings=smtp_settings, now=wall) == DeliveryReport()
+    assert smtp.messages == []
+    later = datetime.now(UTC) + LEASE + timedelta(seconds=5)
     report = await deliver_due(engine=engine, settings=smtp_settings, now=later)
     assert report.sent == 1
     assert len(smtp.messages) == 1
@@ -405,12 +540,13 @@ async def test_a_crash_after_the_claim_sends_the_row_once_after_the_lease(
 
 def test_a_claim_is_exclusive_and_lapses(any_engine: Engine):
     queue_plain(any_engine, 3)
-    first = claim_due(engine=any_engine, now=NOW, lease_until=NOW + LEASE, limit=2)
-    second = claim_due(engine=any_engine, now=NOW, lease_until=NOW + LEASE, limit=10)
+    lease_until = datetime.now(UTC) + LEASE  # leases are wall-clock instants
+    first = claim_due(engine=any_engine, now=NOW, lease_until=lease_until, limit=2)
+    second = claim_due(engine=any_engine, now=NOW, lease_until=lease_until, limit=10)
     assert len(first) == 2 and len(second) == 1
     assert {r.id for r in first}.isdisjoint({r.id for r in second})
-    assert claim_due(engine=any_engine, now=NOW, lease_until=NOW + LEASE, limit=10) == []
-    after = NOW + LEASE
+    assert claim_due(engine=any_engine, now=NOW, lease_until=lease_until, limit=10) == []
+    after = lease_until
     again = claim_due(engine=any_engine, now=after, lease_until=after + LEASE, limit=10)
     assert len(again) == 3
 

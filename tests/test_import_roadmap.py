@@ -140,8 +140,9 @@ def test_an_unreadable_schedule_is_a_warning_and_flags_the_item(tmp_path: Path) 
     )
     result = import_roadmap(path)
     [warning] = result.warnings
-    assert warning.where == "line 8" and warning.column == "schedule"
-    assert "когда-нибудь потом" in str(warning)
+    assert warning.where == "строка 8" and warning.column == "schedule"
+    assert str(warning).startswith("строка 8, столбец «Сроки исполнения»: пункт 1: ")
+    assert "когда-нибудь потом" in str(warning) and "помечен «нужны даты»" in str(warning)
     [item] = result.roadmap.items
     assert item.needs_dates and item.needs_dates_reason
     assert item.schedule_text == "когда-нибудь потом"
@@ -162,19 +163,20 @@ def test_row_errors_name_the_line_and_the_column(tmp_path: Path) -> None:
     )
     problems = problems_of(path)
     assert problems == [
-        "line 7, column «№ п/п»: missing number: the row has text but no item number and no "
-        "item above it to continue; write the item's number",
-        "line 12: wrong column count: 4 tab-separated cells, the header has 5; a cell must "
-        "not contain a tab or a line break",
-        "line 10, column «№ п/п»: non-numeric number «первый»; write it like 1 or 1.",
-        "line 11, column «№ п/п»: duplicate number 1 (also on line 9); give every item its own "
-        "number",
-        "line 13, column «Наименование мероприятия»: item 5: the cell is empty; fill it in",
-        "line 14, column «Сроки исполнения»: item 6: the cell is empty; fill it in",
-        "line 14, column «Ответственный исполнитель»: item 6: the cell is empty; fill it in",
-        "line 15, column «Ответственный исполнитель»: cannot tell who is responsible from "
-        "'родители'; name the centre (МКУ «ИМЦСО ЛМО СК»), heads (руководители ОО) or curators "
-        "(кураторы, наставники)",
+        "строка 7, столбец «№ п/п»: нет номера пункта: в строке есть текст, но выше нет "
+        "пункта, который она могла бы продолжать; впишите номер пункта",
+        "строка 12: неверное число столбцов: 4 через табуляцию, а в строке заголовков 5; "
+        "уберите из текста ячеек табуляции и переносы строк",
+        "строка 10, столбец «№ п/п»: номер «первый» не число; напишите номер цифрами, "
+        "например 1 или 1.",
+        "строка 11, столбец «№ п/п»: номер 1 повторяется (он уже есть: строка 9); дайте "
+        "каждому пункту свой номер",
+        "строка 13, столбец «Наименование мероприятия»: пункт 5: ячейка пуста; заполните её",
+        "строка 14, столбец «Сроки исполнения»: пункт 6: ячейка пуста; заполните её",
+        "строка 14, столбец «Ответственный исполнитель»: пункт 6: ячейка пуста; заполните её",
+        "строка 15, столбец «Ответственный исполнитель»: не удаётся понять, кто исполнитель: "
+        "«родители»; укажите центр (МКУ «ИМЦСО ЛМО СК»), руководителей (руководители ОО) "
+        "или кураторов (кураторы, наставники)",
     ]
 
 
@@ -182,7 +184,7 @@ def test_a_file_without_the_table_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "letter.txt"
     path.write_text("Уважаемые коллеги!\nПросим представить отчёт.\n", "utf-8")
     [problem] = problems_of(path)
-    assert problem.startswith("file: no table found")
+    assert problem.startswith("файл: таблица не найдена")
     assert "Сроки исполнения" in problem
 
 
@@ -190,25 +192,35 @@ def test_a_heading_without_the_order_date_is_an_error(tmp_path: Path) -> None:
     path = text_file(
         tmp_path, f"1.\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт", heading="**Карта**"
     )
-    assert any("--order-date" in p for p in problems_of(path))
+    assert any(
+        p.startswith("заголовок приказа: не найдена дата приказа") and "--order-date" in p
+        for p in problems_of(path)
+    )
     roadmap = import_roadmap(path, order_date=date(2023, 1, 9), order_number="5").roadmap
     assert (roadmap.code, roadmap.order_date) == ("5-2023", date(2023, 1, 9))
 
 
 def test_missing_unknown_and_broken_files(tmp_path: Path) -> None:
-    assert "does not exist" in problems_of(tmp_path / "nope.txt")[0]
+    assert problems_of(tmp_path / "nope.txt") == [
+        f"файл: файл {tmp_path / 'nope.txt'} не найден; проверьте путь"
+    ]
+    folder = tmp_path / "folder.txt"
+    folder.mkdir()
+    assert "это папка, а не файл" in problems_of(folder)[0]
     other = tmp_path / "roadmap.pdf"
     other.write_bytes(b"%PDF")
-    assert "unknown format .pdf" in problems_of(other)[0]
+    assert problems_of(other) == ["файл: формат .pdf не поддерживается; нужен .txt, .docx или .csv"]
     broken = tmp_path / "roadmap.docx"
     broken.write_bytes(b"not a zip")
-    assert "cannot read roadmap.docx as a Word (.docx) document" in problems_of(broken)[0]
+    unreadable = "файл: не удаётся прочитать roadmap.docx как документ Word (.docx)"
+    assert problems_of(broken)[0].startswith(unreadable)
+    assert "сохраните заново" in problems_of(broken)[0]
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("[Content_Types].xml", "<broken")
-    assert "cannot read roadmap.docx as a Word (.docx) document" in problems_of(broken)[0]
+    assert problems_of(broken)[0].startswith(unreadable)
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("notes.txt", "not a document")
-    assert "cannot read roadmap.docx as a Word (.docx) document" in problems_of(broken)[0]
+    assert problems_of(broken)[0].startswith(unreadable)
 
 
 def test_the_table_reader_keeps_column_order_from_the_header() -> None:
@@ -278,7 +290,7 @@ def test_a_docx_gives_the_same_items(
     write_docx(path, seed, merged_sections=merged_sections)
     result = import_roadmap(path)
     assert result.roadmap == seed
-    assert result.where[1] == "table row 4"
+    assert result.where[1] == "таблица Word, строка 4"
 
 
 def test_a_docx_with_an_unreadable_heading_row_has_no_table(tmp_path: Path) -> None:
@@ -288,7 +300,8 @@ def test_a_docx_with_an_unreadable_heading_row_has_no_table(tmp_path: Path) -> N
     table.rows[0].cells[0].text = "Фамилия"
     path = tmp_path / "other.docx"
     document.save(str(path))
-    assert problems_of(path)[0].startswith("file: no table found")
+    [problem] = problems_of(path)
+    assert problem.startswith("файл: таблица не найдена: нет строки заголовков таблицы Word")
 
 
 def write_csv(path: Path, roadmap: RoadmapFile, *, russian: bool, delimiter: str) -> None:
@@ -363,8 +376,14 @@ def test_csv_errors_name_the_line(tmp_path: Path) -> None:
         "utf-8",
     )
     problems = problems_of(path)
-    assert "line 4, column «№ п/п»: missing number: write the item's number" in problems
-    assert "line 5: wrong column count: 3 cells, the header has 5" in problems
+    assert (
+        "строка 4, столбец «№ п/п»: нет номера пункта; впишите номер (в строке раздела "
+        "заполняется только наименование)"
+    ) in problems
+    assert (
+        "строка 5: неверное число столбцов: 3, а в строке заголовков 5; проверьте "
+        "разделители и кавычки в этой строке"
+    ) in problems
     assert any("--order-date" in p for p in problems)
 
 
@@ -372,8 +391,11 @@ def test_a_csv_without_the_columns(tmp_path: Path) -> None:
     path = tmp_path / "roadmap.csv"
     path.write_text("number,title,when\n1,Первое,апрель\n", "utf-8")
     problems = problems_of(path)
-    assert "line 1: unknown or repeated column «when»" in problems[0]
-    assert "missing columns: schedule («Сроки исполнения»)" in problems[-1]
+    assert problems[0].startswith("строка 1: неизвестный или повторный столбец «when»")
+    assert problems[-1] == (
+        "строка 1: нет столбцов: schedule («Сроки исполнения»), responsible "
+        "(«Ответственный исполнитель»), result («Результат»); добавьте их в строку заголовков"
+    )
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -393,7 +415,13 @@ def test_the_command_writes_the_file_and_prints_a_summary(cli_env: Path) -> None
     out = cli_env / "out" / "roadmap.yaml"
     result = CliRunner().invoke(app, ["import-roadmap", str(SEED), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "17 items in 4 sections" in result.output
+    output = " ".join(result.output.split())
+    assert "17 мероприятий в 4 разделах" in output
+    assert "раздел 1: " in output and f"Записан файл {out}" in output
+    for russian in ("кому задания", "постоянно", "руководители", "центр"):
+        assert russian in output
+    for english in ("items in", "section 1", "wrote", "who gets tasks", "heads", "centre"):
+        assert english not in output
     assert out.read_text(encoding="utf-8") == SHIPPED.read_text(encoding="utf-8")
     again = CliRunner().invoke(app, ["import-roadmap", str(SEED), "-o", str(out)])
     assert again.exit_code == 0
@@ -411,7 +439,10 @@ def test_the_command_reports_warnings_and_still_writes(cli_env: Path) -> None:
     out = cli_env / "roadmap.yaml"
     result = CliRunner().invoke(app, ["import-roadmap", str(path), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "warning" in result.output and "line 7" in result.output
+    output = " ".join(result.output.split())
+    assert "предупреждение: roadmap.txt, строка 7, столбец «Сроки исполнения»" in output
+    assert "пункт 1: не удалось прочитать «когда» в сроке «когда-нибудь потом»" in output
+    assert "помечен «нужны даты» — исправьте формулировку срока" in output
     assert load_roadmap_file(out).items[0].needs_dates
 
 
@@ -420,20 +451,31 @@ def test_the_command_writes_nothing_on_errors(cli_env: Path) -> None:
     out = cli_env / "roadmap.yaml"
     result = CliRunner().invoke(app, ["import-roadmap", str(path), "-o", str(out)])
     assert result.exit_code == 1
-    assert "line 7" in result.output and "non-numeric number «x»" in result.output
-    assert "nothing written" in result.output
+    output = " ".join(result.output.split())
+    assert "roadmap.txt, строка 7, столбец «№ п/п»:" in output
+    assert "номер «x» не число; напишите номер цифрами" in output
+    assert "1 ошибка в " in output and "файл не записан; исправьте" in output
     assert not out.exists()
 
 
 def test_the_command_on_a_missing_or_broken_file_is_a_message(cli_env: Path) -> None:
     out = cli_env / "roadmap.yaml"
     missing = CliRunner().invoke(app, ["import-roadmap", str(cli_env / "x.docx"), "-o", str(out)])
-    assert missing.exit_code == 1 and "does not exist" in missing.output
+    assert missing.exit_code == 1 and "файл не найден" in missing.output
+    other = cli_env / "roadmap.pdf"
+    other.write_bytes(b"%PDF")
+    pdf = CliRunner().invoke(app, ["import-roadmap", str(other), "-o", str(out)])
+    assert pdf.exit_code == 1
+    assert "формат .pdf не поддерживается; нужен .txt, .docx или .csv" in pdf.output
     broken = cli_env / "broken.docx"
     broken.write_text("nonsense", "utf-8")
     result = CliRunner().invoke(app, ["import-roadmap", str(broken), "-o", str(out)])
-    assert result.exit_code == 1 and "cannot read broken.docx" in result.output
-    assert "Traceback" not in result.output + missing.output
+    broken_output = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "broken.docx, файл: не удаётся прочитать broken.docx как документ Word" in (
+        broken_output
+    )
+    assert "Traceback" not in result.output + missing.output + pdf.output
 
 
 def test_the_command_reads_a_csv_with_the_order_given(cli_env: Path, seed: RoadmapFile) -> None:

@@ -17,6 +17,7 @@ from config.settings import Settings
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import NoticeKind, OrgKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
+from domain.formatting import ru_date
 from domain.models import Occurrence, Organisation, Roadmap, RoadmapItem, Task, TaskEvent
 from domain.notices import OwedNotice
 from domain.summary import Counts, YearlySummary
@@ -28,7 +29,7 @@ from notifications.outbox import (
     queue_email,
     queue_notices,
 )
-from notifications.render import KINDS, render, ru_date, ru_plural
+from notifications.render import KINDS, render, ru_plural
 from portal.links import resolve_task_token
 
 NOW = datetime(2022, 9, 15, 6, 0, tzinfo=UTC)  # Thu 15.09.2022, 09:00 in Moscow
@@ -240,7 +241,8 @@ def test_notices_to_one_person_on_one_day_go_as_one_digest(engine: Engine, setti
             assert "Утверждение приказов" in body and "Заседание Совета наставников" in body
             assert "14.09.2022" in body and "30.09.2022" in body
             assert "МКОУ СОШ № 1" in body
-            assert "срок истёк" in body  # the status of the overdue task
+            # the status of the overdue task, worded as on the dashboard (domain/progress)
+            assert "просрочено (ожидает ответа)" in body
         assert "/o/" in email.text_body  # the organisation's own page
         links = {w for w in email.text_body.split() if "/t/" in w}
         resolved = {
@@ -336,7 +338,51 @@ def test_chases_grow_firmer_step_by_step(engine: Engine, settings: Settings):
         assert texts[1][0].startswith("Повторно")
         assert texts[2][0].startswith("Срочно")
         assert "просрочен на 5 рабочих дней" in texts[1][1]  # 14.09 -> 21.09
+        assert "Повторно напоминаем" in texts[1][1]
         assert "Петрова А. В." in texts[2][1]
+        assert "несмотря на предыдущие напоминания" in texts[2][1]
+
+
+def test_a_chase_after_a_catch_up_does_not_speak_of_chases_never_sent(
+    engine: Engine, settings: Settings
+):
+    """A catch-up writes only the latest chase owed: no earlier one was ever sent."""
+    with Session(engine) as session:
+        world = build_world(session, n_orgs=2)
+        task, head = world.tasks13[0], world.orgs[0].head_email
+        [third] = queue_notices(
+            session=session,
+            owed=[owed(task, NoticeKind.chase, 3, to=head, on_day=date(2022, 9, 28))],
+            settings=settings,
+            now=NOW,
+        )
+        assert third.subject.startswith("Срочно")
+        for body in (third.text_body, third.html_body):
+            assert "несмотря на предыдущие напоминания" not in body
+            assert "Петрова А. В." in body
+        other, other_head = world.tasks13[1], world.orgs[1].head_email
+        [second] = queue_notices(
+            session=session,
+            owed=[owed(other, NoticeKind.chase, 2, to=other_head, on_day=date(2022, 9, 21))],
+            settings=settings,
+            now=NOW,
+        )
+        assert second.subject.startswith("Ответ просрочен")
+        assert "Повторно" not in second.text_body and "Повторно" not in second.html_body
+        # in a digest, no "напоминание № 3" when it is the first one sent
+        digest_task = world.tasks5[0]
+        [digest] = queue_notices(
+            session=session,
+            owed=[
+                owed(digest_task, NoticeKind.chase, 3, to=head, on_day=date(2022, 10, 20)),
+                owed(task, NoticeKind.chase, 4, to=head, on_day=date(2022, 10, 20)),
+            ],
+            settings=settings,
+            now=NOW,
+        )
+        assert digest.kind == "digest"
+        assert "напоминание № 3" not in digest.text_body
+        assert "напоминание № 4" in digest.text_body  # chase № 3 of that task was sent
 
 
 def test_escalations_go_to_the_owner_as_one_digest_grouped_by_item(
@@ -448,7 +494,7 @@ def test_a_receipt_lists_what_was_received_and_escapes_it_in_html(
         )
         assert email.kind == "receipt" and email.attachments == []
         assert email.message_id == f"<task-{task.id}.receipt.1@{DOMAIN}>"
-        assert "13.09.2022 в 11:30" in email.text_body  # Moscow time
+        assert "13.09.2022 11:30" in email.text_body  # Moscow time
         assert "- Реквизиты приказа: Приказ № 12 <script>alert('x')</script>" in email.text_body
         assert "- Число пар: 4" in email.text_body
         assert "- Скан приказа: файлы: приказ 12.pdf, <b>лист2</b>.jpg" in email.text_body
@@ -618,9 +664,12 @@ def test_every_kind_renders_and_helpers_speak_russian():
             "failed_cc": [],
             "failed_subject": "Тема",
             "failed_message_id": "<a@b>",
-            "created_at": "15.09.2022 в 09:00",
+            "created_at": "15.09.2022 09:00",
             "attempts": 1,
             "reason": "550 5.1.1 No such user",
+            "refused": [],
+            "delivered": [],
+            "review_links": [],
         },
     )
     assert failure.subject == "Письмо не доставлено: x@y.example"

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
+from cli import orgs_cmd
 from cli.main import app
 from config.settings import get_settings
-from domain.enums import OrgKind
+from domain.enums import OrgKind, Role
+from domain.opening import responsible_organisations
 from domain.org_import import (
     COLUMNS,
     OrgRow,
@@ -23,6 +25,7 @@ from domain.org_import import (
     upsert_organisations,
 )
 from domain.organisations import Organisation
+from domain.roadmap import AssigneeRule, RoadmapItem
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "config" / "demo" / "organisations.csv"
@@ -67,12 +70,12 @@ def test_it_rejects_bad_rows_and_keeps_the_good_ones() -> None:
     assert [r.line for r in rows] == [2, 8]
     reasons = {e.line: e.reason for e in errors}
     assert set(reasons) == {3, 4, 5, 6, 7}
-    assert "name is empty" in reasons[3]
-    assert "kind 'гимназия' is unknown" in reasons[4]
-    assert "head_email 'not-an-email' is not a valid email" in reasons[5]
-    assert "curator_email 'bad@@x'" in reasons[6]
-    assert "duplicate name" in reasons[7] and "line 2" in reasons[7]
-    assert str(errors[0]).startswith("line 3: ")
+    assert "не заполнен столбец name" in reasons[3]
+    assert "kind: неизвестный тип 'гимназия'; укажите school" in reasons[4]
+    assert "head_email: 'not-an-email' — неверный адрес" in reasons[5]
+    assert "curator_email: 'bad@@x'" in reasons[6]
+    assert "уже есть в строке 2" in reasons[7] and "оставьте одну" in reasons[7]
+    assert str(errors[0]).startswith("строка 3: ")
 
 
 def test_missing_columns_reject_the_whole_file() -> None:
@@ -80,7 +83,48 @@ def test_missing_columns_reject_the_whole_file() -> None:
     rows, errors = parse_organisations_csv(text)
     assert rows == []
     assert len(errors) == 1 and errors[0].line == 1
-    assert "head_email, curator_name, curator_email" in errors[0].reason
+    assert "нет столбцов: head_email, curator_name, curator_email" in errors[0].reason
+
+
+def test_duplicates_in_a_file_ignore_case_spaces_quotes_and_number_signs() -> None:
+    text = csv_text(
+        SCHOOL,
+        KINDERGARTEN,
+        "МКОУ  сош №1 С. ЛЕВОКУМСКОЕ,СОШ № 1,school,Кто-то,x@levokumskoe.example,,",
+        'мкдоу детский сад № 2 "Ромашка",Д/с № 2,kindergarten,Кто-то,y@levokumskoe.example,,',
+    )
+    rows, errors = parse_organisations_csv(text)
+    assert [r.line for r in rows] == [2, 3]
+    assert [(e.line, "уже есть в строке" in e.reason) for e in errors] == [(4, True), (5, True)]
+    assert "строке 3" in errors[1].reason
+
+
+def test_the_optional_active_column() -> None:
+    header = HEADER + ",active"
+    lines = [
+        f"{header}",
+        SCHOOL + ",нет",
+        KINDERGARTEN + ",",
+        "МКОУ СОШ № 3,СОШ № 3,school,Кто-то,s3@levokumskoe.example,,,0",
+        "МКОУ СОШ № 4,СОШ № 4,school,Кто-то,s4@levokumskoe.example,,,Да",
+        "МКОУ СОШ № 5,СОШ № 5,school,Кто-то,s5@levokumskoe.example,,,no",
+        "МКОУ СОШ № 6,СОШ № 6,school,Кто-то,s6@levokumskoe.example,,,1",
+        "МКОУ СОШ № 7,СОШ № 7,school,Кто-то,s7@levokumskoe.example,,,закрыта",
+    ]
+    rows, errors = parse_organisations_csv("\n".join(lines) + "\n")
+    assert [(r.line, r.active) for r in rows] == [
+        (2, False),
+        (3, True),
+        (4, False),
+        (5, True),
+        (6, False),
+        (7, True),
+    ]
+    assert [e.line for e in errors] == [8]
+    assert "active: 'закрыта'" in errors[0].reason and "да/нет" in errors[0].reason
+    # Without the column every organisation is active (the demo file has none).
+    rows, _ = parse_organisations_csv(csv_text(SCHOOL))
+    assert rows[0].active
 
 
 def test_excel_exports_with_bom_semicolons_and_russian_kinds() -> None:
@@ -159,6 +203,74 @@ def test_upsert_creates_updates_and_leaves_unchanged(any_engine: Engine) -> None
     assert kindergarten.kind is OrgKind.kindergarten
 
 
+def test_a_re_import_in_another_spelling_updates_instead_of_duplicating(
+    any_engine: Engine,
+) -> None:
+    rows, _ = parse_organisations_csv(csv_text(SCHOOL, KINDERGARTEN))
+    with Session(any_engine) as session:
+        upsert_organisations(session=session, rows=rows, now=NOW)
+        session.commit()
+    respelled, errors = parse_organisations_csv(
+        csv_text(
+            SCHOOL.replace("МКОУ СОШ № 1 с. Левокумское", "мкоу сош  №1 с. левокумское"),
+            KINDERGARTEN.replace("«Ромашка»", '"Ромашка"'),
+        )
+    )
+    assert errors == []
+    with Session(any_engine) as session:
+        counts = upsert_organisations(session=session, rows=respelled, now=LATER)
+        session.commit()
+    assert (counts.created, counts.updated, counts.unchanged) == (0, 2, 0)
+    with Session(any_engine) as session:
+        orgs = list(session.exec(select(Organisation).order_by(col(Organisation.id))))
+    assert [o.name for o in orgs] == [
+        "мкоу сош №1 с. левокумское",
+        'МКДОУ Детский сад № 2 "Ромашка"',
+    ]
+    assert all(o.updated_at == LATER for o in orgs)
+
+
+def test_active_no_retires_an_organisation_and_yes_brings_it_back(any_engine: Engine) -> None:
+    rows, _ = parse_organisations_csv(csv_text(SCHOOL, KINDERGARTEN))
+    with Session(any_engine) as session:
+        upsert_organisations(session=session, rows=rows, now=NOW)
+        session.commit()
+    retired, _ = parse_organisations_csv(
+        "\n".join([HEADER + ",active", KINDERGARTEN.replace("«", '"').replace("»", '"') + ",нет"])
+    )
+    with Session(any_engine) as session:
+        counts = upsert_organisations(session=session, rows=retired, now=LATER)
+        session.commit()
+    assert counts.names["deactivated"] == ['МКДОУ Детский сад № 2 "Ромашка"']
+    assert counts.names["absent"] == ["МКОУ СОШ № 1 с. Левокумское"]  # left as it was
+    assert counts.deactivated == 1
+    with Session(any_engine) as session:
+        orgs = {o.short_name: o for o in session.exec(select(Organisation))}
+        assert len(orgs) == 2 and orgs["Д/с № 2"].active is False
+        assert orgs["СОШ № 1"].active is True
+        item = RoadmapItem(
+            roadmap_id=1,
+            number=1,
+            slug="x",
+            section="s",
+            title="t",
+            schedule_text="ежегодно",
+            responsible="руководители ОО",
+            assignees=AssigneeRule(organisations=Role.head).model_dump(mode="json"),
+            expected_result="r",
+        )
+        assert [o.short_name for o in responsible_organisations(item, list(orgs.values()))] == [
+            "СОШ № 1"
+        ]
+
+    with Session(any_engine) as session:
+        counts = upsert_organisations(session=session, rows=rows, now=LATER)
+        session.commit()
+    assert counts.names["reactivated"] == ["МКДОУ Детский сад № 2 «Ромашка»"]
+    with Session(any_engine) as session:
+        assert all(o.active for o in session.exec(select(Organisation)))
+
+
 def test_upsert_of_the_demo_district_twice_changes_nothing(any_engine: Engine) -> None:
     rows, _ = parse_organisations_csv(DEMO.read_text(encoding="utf-8"))
     with Session(any_engine) as session:
@@ -176,6 +288,7 @@ def test_upsert_of_the_demo_district_twice_changes_nothing(any_engine: Engine) -
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setattr(orgs_cmd.console, "width", 200)  # tables without wrapped cells
     monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{(tmp_path / 'cli.db').as_posix()}")
     monkeypatch.setenv("ROADMAP_VAR_DIR", str(tmp_path / "var"))
     get_settings.cache_clear()
@@ -203,7 +316,8 @@ def test_orgs_import_and_list(cli_env: Path) -> None:
     assert "Левокумское" in listed.output  # ensure_ascii=False: no \u escapes
 
     table = runner.invoke(app, ["orgs", "list"])
-    assert table.exit_code == 0 and "Organisations (30)" in table.output
+    assert table.exit_code == 0 and "Организации (30)" in table.output
+    assert "руководитель" in table.output and "школа" in table.output
 
 
 def test_orgs_import_reports_bad_rows_and_exits_1(cli_env: Path) -> None:
@@ -211,7 +325,9 @@ def test_orgs_import_reports_bad_rows_and_exits_1(cli_env: Path) -> None:
     path.write_text(csv_text(SCHOOL, "МКОУ СОШ № 9,СОШ № 9,school,,sosh9@x.example,,"), "utf-8")
     result = CliRunner().invoke(app, ["orgs", "import", str(path)])
     assert result.exit_code == 1
-    assert "line 3" in result.output and "head_name is empty" in result.output
+    output = " ".join(result.output.split())
+    assert "отклонена orgs.csv, строка 3: не заполнен столбец head_name" in output
+    assert "исправьте отклонённые строки и загрузите файл ещё раз" in output
     listed = CliRunner().invoke(app, ["orgs", "list", "--json"])
     assert [o["name"] for o in json.loads(listed.output)] == ["МКОУ СОШ № 1 с. Левокумское"]
 
@@ -221,11 +337,38 @@ def test_orgs_import_rejects_a_file_without_the_columns(cli_env: Path) -> None:
     path.write_text("name;kind\nМКОУ СОШ № 1;school\n", "utf-8")
     result = CliRunner().invoke(app, ["orgs", "import", str(path)])
     assert result.exit_code == 1
-    assert "missing columns: short_name" in result.output
+    output = " ".join(result.output.split())
+    assert "нет столбцов: short_name" in output and "ничего не загружено" in output
     assert "Traceback" not in result.output
 
 
 def test_orgs_import_of_a_missing_file_is_a_message(cli_env: Path) -> None:
     result = CliRunner().invoke(app, ["orgs", "import", str(cli_env / "nope.csv")])
     assert result.exit_code == 1
-    assert "cannot read" in result.output
+    assert "файл не найден" in " ".join(result.output.split())
+
+
+def test_orgs_import_retires_with_active_no_and_names_the_absent(cli_env: Path) -> None:
+    runner = CliRunner()
+    first = cli_env / "orgs.csv"
+    first.write_text(csv_text(SCHOOL, KINDERGARTEN), "utf-8")
+    assert runner.invoke(app, ["orgs", "import", str(first)]).exit_code == 0
+    retire = cli_env / "retire.csv"
+    retire.write_text(HEADER + ",active\n" + KINDERGARTEN.upper() + ",нет\n", "utf-8")
+    result = runner.invoke(app, ["orgs", "import", str(retire)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "Выведены из работы (новых заданий не получат): 1" in output
+    assert "Нет в файле, остаются действующими: СОШ № 1" in output
+    listed = json.loads(runner.invoke(app, ["orgs", "list", "--json"]).output)
+    assert [(o["short_name"], o["active"]) for o in listed] == [
+        ("СОШ № 1", True),
+        ("Д/С № 2", False),
+    ]
+    assert "(не действует)" in runner.invoke(app, ["orgs", "list"]).output
+
+
+def test_orgs_import_help_documents_the_active_column(cli_env: Path) -> None:
+    result = CliRunner().invoke(app, ["orgs", "import", "--help"])
+    assert result.exit_code == 0
+    assert "active" in result.output and "да/нет" in result.output

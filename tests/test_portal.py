@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func
+from sqlalchemy import Connection, Engine, event, func
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -259,7 +259,10 @@ def test_the_link_opens_the_task_with_its_form(client: TestClient, world: World)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
     assert "№ 5" in text and "Издание приказа о закреплении наставнических пар" in text
     assert "Приказ о закреплении наставнических пар" in text  # expected result
-    assert "14.09.2022" in text and "ждёт ответа" in text
+    assert (
+        "14.09.2022" in text
+        and 'Статус:</strong> <span class="status status-open">ожидает ответа</span>' in text
+    )
     assert 'enctype="multipart/form-data"' in text
     for name in ("summary", "mentors", "held_on", "order", "page"):
         assert f'name="{name}"' in text
@@ -275,7 +278,9 @@ def test_an_answer_is_saved_as_version_one_with_its_file_and_a_receipt(
     response = submit(client, world)
     assert response.status_code == 303
     done = client.get(response.headers["location"])
-    assert done.status_code == 200 and "Ответ принят" in done.text
+    assert done.status_code == 200
+    assert "Ответ получен и отправлен на проверку в центр (версия 1, 05.09.2022 09:00)" in done.text
+    assert "Ответ принят" not in done.text  # only the centre accepts an answer
 
     task = get_task(world.engine, world.task_id)
     assert task.status is TaskStatus.submitted and task.submitted_at == START
@@ -677,7 +682,8 @@ def test_accept_return_and_resubmit_change_the_status_and_write_events(
     ]
     assert versions == [1, 2]
     page = client.get(world.path)
-    assert "принято центром" in page.text and 'type="file"' not in page.text
+    assert '<span class="status status-accepted">принято</span>' in page.text
+    assert 'type="file"' not in page.text
     again = submit(client, world)
     assert again.status_code == 422 and "Задача уже выполнена" in again.text
 
@@ -725,8 +731,9 @@ def test_lists_filter_by_status_and_export_csv(client: TestClient, world: World)
     assert rows[0][:4] == ["Задача", "Учебный год", "№ мероприятия", "Мероприятие"]
     assert len(rows) == 3
     by_name = {r[4]: r for r in rows[1:]}
-    assert by_name["СОШ № 1"][7] == "ответ отправлен, ждёт проверки"
-    assert by_name["СОШ № 2"][5] == "curator" and by_name["СОШ № 2"][6] == "14.09.2022"
+    assert by_name["СОШ № 1"][7] == "ответ получен, на проверке"
+    assert by_name["СОШ № 1"][5] == "руководитель"
+    assert by_name["СОШ № 2"][5] == "куратор" and by_name["СОШ № 2"][6] == "14.09.2022"
 
     awaiting_csv = client.get("/admin/tasks.csv?status=awaiting")
     assert len(awaiting_csv.content.decode("utf-8-sig").strip().splitlines()) == 2
@@ -1012,3 +1019,163 @@ def test_admin_downloads_evidence_files(client: TestClient, world: World) -> Non
     assert client.get("/admin/files/999").status_code == 404
     # a head's link cannot fetch a file of another task's answer
     assert client.get(f"{world.path}/files/999").status_code == 404
+
+
+# --- review fixes: revocation sticks, overdue status, confirmation, errors, files -----------
+
+
+def org_page_url(world: World) -> str:
+    with Session(world.engine) as s:
+        url = issue_org_link(
+            session=s,
+            organisation_id=world.org_a,
+            recipient="head@school1.example",
+            settings=world.settings,
+            now=START,
+        )
+        s.commit()
+    return url.removeprefix(world.settings.portal_url)
+
+
+def test_a_revoked_link_is_not_replaced_by_the_organisation_page_or_a_reminder(
+    client: TestClient, world: World
+) -> None:
+    org_page = org_page_url(world)
+    with Session(world.engine) as s:
+        assert revoke_links(session=s, task_id=world.task_id, now=START) == 1
+        s.commit()
+    before = counts(world.engine)
+
+    page = client.get(org_page)
+    assert page.status_code == 200
+    assert "Ссылка отозвана, обратитесь в центр:" in page.text
+    assert f'href="mailto:{world.settings.centre_email}"' in page.text
+    assert re.findall(r'href="(http://127\.0\.0\.1:8765/t/[^"]+)"', page.text) == []
+    assert counts(world.engine) == before  # no fresh link was minted
+
+    # what a reminder email gets: the revoked link itself, which opens the "revoked" page
+    with Session(world.engine) as s:
+        task = s.get(Task, world.task_id)
+        assert task is not None
+        url = issue_task_link(
+            session=s,
+            task=task,
+            recipient="head@school1.example",
+            settings=world.settings,
+            now=START,
+        )
+        s.commit()
+    assert url == world.link
+    refused = client.get(url.removeprefix(BASE))
+    assert refused.status_code == 410 and "Ссылка отозвана" in refused.text
+    assert counts(world.engine) == before
+
+    # an administrator passes a new link on; from then on the page links to it
+    with Session(world.engine) as s:
+        task = s.get(Task, world.task_id)
+        assert task is not None
+        fresh = issue_task_link(
+            session=s,
+            task=task,
+            recipient="head@school1.example",
+            settings=world.settings,
+            now=START,
+            reissue=True,
+        )
+        s.commit()
+    assert fresh != world.link and client.get(fresh.removeprefix(BASE)).status_code == 200
+    page = client.get(org_page)
+    assert "Ссылка отозвана" not in page.text
+    assert re.findall(r'href="(http://127\.0\.0\.1:8765/t/[^"]+)"', page.text) == [fresh]
+
+
+def test_the_task_page_says_when_the_answer_is_overdue(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    on_due_day = client.get(world.path)
+    assert "ожидает ответа" in on_due_day.text and "просрочено" not in on_due_day.text
+    clock.now = datetime(2022, 9, 15, 6, 0, tzinfo=UTC)  # the day after the due date
+    page = client.get(world.path)
+    assert '<span class="status status-open">просрочено (ожидает ответа)</span>' in page.text
+    assert client.get(f"/api/tasks/{world.token}").json()["status_label"] == (
+        "просрочено (ожидает ответа)"
+    )
+    assert "просрочено (ожидает ответа)" in client.get(org_page_url(world)).text
+
+
+def test_the_confirmation_is_shown_only_for_a_version_that_exists(
+    client: TestClient, world: World
+) -> None:
+    for query in ("v=1", "v=99", "v=abc", "v=-1", ""):
+        response = client.get(f"{world.path}/done?{query}", follow_redirects=False)
+        assert response.status_code == 303, query
+        assert response.headers["location"] == world.path
+    assert submit(client, world).status_code == 303
+    done = client.get(f"{world.path}/done?v=1")
+    assert done.status_code == 200 and "отправлен на проверку в центр" in done.text
+    missing = client.get(f"{world.path}/done?v=2", follow_redirects=False)
+    assert missing.status_code == 303 and missing.headers["location"] == world.path
+
+
+def test_people_get_russian_error_pages_and_the_api_keeps_json(
+    client: TestClient, world: World
+) -> None:
+    home = client.get("/")
+    assert home.status_code == 200 and "персональной ссылке из письма" in home.text
+    for path in ("/t/", "/o/", "/nothing", f"{world.path}/files/abc", "/admin/tasks/abc"):
+        page = client.get(path)
+        assert page.status_code == 404, path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "Страница не найдена" in page.text and '"detail"' not in page.text, path
+    wrong_method = client.post("/")
+    assert wrong_method.status_code == 405 and "не поддерживается" in wrong_method.text
+    broken = client.post(
+        world.path,
+        content=b"--xyz\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--xyz--\r\n",
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert broken.status_code == 400 and "Неверный адрес или данные формы" in broken.text
+    assert "Invalid" not in broken.text
+    assert get_task(world.engine, world.task_id).status is TaskStatus.open
+
+    assert client.get("/api/nothing").json() == {"detail": "Not Found"}
+    api = client.post("/api/admin/tasks/abc/accept")
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["path", "task_id"]
+
+
+def _fail_after_files_are_written(engine: Engine, where: str) -> None:
+    """Make the database refuse the answer after its files are on disk: inside the
+    submission (a trigger refuses the receipt) or only at COMMIT (a deferred foreign key
+    broken by a trigger)."""
+    with engine.begin() as conn:
+        if where == "flush":
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_receipt BEFORE INSERT ON outgoing_email "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER break_task AFTER INSERT ON task_event "
+                "BEGIN UPDATE task SET occurrence_id = 999999 WHERE id = NEW.task_id; END"
+            )
+
+    if where == "commit":
+
+        @event.listens_for(engine, "begin")
+        def _defer(conn: Connection) -> None:
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+
+
+@pytest.mark.parametrize("where", ["flush", "commit"])
+@pytest.mark.parametrize("route", ["page", "api"])
+def test_a_failed_answer_leaves_no_files_behind(
+    client: TestClient, world: World, where: str, route: str
+) -> None:
+    _fail_after_files_are_written(world.engine, where)
+    before = counts(world.engine)
+    path = world.path if route == "page" else f"/api/tasks/{world.token}/answer"
+    response = client.post(path, data=good_form(), files=pdf_file(), follow_redirects=False)
+    assert response.status_code == 409
+    assert counts(world.engine) == before
+    assert uploaded_files(world.settings) == []
+    assert get_task(world.engine, world.task_id).status is TaskStatus.open

@@ -472,3 +472,26 @@ def test_an_empty_database_gives_an_empty_summary(engine: Engine) -> None:
         )
     assert result.items == () and result.counts == Counts()
     assert result.text[1] == "Задания организациям в этом периоде не направлялись."
+
+
+def test_the_default_time_zone_is_the_settings_default() -> None:
+    """Callers that pass no `tz` (flows/summary.py) get the district's zone from settings."""
+    from config.settings import Settings
+    from domain.summary import DISTRICT_TZ
+
+    assert str(DISTRICT_TZ) == Settings.model_fields["timezone"].default == "Europe/Moscow"
+
+
+def test_summary_errors_are_in_russian(engine: Engine) -> None:
+    from domain.summary import SummaryError
+
+    with Session(engine) as session:
+        seed_world(session)
+        session.add(Roadmap(code="second", title="Вторая", order_date=START))
+        session.commit()
+        with pytest.raises(SummaryError, match="в базе несколько дорожных карт"):
+            build_summary(session=session, cycle=CYCLE, roadmap_start=START, as_of=AS_OF)
+        with pytest.raises(SummaryError, match="дорожной карты с id 99 нет в базе"):
+            build_summary(
+                session=session, cycle=CYCLE, roadmap_start=START, as_of=AS_OF, roadmap_id=99
+            )

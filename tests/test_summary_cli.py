@@ -56,8 +56,10 @@ def test_writes_the_format_the_extension_names(filled: Path) -> None:
         app, ["summary", "--cycle", "2022/2023", "--as-of", "2023-09-15", "-o", "out/s.xlsx"]
     )
     assert result.exit_code == 0, result.output
-    assert "wrote out/s.xlsx (xlsx)" in result.output
-    assert "9 tasks; on time 3 (33,3 %), late 3, overdue 3" in result.output
+    output = " ".join(result.output.split())
+    assert "Справка записана: out/s.xlsx (xlsx)" in output
+    assert "данные на 15.09.2023: 4 мероприятия, 3 организации, 9 заданий" in output
+    assert "в срок 3 (33,3 %), с опозданием 3, просрочено 3, в работе 0" in output
     book = load_workbook(filled / "out" / "s.xlsx")
     totals = {row[2]: row[3] for row in book["Показатели"].iter_rows(min_row=2, values_only=True)}
     assert totals["Количество наставников"] == 57
@@ -88,13 +90,16 @@ def test_format_option_wins_over_the_extension(filled: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--cycle", "2022/2024"], "expected two consecutive years"),
-        (["--cycle", "next year"], "expected two consecutive years"),
-        (["--cycle", "2020/2021"], "before the roadmap's first cycle 2022/2023"),
-        (["--cycle", "2022/2023", "-o", "summary.pdf"], "cannot tell the format"),
-        (["--cycle", "2022/2023", "--format", "pdf"], "is not a summary format"),
-        (["--cycle", "2022/2023", "--as-of", "15.09.2023"], "is not a date"),
-        (["--cycle", "2022/2023", "--roadmap", "other"], "no roadmap with code 'other'"),
+        (["--cycle", "2022/2024"], "укажите два года подряд, например 2022/2023"),
+        (["--cycle", "next year"], "'next year' — не учебный год"),
+        (["--cycle", "2020/2021"], "раньше первого учебного года дорожной карты 2022/2023"),
+        (["--cycle", "2022/2023", "-o", "summary.pdf"], "по расширению не понять формат"),
+        (["--cycle", "2022/2023", "--format", "pdf"], "'pdf' — неизвестный формат справки"),
+        (["--cycle", "2022/2023", "--as-of", "15.09.2023"], "не дата"),
+        (
+            ["--cycle", "2022/2023", "--roadmap", "other"],
+            "дорожной карты с кодом 'other' нет; в базе есть: lmo-209",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message(filled: Path, args: list[str], message: str) -> None:
@@ -116,5 +121,14 @@ def test_an_empty_database_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1
-    assert "import-roadmap" in result.output
+    output = " ".join(result.output.split())
+    assert "в базе пока нет дорожной карты" in output and "import-roadmap" in output
+    assert "Traceback" not in result.output
+
+
+def test_an_unwritable_output_is_a_message(filled: Path) -> None:
+    (filled / "taken").write_text("a file, not a folder", "utf-8")
+    result = runner.invoke(app, ["summary", "--cycle", "2022/2023", "-o", "taken/s.md"])
+    assert result.exit_code == 1
+    assert "не удаётся записать справку в taken/s.md" in " ".join(result.output.split())
     assert "Traceback" not in result.output

@@ -169,3 +169,75 @@ def test_an_empty_summary_still_renders(engine: Engine, tmp_path: Path) -> None:
     assert "Эскалаций не было." in paths["md"].read_text(encoding="utf-8")
     assert len(Document(str(paths["docx"])).inline_shapes) >= 1
     assert all(not table.rows for table in all_tables(empty))
+
+
+def test_not_asked_counts_only_organisations_the_rule_covers(engine: Engine) -> None:
+    """A centre-only item (like items 1, 3, 4) must not show every school as missed."""
+    from sqlmodel import Session, select
+
+    from domain.enums import Role, TaskStatus
+    from domain.roadmap import Roadmap, RoadmapItem
+    from domain.summary import build_summary
+    from domain.tasks import Occurrence, Task, assignee_key
+    from reports.markdown import render_markdown
+    from reports.tables import items_table, occurrences_table
+    from tests.test_summary import AS_OF, CYCLE, START, msk, rule, seed_world
+
+    with Session(engine) as session:
+        seed_world(session)
+        roadmap = session.exec(select(Roadmap)).one()
+        assert roadmap.id is not None
+        centre_only = RoadmapItem(
+            roadmap_id=roadmap.id,
+            number=1,
+            slug="item-1",
+            section="Организация работы в ОО",
+            title="Разработка положения о наставничестве",
+            schedule_text="до 30.09.2022",
+            responsible="МКУ «ИМЦСО ЛМО СК»",
+            assignees=rule(True, None),
+            expected_result="Положение",
+        )
+        session.add(centre_only)
+        session.flush()
+        assert centre_only.id is not None
+        occ = Occurrence(
+            item_id=centre_only.id, cycle=CYCLE.name, opens=START, due=date(2022, 9, 30)
+        )
+        session.add(occ)
+        session.flush()
+        assert occ.id is not None
+        session.add(
+            Task(
+                occurrence_id=occ.id,
+                item_id=centre_only.id,
+                organisation_id=None,
+                assignee_key=assignee_key(None),
+                role=Role.centre,
+                status=TaskStatus.open,
+                due=occ.due,
+                opened_at=msk(2022, 4, 11),
+                updated_at=msk(2022, 4, 11),
+            )
+        )
+        session.commit()
+        summary = build_summary(session=session, cycle=CYCLE, roadmap_start=START, as_of=AS_OF)
+
+    items = items_table(summary)
+    headers = [c.header for c in items.columns]
+    assert "Не привлекались" not in headers
+    item_column = headers.index("Не привлечены (хотя должны)")
+    missed = {row[0]: row[item_column] for row in items.rows}
+    # 1: centre only; 10: no dates yet; 13 and 15: every covered kind asked; 17: СОШ 2.
+    assert missed == {1: None, 10: None, 13: 0, 15: 0, 17: 1}
+
+    occurrences = occurrences_table(summary)
+    column = [c.header for c in occurrences.columns].index("Не привлечены (хотя должны)")
+    assert {(row[0], row[column]) for row in occurrences.rows} == {
+        (1, None),
+        (13, 0),
+        (15, 0),
+        (17, 1),
+    }
+    row1 = next(line for line in render_markdown(summary).splitlines() if line.startswith("| 1 |"))
+    assert [c.strip() for c in row1.strip("|").split(" | ")][item_column] == "—"
