@@ -377,10 +377,21 @@ class YearlySummary:
 
 
 def task_outcome(
-    task: Task, *, as_of: date, tz: ZoneInfo = DISTRICT_TZ, calendar: WorkingCalendar
+    task: Task,
+    *,
+    as_of: date,
+    tz: ZoneInfo = DISTRICT_TZ,
+    calendar: WorkingCalendar,
+    continuous: bool = False,
 ) -> tuple[Outcome, int]:
-    """How a task ended by `as_of`, and for a late one by how many working days."""
+    """How a task ended by `as_of`, and for a late one by how many working days.
+
+    A continuous activity's task is a log that stays open all year: it counts as done
+    in time once it has entries (its latest entry may well come after the year's end
+    and says nothing about lateness)."""
     if task.status in FINISHED:
+        if continuous:
+            return Outcome.on_time, 0
         finished = task.submitted_at or task.accepted_at or task.updated_at
         finished_on = finished.astimezone(tz).date()
         if finished_on <= task.due:
@@ -484,8 +495,16 @@ def build_summary(
     }
     active_orgs = [org for org in organisations.values() if org.active]
 
+    continuous_occ = {occ.id for occ in occurrences if occ.continuous}
     outcomes = {
-        task.id: task_outcome(task, as_of=as_of, tz=tz, calendar=calendar) for task in tasks
+        task.id: task_outcome(
+            task,
+            as_of=as_of,
+            tz=tz,
+            calendar=calendar,
+            continuous=task.occurrence_id in continuous_occ,
+        )
+        for task in tasks
     }
     entries_by_task: dict[int, int] = defaultdict(int)
     latest: dict[int, Evidence] = {}
@@ -781,7 +800,7 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
         sentences.append(f"Наибольшее отставание у организаций: {listed}.")
     if summary.indicators:
         listed = "; ".join(
-            f"{_lower_first(ind.label)} — {format_number_ru(ind.total)}"
+            f"{_lower_first(ind.label)} (п. {ind.item_number}) — {format_number_ru(ind.total)}"
             for ind in summary.indicators
             if ind.reported
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -63,6 +64,7 @@ class PlannedAnswer:
     organisation: str | None
     behaviour: Behaviour
     trigger: str  # "opened", "reminder", "chase-1", "chase-2", "" (never / log)
+    opens: date
     due: date
     diligence: float
     done: list[date] = field(default_factory=list)
@@ -125,7 +127,9 @@ class Heads:
                 behaviour, trigger = Behaviour.late, f"chase-{self.rng.randint(1, 2)}"
             else:
                 behaviour, trigger = Behaviour.never, ""
-        plan = PlannedAnswer(task.id, item.number, name, behaviour, trigger, task.due, p)
+        plan = PlannedAnswer(
+            task.id, item.number, name, behaviour, trigger, occurrence.opens, task.due, p
+        )
         self.plans[task.id] = plan
         return plan
 
@@ -137,6 +141,8 @@ class Heads:
         for task_id, plan in self.plans.items():
             got = mail.get(task_id, [])
             if plan.behaviour is Behaviour.log:
+                if not plan.opens <= day <= plan.due:
+                    continue  # a log takes entries while its year runs
                 p = plan.diligence
                 this_quarter = any(_quarter_of(d) == _quarter_of(day) for d in plan.done)
                 nudged = any(kind is NoticeKind.nudge for kind, _ in got)
@@ -364,7 +370,7 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
             roadmap.order_date + timedelta(days=n)
             for n in range((DEMO_END - roadmap.order_date).days + 1)
         ]
-        console.print("[bold]roadmap demo[/bold]: starting Prefect (a local temporary server) …")
+        console.print("[bold]roadmap demo[/bold]: запуск Prefect (временный локальный сервер) …")
 
         def simulate() -> tuple[int, dict[str, str]]:
             ticks = 0
@@ -395,7 +401,7 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
                         description=f"{day:%d.%m.%Y}",
                         info=f"tick: {ticks}, писем: {sink.count}",
                     )
-            console.print("publishing the dashboard and writing the summary …")
+            console.print("панель мониторинга и аналитическая справка …")
             end = _instant(DEMO_END, EVENING, settings)
             chase_flow(end)
             files = summary_flow(CYCLE, end, str(out / "summary"))
@@ -417,26 +423,30 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
     )
 
 
+BEHAVIOUR_LABELS = {
+    Behaviour.on_time: "в срок",
+    Behaviour.late: "после напоминаний о просрочке",
+    Behaviour.never: "не ответили",
+    Behaviour.log: "журналы (постоянные мероприятия)",
+}
+
+
 def print_result(result: DemoResult, *, console: Console) -> None:
-    behaviours: dict[str, int] = {}
-    for plan in result.plans:
-        behaviours[plan.behaviour.value] = behaviours.get(plan.behaviour.value, 0) + 1
+    counts = Counter(plan.behaviour for plan in result.plans)
+    behaviours = ", ".join(f"{BEHAVIOUR_LABELS[b]}: {n}" for b, n in counts.items())
     files = "\n".join(f"  {fmt}: {path}" for fmt, path in sorted(result.summary_files.items()))
-    ui = (
-        f"PREFECT_HOME={result.prefect_home} .venv/bin/prefect server start"
-        "   then open http://127.0.0.1:4200"
-    )
     console.print(
         Panel.fit(
-            f"[bold]Demo finished[/bold] in {result.seconds:.0f} s: 08.04.2022 – 31.08.2023, "
-            f"{result.ticks} ticks\n"
-            f"tasks simulated: {len(result.plans)} {behaviours}\n"
-            f"mail received by the local SMTP server: {result.mail_count} messages in "
-            f"{result.mail_dir}\n"
-            f"yearly summary (аналитическая справка):\n{files}\n"
-            f"database: {result.database}\n"
-            f"inspect: ROADMAP_DATABASE_URL=sqlite:///{result.database} ./run tasks list\n"
-            f"Prefect UI on the demo's runs and artifacts:\n  {ui}",
+            f"[bold]Демонстрация завершена[/bold] за {result.seconds:.0f} с: "
+            f"08.04.2022 – 31.08.2023, шагов цикла (tick): {result.ticks}\n"
+            f"задач: {len(result.plans)} ({behaviours})\n"
+            f"писем принял локальный SMTP-сервер: {result.mail_count}, они в {result.mail_dir}\n"
+            f"аналитическая справка:\n{files}\n"
+            f"база данных: {result.database}\n"
+            f"задачи: ROADMAP_DATABASE_URL=sqlite:///{result.database} ./run tasks list\n"
+            f"запуски и артефакты в интерфейсе Prefect:\n"
+            f"  PREFECT_HOME={result.prefect_home} .venv/bin/prefect server start\n"
+            f"  затем откройте http://127.0.0.1:4200",
             title="roadmap demo",
         )
     )

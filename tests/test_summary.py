@@ -447,7 +447,7 @@ def test_period_and_generated_text(summary) -> None:
     assert "направлено 9 заданий по 3 мероприятиям" in text
     assert "В срок выполнено 3 задания (33,3 %)" in text
     assert "наибольшее опоздание — 3 рабочих дня" in text
-    assert "количество наставников — 57; количество наставляемых — 61" in text
+    assert "количество наставников (п. 13) — 57; количество наставляемых (п. 13) — 61" in text
     assert "№ 13" in text and "СОШ 2" in text  # the weakest item and organisation
     assert "Сроки не установлены для 1 мероприятия (№ 10)" in text
     assert "не удалось доставить: 1 письмо" in text
@@ -495,3 +495,35 @@ def test_summary_errors_are_in_russian(engine: Engine) -> None:
             build_summary(
                 session=session, cycle=CYCLE, roadmap_start=START, as_of=AS_OF, roadmap_id=99
             )
+
+
+def test_a_log_with_entries_counts_as_done_however_late_its_last_entry() -> None:
+    from datetime import UTC, datetime
+
+    from domain.calendar import RUSSIAN_CALENDAR
+    from domain.enums import Role, TaskStatus
+    from domain.summary import Outcome, task_outcome
+    from domain.tasks import Task
+
+    moment = datetime(2023, 10, 2, 9, tzinfo=UTC)
+    log = Task(
+        occurrence_id=1,
+        item_id=1,
+        assignee_key="org:1",
+        role=Role.head,
+        status=TaskStatus.submitted,
+        due=date(2023, 8, 31),
+        opened_at=moment,
+        submitted_at=moment,
+        updated_at=moment,
+    )
+    assert task_outcome(
+        log, as_of=date(2023, 12, 1), calendar=RUSSIAN_CALENDAR, continuous=True
+    ) == (Outcome.on_time, 0)
+    assert task_outcome(log, as_of=date(2023, 12, 1), calendar=RUSSIAN_CALENDAR)[0] is (
+        Outcome.late
+    )
+    log.status = TaskStatus.open
+    assert task_outcome(
+        log, as_of=date(2023, 12, 1), calendar=RUSSIAN_CALENDAR, continuous=True
+    ) == (Outcome.overdue, 0)
