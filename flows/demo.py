@@ -343,6 +343,7 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.chase import chase_flow
+    from flows.outbox import outbox_flow
     from flows.summary import summary_flow
     from flows.tick import tick_flow
 
@@ -373,7 +374,7 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
         console.print("[bold]roadmap demo[/bold]: запуск Prefect (временный локальный сервер) …")
 
         def simulate() -> tuple[int, dict[str, str]]:
-            ticks = 0
+            ticks = deliveries = 0
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -393,8 +394,9 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
                         with Session(engine) as session:
                             _plan_new_tasks(session, heads, settings)
                         if _answer(day, heads, settings):
-                            tick_flow(_instant(day, EVENING, settings), summarise=False)
-                            ticks += 1
+                            # the receipts leave with the outbox run, as in production
+                            outbox_flow(_instant(day, EVENING, settings))
+                            deliveries += 1
                     progress.update(
                         bar,
                         advance=1,
