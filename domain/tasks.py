@@ -66,3 +66,40 @@ class TaskEvent(SQLModel, table=True):
     to_status: TaskStatus | None = None
     actor: str = ""  # "system", an administrator's email, or the answering head's email
     note: str = ""
+
+
+# The task's state machine: which status may follow which.
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.open: frozenset({TaskStatus.submitted}),
+    TaskStatus.returned: frozenset({TaskStatus.submitted}),
+    TaskStatus.submitted: frozenset(
+        {TaskStatus.submitted, TaskStatus.accepted, TaskStatus.returned}
+    ),
+    TaskStatus.accepted: frozenset(),
+}
+
+
+class TransitionError(ValueError):
+    pass
+
+
+def change_status(
+    task: Task, to: TaskStatus, *, event: TaskEventKind, actor: str, now: datetime, note: str = ""
+) -> TaskEvent:
+    """Move `task` to `to` and return the event row recording it (the caller adds both
+    to its session); a move the state machine does not allow raises TransitionError."""
+    if to not in TRANSITIONS[task.status]:
+        raise TransitionError(f"task {task.id}: {task.status.value} cannot become {to.value}")
+    assert task.id is not None
+    record = TaskEvent(
+        task_id=task.id,
+        at=now,
+        kind=event,
+        from_status=task.status,
+        to_status=to,
+        actor=actor,
+        note=note,
+    )
+    task.status = to
+    task.updated_at = now
+    return record

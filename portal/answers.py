@@ -23,7 +23,7 @@ from domain.notices import OwedNotice
 from domain.organisations import Organisation
 from domain.recipients import task_recipients
 from domain.roadmap import EvidenceField, RoadmapItem
-from domain.tasks import Task, TaskEvent
+from domain.tasks import Task, change_status
 from notifications.outbox import queue_notices
 
 TEXT_MAX = 2_000
@@ -393,22 +393,17 @@ def _record_answer(
         row.evidence_id = evidence.id
         session.add(row)
 
-    before = task.status
-    task.status = TaskStatus.submitted
-    task.submitted_at = now
-    task.updated_at = now
-    session.add(task)
-    session.add(
-        TaskEvent(
-            task_id=task.id,
-            at=now,
-            kind=TaskEventKind.submitted,
-            from_status=before,
-            to_status=TaskStatus.submitted,
-            actor=by,
-            note=f"версия {version}",
-        )
+    event = change_status(
+        task,
+        TaskStatus.submitted,
+        event=TaskEventKind.submitted,
+        actor=by,
+        now=now,
+        note=f"версия {version}",
     )
+    task.submitted_at = now
+    session.add(task)
+    session.add(event)
     session.flush()
     queue_notices(
         session=session,
@@ -435,20 +430,12 @@ def accept_task(*, session: Session, task: Task, admin_email: str, now: datetime
     assert task.id is not None
     if task.status is not TaskStatus.submitted:
         raise AnswerError({"task": "Принять можно только задачу, ответ на которую ждёт проверки."})
-    task.status = TaskStatus.accepted
-    task.accepted_at = now
-    task.updated_at = now
-    session.add(task)
-    session.add(
-        TaskEvent(
-            task_id=task.id,
-            at=now,
-            kind=TaskEventKind.accepted,
-            from_status=TaskStatus.submitted,
-            to_status=TaskStatus.accepted,
-            actor=admin_email,
-        )
+    event = change_status(
+        task, TaskStatus.accepted, event=TaskEventKind.accepted, actor=admin_email, now=now
     )
+    task.accepted_at = now
+    session.add(task)
+    session.add(event)
     session.flush()
 
 
@@ -487,28 +474,23 @@ def return_task(
     if errors:
         raise AnswerError(errors)
 
-    before = task.status
-    task.status = TaskStatus.returned
+    event = change_status(
+        task,
+        TaskStatus.returned,
+        event=TaskEventKind.returned,
+        actor=admin_email,
+        now=now,
+        note=reason,
+    )
     task.due = new_due
     task.revision += 1
     task.accepted_at = None
-    task.updated_at = now
     session.add(task)
     evidence = latest_evidence(session=session, task_id=task.id)
     if evidence is not None:
         evidence.review_note = reason
         session.add(evidence)
-    session.add(
-        TaskEvent(
-            task_id=task.id,
-            at=now,
-            kind=TaskEventKind.returned,
-            from_status=before,
-            to_status=TaskStatus.returned,
-            actor=admin_email,
-            note=reason,
-        )
-    )
+    session.add(event)
     session.flush()
     recipient, cc = task_recipient(session=session, task=task, settings=settings)
     queue_notices(
