@@ -225,7 +225,8 @@ def _configure(out: Path, sink: MailFolderSinkProcess) -> Settings:
 class Lookout:
     """Whether a tick at 09:00 on a day has anything to do: a window opening, a
     reminder, chase or nudge falling due, or mail waiting. Days without are skipped
-    (the demo jumps to the next instant at which anything is owed)."""
+    (the demo jumps to the next instant at which anything is owed). The database only
+    changes when the engine or a head acts, so what it says is kept until `changed()`."""
 
     def __init__(self, session: Session, settings: Settings, start: date, end: date) -> None:
         self.settings = settings
@@ -236,22 +237,14 @@ class Lookout:
                 windows = item_schedule(item).occurrences(start, end)
                 self.opening_days.update(w.opens for w in windows)
         self._looks: dict[tuple[int, date, str, int], frozenset[date]] = {}
+        self._look_days: set[date] | None = None
+        self._next_mail: datetime | None = None
 
-    def has_work(self, session: Session, day: date) -> bool:
-        if day in self.opening_days:
-            return True
-        waiting = session.exec(
-            select(func.count())
-            .select_from(OutgoingEmail)
-            .where(
-                col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry]),
-                OutgoingEmail.next_attempt_at <= _instant(day, TICK_AT, self.settings),
-            )
-        ).one()
-        if waiting:
-            return True
-        if not RUSSIAN_CALENDAR.is_working_day(day):
-            return False
+    def changed(self) -> None:
+        self._look_days = None
+
+    def _refresh(self, session: Session) -> set[date]:
+        days: set[date] = set()
         rows = session.exec(
             select(Task, Occurrence)
             .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
@@ -264,9 +257,21 @@ class Lookout:
             if looks is None:
                 view = task_view(task, occurrence, self.settings.tz)
                 looks = self._looks[key] = look_days(view, policy=self.rules)
-            if day in looks:
-                return True
-        return False
+            days |= looks
+        self._next_mail = session.exec(
+            select(func.min(OutgoingEmail.next_attempt_at)).where(
+                col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry])
+            )
+        ).one()
+        self._look_days = days
+        return days
+
+    def has_work(self, session: Session, day: date) -> bool:
+        look_days = self._look_days if self._look_days is not None else self._refresh(session)
+        mail_due = self._next_mail is not None and self._next_mail <= _instant(
+            day, TICK_AT, self.settings
+        )
+        return day in self.opening_days or mail_due or day in look_days
 
 
 def _plan_new_tasks(session: Session, heads: Heads, settings: Settings) -> None:
@@ -391,9 +396,11 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
                     if work:
                         tick_flow(_instant(day, TICK_AT, settings), summarise=False)
                         ticks += 1
+                        lookout.changed()
                         with Session(engine) as session:
                             _plan_new_tasks(session, heads, settings)
                         if _answer(day, heads, settings):
+                            lookout.changed()
                             # the receipts leave with the outbox run, as in production
                             outbox_flow(_instant(day, EVENING, settings))
                             deliveries += 1
