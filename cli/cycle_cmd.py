@@ -25,6 +25,7 @@ from cli.common import fail, no_traceback, parse_instant, settings_or_exit
 from config.runtime import open_engine
 from domain.enums import TaskStatus
 from domain.organisations import Organisation
+from domain.progress import STATUS_LABELS
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence, Task
 
@@ -125,7 +126,9 @@ def _start_prefect_server(settings_dir: Path, port: int) -> subprocess.Popen[byt
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited; see {settings_dir / 'prefect-server.log'}")
+            raise RuntimeError(
+                f"сервер Prefect завершился при запуске; см. {settings_dir / 'prefect-server.log'}"
+            )
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
                 return proc
@@ -133,7 +136,7 @@ def _start_prefect_server(settings_dir: Path, port: int) -> subprocess.Popen[byt
             pass
         time.sleep(1)
     proc.terminate()
-    raise RuntimeError("prefect server did not become healthy in 120 s")
+    raise RuntimeError("сервер Prefect не ответил за 120 с; см. prefect-server.log")
 
 
 @no_traceback
@@ -157,7 +160,7 @@ def serve(
     today = datetime.now(settings.tz).date()
     with Session(engine) as session:
         deployments = build_deployments(session=session, settings=settings, today=today)
-    table = Table("deployment", "schedule", "note")
+    table = Table("развёртывание", "расписание", "примечание")
     for d in deployments:
         schedules = ", ".join(describe(s) for s in (d.schedules or [])) or "—"
         table.add_row(d.name, schedules, (d.description or "")[:70])
@@ -167,10 +170,10 @@ def serve(
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         settings.var_dir.mkdir(parents=True, exist_ok=True)
-        console.print(f"starting a local Prefect server on 127.0.0.1:{prefect_port} …")
+        console.print(f"запуск локального сервера Prefect на 127.0.0.1:{prefect_port} …")
         server = _start_prefect_server(settings.var_dir, prefect_port)
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
-        console.print(f"Prefect UI: http://127.0.0.1:{prefect_port}")
+        console.print(f"интерфейс Prefect: http://127.0.0.1:{prefect_port}")
     if portal:
         import uvicorn
 
@@ -180,7 +183,9 @@ def serve(
             create_app(settings, engine), host=host, port=port, log_level="warning"
         )
         threading.Thread(target=uvicorn.Server(config).run, daemon=True).start()
-        console.print(f"answer portal: http://{host}:{port} (links use {settings.portal_url})")
+        console.print(
+            f"страница ответов: http://{host}:{port} (ссылки в письмах: {settings.portal_url})"
+        )
     from prefect import serve as prefect_serve
 
     try:
@@ -234,7 +239,7 @@ def tasks_list(
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    table = Table("id", "item", "cycle", "due", "organisation", "status")
+    table = Table("№ задачи", "мероприятие", "год", "срок", "организация", "статус")
     for row in data:
         table.add_row(
             str(row["id"]),
@@ -242,10 +247,10 @@ def tasks_list(
             row["cycle"],
             row["due"],
             row["organisation"] or "центр",
-            row["status"],
+            STATUS_LABELS[TaskStatus(row["status"])],
         )
     console.print(table)
-    console.print(f"{len(data)} task(s)")
+    console.print(f"задач: {len(data)}")
 
 
 @no_traceback

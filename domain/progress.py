@@ -88,14 +88,6 @@ def item_progress(*, session: Session, item_id: int, today: date) -> ItemProgres
     return ItemProgress(occurrence, out, done, len(rows), overdue)
 
 
-@dataclass(frozen=True)
-class OverdueRow:
-    item_number: int
-    organisation: str
-    due: date
-    working_days_late: int
-
-
 def overdue_tasks(*, session: Session, today: date) -> list[tuple[Task, Organisation | None]]:
     rows = session.exec(
         select(Task, Organisation)

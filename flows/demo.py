@@ -165,11 +165,6 @@ class Heads:
                     chosen.append(plan)
         return chosen
 
-    def values(
-        self, item: RoadmapItem, org: Organisation | None, day: date
-    ) -> tuple[dict[str, str], list[Any]]:
-        return sample_answer(item, org, day, self.rng)
-
 
 def sample_answer(
     item: RoadmapItem, org: Organisation | None, day: date, rng: random.Random
@@ -314,7 +309,7 @@ def _answer(day: date, heads: Heads, settings: Settings) -> int:
             item = session.get(RoadmapItem, task.item_id)
             assert item is not None
             org = orgs.get(task.organisation_id) if task.organisation_id else None
-            values, files = heads.values(item, org, day)
+            values, files = sample_answer(item, org, day, heads.rng)
             by = (
                 settings.centre_email
                 if org is None

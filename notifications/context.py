@@ -19,7 +19,7 @@ from domain.enums import NoticeKind, TaskEventKind
 from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import local_time, ru_date
 from domain.organisations import Organisation
-from domain.progress import status_label
+from domain.progress import STATUS_LABELS, status_label
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.ics import DueEvent, task_uid
@@ -307,7 +307,8 @@ def overdue_items(
             contact=contact,
             due=task.due,
             days_overdue=max(0, RUSSIAN_CALENDAR.working_days_between(task.due, on_day)),
-            status=status_label(task, on_day),
+            # every row here is overdue (its days say by how much): the plain status
+            status=STATUS_LABELS[task.status],
             chases=chases_sent(session, parts.task_id),
         )
         assert parts.item.id is not None

@@ -471,6 +471,19 @@ def _admin_post(
     return AdminContext(admin=admin, state=state)
 
 
+def _task_post(
+    portal: Portal, request: Request, session: Session, csrf_token: str, task_id: int
+) -> tuple[AdminContext, Task] | Response:
+    """The administrator and the task behind a POST on a task, or the 403/404 instead."""
+    ctx = _admin_post(portal, request, session, csrf_token)
+    if isinstance(ctx, Response):
+        return ctx
+    task = session.get(Task, task_id)
+    if task is None:
+        return not_found(portal, request)
+    return ctx, task
+
+
 @router.post("/tasks/{task_id}/accept", response_class=Response)
 def accept(
     task_id: int,
@@ -479,12 +492,10 @@ def accept(
     portal: Portal = Depends(portal_of),
 ) -> Response:
     with portal.session() as session:
-        ctx = _admin_post(portal, request, session, csrf_token)
-        if isinstance(ctx, Response):
-            return ctx
-        task = session.get(Task, task_id)
-        if task is None:
-            return not_found(portal, request)
+        found = _task_post(portal, request, session, csrf_token, task_id)
+        if isinstance(found, Response):
+            return found
+        ctx, task = found
         try:
             accept_task(session=session, task=task, admin_email=ctx.admin.email, now=portal.now())
         except AnswerError as exc:
@@ -504,12 +515,10 @@ def send_back(
     portal: Portal = Depends(portal_of),
 ) -> Response:
     with portal.session() as session:
-        ctx = _admin_post(portal, request, session, csrf_token)
-        if isinstance(ctx, Response):
-            return ctx
-        task = session.get(Task, task_id)
-        if task is None:
-            return not_found(portal, request)
+        found = _task_post(portal, request, session, csrf_token, task_id)
+        if isinstance(found, Response):
+            return found
+        ctx, task = found
         form = {"reason": reason, "new_due": new_due}
         due = parse_evidence_date(new_due)
         try:
@@ -541,12 +550,10 @@ def revoke(
 ) -> Response:
     now = portal.now()
     with portal.session() as session:
-        ctx = _admin_post(portal, request, session, csrf_token)
-        if isinstance(ctx, Response):
-            return ctx
-        task = session.get(Task, task_id)
-        if task is None:
-            return not_found(portal, request)
+        found = _task_post(portal, request, session, csrf_token, task_id)
+        if isinstance(found, Response):
+            return found
+        ctx, _task = found
         count = revoke_links(session=session, task_id=task_id, now=now)
         session.add(
             TaskEvent(
@@ -571,12 +578,10 @@ def new_link(
     from portal.answers import task_recipient
 
     with portal.session() as session:
-        ctx = _admin_post(portal, request, session, csrf_token)
-        if isinstance(ctx, Response):
-            return ctx
-        task = session.get(Task, task_id)
-        if task is None:
-            return not_found(portal, request)
+        found = _task_post(portal, request, session, csrf_token, task_id)
+        if isinstance(found, Response):
+            return found
+        ctx, task = found
         recipient, _cc = task_recipient(session=session, task=task, settings=portal.settings)
         url = issue_task_link(
             session=session,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -13,12 +12,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free now (aiosmtpd needs a real port to start on)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+from notifications.sink import free_port
 
 
 @dataclass

@@ -24,8 +24,9 @@ from domain.enums import EmailStatus, NoticeKind
 from notifications import delivery
 from notifications.delivery import LEASE, DeliveryReport, claim_due, deliver_due
 from notifications.outbox import Attachment, queue_email, queue_notices
+from notifications.sink import free_port
 from tests.conftest import make_settings
-from tests.smtp import SinkHandler, SmtpSink, free_port
+from tests.smtp import SinkHandler, SmtpSink
 from tests.test_notifications import DOMAIN, NOW, build_world, owed
 
 CENTRE = "imcso@levokumskoe.example"
