@@ -23,10 +23,17 @@ from sqlmodel import Session, col, select
 
 from cli.common import fail, no_traceback, parse_instant, settings_or_exit
 from config.runtime import open_engine
+from domain.db import session_scope
 from domain.enums import TaskStatus
 from domain.organisations import Organisation
 from domain.progress import STATUS_LABELS
 from domain.roadmap import RoadmapItem
+from domain.roadmaps import (
+    RoadmapChoiceError,
+    activate_if_new,
+    roadmaps_meant,
+    running_roadmaps,
+)
 from domain.tasks import Occurrence, Task
 
 console = Console()
@@ -75,6 +82,8 @@ def tick(
     local = when.astimezone(settings.tz)
     console.print(f"[bold]Шаг цикла[/bold] на {local:%d.%m.%Y %H:%M} ({settings.timezone})")
     for number, opened in result["opened"].items():
+        if not opened["occurrences"]:
+            continue
         windows = ", ".join(f"{o['opens']} – {o['due']}" for o in opened["occurrences"])
         console.print(f"  мероприятие {number}: открыто ({windows}), задач: {opened['tasks']}")
     notices = {KIND_LABELS.get(k, k): v for k, v in result["notices"].items() if k != "emails"}
@@ -157,7 +166,17 @@ def serve(
     from flows.schedules import describe
     from flows.serve import build_deployments
 
-    today = datetime.now(settings.tz).date()
+    now = datetime.now(UTC)
+    today = now.astimezone(settings.tz).date()
+    if not list_only:
+        # tracking starts the first time this installation runs a roadmap
+        with session_scope(engine) as session:
+            for roadmap in activate_if_new(running_roadmaps(session), now):
+                session.add(roadmap)
+                console.print(
+                    f"дорожная карта {roadmap.key}: отслеживание начато "
+                    f"{now.astimezone(settings.tz):%d.%m.%Y %H:%M}"
+                )
     with Session(engine) as session:
         deployments = build_deployments(session=session, settings=settings, today=today)
     table = Table("развёртывание", "расписание", "примечание")
@@ -189,7 +208,8 @@ def serve(
     from prefect import serve as prefect_serve
 
     try:
-        prefect_serve(*deployments, print_starting_message=True)
+        # stopping one serve must not pause the deployments other machines run
+        prefect_serve(*deployments, pause_on_shutdown=False, print_starting_message=True)
     finally:
         if server is not None:
             server.terminate()
@@ -199,7 +219,10 @@ def serve(
 @tasks_app.command("list")
 @no_traceback
 def tasks_list(
-    item: Annotated[int | None, typer.Option(help="Only this roadmap item number")] = None,
+    item: Annotated[str | None, typer.Option(help="Only this item number (as written)")] = None,
+    roadmap: Annotated[
+        str | None, typer.Option("--roadmap", help="Only this roadmap (its key)")
+    ] = None,
     status: Annotated[TaskStatus | None, typer.Option(help="Only this status")] = None,
     cycle: Annotated[str | None, typer.Option(help="Only this cycle, e.g. 2022/2023")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
@@ -208,15 +231,26 @@ def tasks_list(
     settings = settings_or_exit()
     engine = open_engine(settings)
     with Session(engine) as session:
+        try:
+            meant = roadmaps_meant(session, roadmap)
+        except RoadmapChoiceError as exc:
+            raise fail(f"--roadmap: {exc}", 2) from None
+        keys = {r.id: r.key for r in meant}
         query = (
             select(Task, Occurrence, RoadmapItem, Organisation)
             .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
             .join(RoadmapItem, col(RoadmapItem.id) == Task.item_id)
             .join(Organisation, col(Organisation.id) == Task.organisation_id, isouter=True)
-            .order_by(col(RoadmapItem.number), col(Occurrence.opens), col(Task.id))
+            .where(col(RoadmapItem.roadmap_id).in_(list(keys)))
+            .order_by(
+                col(RoadmapItem.roadmap_id),
+                col(RoadmapItem.number),
+                col(Occurrence.opens),
+                col(Task.id),
+            )
         )
         if item is not None:
-            query = query.where(RoadmapItem.number == item)
+            query = query.where(RoadmapItem.label == item.strip().rstrip("."))
         if status is not None:
             query = query.where(Task.status == status)
         if cycle is not None:
@@ -225,7 +259,8 @@ def tasks_list(
     data: list[dict[str, Any]] = [
         {
             "id": t.id,
-            "item": i.number,
+            "roadmap": keys[i.roadmap_id],
+            "item": i.label,
             "cycle": o.cycle,
             "opens": o.opens.isoformat(),
             "due": t.due.isoformat(),
@@ -239,11 +274,12 @@ def tasks_list(
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
+    several = len(keys) > 1
     table = Table("№ задачи", "мероприятие", "год", "срок", "организация", "статус")
     for row in data:
         table.add_row(
             str(row["id"]),
-            str(row["item"]),
+            f"{row['roadmap']} / {row['item']}" if several else str(row["item"]),
             row["cycle"],
             row["due"],
             row["organisation"] or "центр",

@@ -9,6 +9,7 @@ from cli import (
     orgs_cmd,
     portal_cmd,
     roadmap_cmd,
+    roadmaps_cmd,
     schedule_cmd,
     summary_cmd,
 )
@@ -21,7 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (schedule_cmd, roadmap_cmd, orgs_cmd, cycle_cmd, summary_cmd, portal_cmd):
+for module in (
+    schedule_cmd,
+    roadmap_cmd,
+    roadmaps_cmd,
+    orgs_cmd,
+    cycle_cmd,
+    summary_cmd,
+    portal_cmd,
+):
     module.register(app)
 
 

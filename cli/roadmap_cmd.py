@@ -1,9 +1,8 @@
-"""`roadmap import-roadmap FILE`: the order's roadmap table into the roadmap file (YAML)."""
+"""`roadmap import-roadmap FILE`: the order's roadmap table into the database (or YAML)."""
 
 from __future__ import annotations
 
-import os
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.common import err_console, fail, no_traceback, parse_date, settings_or_exit
+from cli.roadmaps_cmd import load_into_database, write_text_file
 from domain.assignees import describe_rule
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.roadmap_file import dump_roadmap_file
@@ -22,7 +22,9 @@ from domain.summary import count_ru
 
 console = Console(highlight=False)
 
-HELP = """Read the order's roadmap table into the roadmap file (YAML) with parsed schedules.
+HELP = """Read the order's roadmap table, with parsed schedules, into the database: a new key
+adds a roadmap, a known key updates it (items matched by number; answers and history
+kept). With -o FILE.yaml it only writes the editable YAML, for review before `roadmap load`.
 
 FILE is one of:
 
@@ -70,11 +72,11 @@ def _first_dates(schedule: Schedule, start: date) -> str:
     return f"{first.opens:%d.%m.%Y} → {first.due:%d.%m.%Y}"
 
 
-def _summary(result: ImportResult, output: Path) -> None:
+def _summary(result: ImportResult, done: str) -> None:
     roadmap = result.roadmap
     sections = list(dict.fromkeys(item.section for item in roadmap.items))
     table = Table(
-        title=f"{roadmap.code}: {count_ru(len(roadmap.items), ITEMS)} "
+        title=f"{roadmap.key}: {count_ru(len(roadmap.items), ITEMS)} "
         f"в {count_ru(len(sections), SECTIONS)}",
         show_lines=False,
     )
@@ -95,14 +97,7 @@ def _summary(result: ImportResult, output: Path) -> None:
     console.print(table)
     for number, section in enumerate(sections, 1):
         console.print(f"  раздел {number}: {escape(section)}")
-    console.print(f"Записан файл {escape(str(output))}")
-
-
-def _write(output: Path, text: str) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, output)
+    console.print(done)
 
 
 @no_traceback
@@ -113,13 +108,19 @@ def import_roadmap_command(
         typer.Option(
             "-o",
             "--output",
-            help="Where to write the YAML (default: ROADMAP_ROADMAP_FILE, the shipped "
-            "config/roadmap.yaml).",
+            help="Only write the YAML here, for review before `roadmap load` (default: add "
+            "or update the roadmap in the database).",
             show_default=False,
         ),
     ] = None,
     code: Annotated[
-        str | None, typer.Option(help="Roadmap code (default: from the order, 209-od-2022).")
+        str | None,
+        typer.Option(
+            "--key",
+            "--code",
+            help="The roadmap's key (default: from the order number, e.g. 209-od-2022, or "
+            "the file's name).",
+        ),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Title, if the file has none.")] = None,
     order_number: Annotated[
@@ -130,7 +131,7 @@ def import_roadmap_command(
     ] = None,
     district: Annotated[str | None, typer.Option(help="The district's name.")] = None,
 ) -> None:
-    target = output if output is not None else settings_or_exit().roadmap_file
+    settings = settings_or_exit()
     when = parse_date(order_date, "--order-date") if order_date else None
     if not file.exists():
         raise fail(f"{file}: файл не найден; проверьте путь")
@@ -165,11 +166,21 @@ def import_roadmap_command(
             highlight=False,
             soft_wrap=True,
         )
-    try:
-        _write(target, dump_roadmap_file(result.roadmap))
-    except OSError as exc:
-        raise fail(f"не удаётся записать {target}: {exc.strerror or exc}") from None
-    _summary(result, target)
+    if output is not None:
+        try:
+            write_text_file(output, dump_roadmap_file(result.roadmap))
+        except OSError as exc:
+            raise fail(f"не удаётся записать {output}: {exc.strerror or exc}") from None
+        _summary(result, f"Записан файл {escape(str(output))}")
+        return
+    row, added, items = load_into_database(result.roadmap, settings=settings, now=datetime.now(UTC))
+    verb = "добавлена в базу" if added else "обновлена в базе (ответы и история сохранены)"
+    _summary(result, f"Дорожная карта {escape(row.key)} {verb}: пунктов {items}")
+    if row.activated_at is None:
+        console.print(
+            f"Проверьте предупреждения и начните отслеживание: "
+            f"`roadmap activate {escape(row.key)} --from ГГГГ-ММ-ДД`"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,13 +11,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlmodel import col, select
 
 from cli.common import fail, no_traceback, parse_date, settings_or_exit
 from config.runtime import open_engine
 from domain.cycles import Cycle, CycleError, first_cycle
 from domain.db import session_scope
-from domain.roadmap import Roadmap
+from domain.roadmaps import NoRoadmap, RoadmapChoiceError, choose_roadmap
 from domain.summary import (
     ITEMS,
     ORGANISATIONS,
@@ -80,7 +79,7 @@ def register(app: typer.Typer) -> None:
             help="Count tasks as overdue as of this date, YYYY-MM-DD (default: today).",
         ),
         roadmap_code: str | None = typer.Option(
-            None, "--roadmap", help="Roadmap code, when the database holds several."
+            None, "--roadmap", help="Roadmap key, when the database holds several."
         ),
     ) -> None:
         """Write the yearly summary (аналитическая справка) of one cycle."""
@@ -99,27 +98,12 @@ def register(app: typer.Typer) -> None:
         engine = open_engine(settings)
         try:
             with session_scope(engine) as session:
-                every = list(session.exec(select(Roadmap).order_by(col(Roadmap.id))))
-                codes = ", ".join(r.code for r in every)
-                roadmaps = [r for r in every if not roadmap_code or r.code == roadmap_code]
-                if not roadmaps:
-                    if every:
-                        raise fail(
-                            f"--roadmap: дорожной карты с кодом {roadmap_code!r} нет; "
-                            f"в базе есть: {codes}",
-                            2,
-                        )
-                    raise fail(
-                        "в базе пока нет дорожной карты: загрузите её командой "
-                        "`roadmap import-roadmap FILE` или укажите файл в ROADMAP_ROADMAP_FILE",
-                        1,
-                    )
-                if len(roadmaps) > 1:
-                    raise fail(
-                        f"в базе несколько дорожных карт ({codes}); укажите нужную: --roadmap КОД",
-                        2,
-                    )
-                roadmap = roadmaps[0]
+                try:
+                    roadmap = choose_roadmap(session, roadmap_code)
+                except NoRoadmap as exc:
+                    raise fail(str(exc), 1) from None
+                except RoadmapChoiceError as exc:
+                    raise fail(f"--roadmap: {exc}", 2) from None
                 first = first_cycle(roadmap.order_date)
                 if wanted < first:
                     raise fail(

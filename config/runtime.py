@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy import Engine
+from sqlmodel import select
 
 from config.settings import Settings, get_settings
 from domain.db import make_engine, session_scope, upgrade
+from domain.roadmap import Roadmap
 from domain.roadmap_file import load_roadmap_file, sync_roadmap
 
 
 def open_engine(settings: Settings | None = None, *, sync: bool = True) -> Engine:
-    """Every command works on an empty database: create or upgrade it, then load the
-    roadmap file so that the items in the database are the ones in the file."""
+    """Every command works on an empty database: create or upgrade it, and while it holds
+    no roadmap, load the shipped one (ROADMAP_ROADMAP_FILE), so that a newcomer's first
+    `tick` works with no set-up. From then on the database is the record: roadmaps are
+    added or changed by `import-roadmap` and `load`."""
     settings = settings or get_settings()
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     if sync and settings.roadmap_file.exists():
-        roadmap = load_roadmap_file(settings.roadmap_file)
         with session_scope(engine) as session:
-            sync_roadmap(session=session, roadmap=roadmap)
+            if session.exec(select(Roadmap.id)).first() is None:
+                roadmap = load_roadmap_file(settings.roadmap_file)
+                sync_roadmap(session=session, roadmap=roadmap, now=datetime.now(UTC))
     return engine
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.types import UTCDateTime
@@ -34,12 +35,21 @@ class AdminUser(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
 
 
+SUMMARY_YEARLY = "yearly"  # after the cycle ended
+SUMMARY_INTERIM = "interim"  # for the cycle in progress
+
+
 class StoredSummary(SQLModel, table=True):
-    """A yearly summary the summary flow produced (files under var/summaries/)."""
+    """A summary the summary flow produced, one per (roadmap, cycle, kind): writing it
+    again replaces the row (and its files), never adds one."""
 
     __tablename__ = "stored_summary"
+    __table_args__ = (UniqueConstraint("roadmap_id", "cycle", "kind"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    roadmap_id: int | None = Field(default=None, foreign_key="roadmap.id", index=True)
     cycle: str = Field(index=True, max_length=9)
+    kind: str = Field(default=SUMMARY_YEARLY, max_length=16)
+    as_of: date | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     directory: str

@@ -35,15 +35,18 @@ def windows_open_by(
     *,
     roadmap_start: date,
     today: date,
+    tracked_from: date | None = None,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> list[Window]:
-    """The item's windows that have opened on or before `today`."""
-    if item.needs_dates:
+    """The item's windows that have opened on or before `today`. With `tracked_from`
+    (the roadmap's activation day), windows already due before it are left out: tracking
+    starts when the centre starts, and nobody is told about deadlines that passed before."""
+    if item.needs_dates or item.withdrawn:
         return []
     return [
         w
         for w in item_schedule(item).occurrences(roadmap_start, today, calendar)
-        if w.opens <= today
+        if w.opens <= today and (tracked_from is None or w.due >= tracked_from)
     ]
 
 
@@ -62,6 +65,7 @@ def unopened_windows(
     item: RoadmapItem,
     roadmap_start: date,
     today: date,
+    tracked_from: date | None = None,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> list[Window]:
     """Windows open by `today` whose occurrence has not been opened yet."""
@@ -75,7 +79,13 @@ def unopened_windows(
     )
     return [
         w
-        for w in windows_open_by(item, roadmap_start=roadmap_start, today=today, calendar=calendar)
+        for w in windows_open_by(
+            item,
+            roadmap_start=roadmap_start,
+            today=today,
+            tracked_from=tracked_from,
+            calendar=calendar,
+        )
         if w.opens not in opened
     ]
 
@@ -87,6 +97,7 @@ def open_item(
     roadmap_start: date,
     now: datetime,
     today: date,
+    tracked_from: date | None = None,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> Opened:
     """Open every window of `item` that has opened by `today` and is not open yet:
@@ -99,7 +110,12 @@ def open_item(
     new_occurrences: list[Occurrence] = []
     new_tasks: list[Task] = []
     for window in unopened_windows(
-        session=session, item=item, roadmap_start=roadmap_start, today=today, calendar=calendar
+        session=session,
+        item=item,
+        roadmap_start=roadmap_start,
+        today=today,
+        tracked_from=tracked_from,
+        calendar=calendar,
     ):
         occurrence = session.exec(
             select(Occurrence).where(

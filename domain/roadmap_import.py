@@ -684,7 +684,7 @@ def build_roadmap(
         raise RoadmapImportError(problems)
     assert final_date is not None
     roadmap = RoadmapFile(
-        code=code or roadmap_code(final_number, final_date),
+        key=code or roadmap_code(final_number, final_date),
         title=final_title,
         order_number=final_number,
         order_date=final_date,

@@ -436,7 +436,7 @@ def _pick_roadmap(session: Session, roadmap_id: int | None) -> Roadmap | None:
         return roadmap
     roadmaps = list(session.exec(select(Roadmap).order_by(col(Roadmap.id))))
     if len(roadmaps) > 1:
-        codes = ", ".join(r.code for r in roadmaps)
+        codes = ", ".join(r.key for r in roadmaps)
         raise SummaryError(f"в базе несколько дорожных карт ({codes}); укажите нужную")
     return roadmaps[0] if roadmaps else None
 

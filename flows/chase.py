@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.db import session_scope
 from domain.progress import overdue_tasks
-from domain.roadmap import RoadmapItem
+from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence
 from flows.context import local_day, moment, run_name, runtime
 from flows.items import open_due_items, publish_progress
@@ -28,7 +28,7 @@ def publish_overdue(at: datetime) -> int:
         titles = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
         table = [
             {
-                "Мероприятие": f"{titles[t.item_id].number}. {titles[t.item_id].title[:60]}",
+                "Мероприятие": f"{titles[t.item_id].label}. {titles[t.item_id].title[:60]}",
                 "Организация": org.short_name if org else "Методический центр",
                 "Срок": f"{t.due:%d.%m.%Y}",
                 "Просрочка, раб. дней": RUSSIAN_CALENDAR.working_days_between(t.due, today),
@@ -48,14 +48,15 @@ def refresh_item_progress(at: datetime) -> int:
     """Every opened item's artifacts again, so the dashboard shows answers as they come."""
     _, engine = runtime()
     with session_scope(engine) as session:
-        numbers = session.exec(
-            select(RoadmapItem.number)
+        opened = session.exec(
+            select(Roadmap.key, RoadmapItem.label, RoadmapItem.number)
+            .join(RoadmapItem, col(RoadmapItem.roadmap_id) == Roadmap.id)
             .join(Occurrence, col(Occurrence.item_id) == RoadmapItem.id)
             .distinct()
         ).all()
-    for number in sorted(numbers):
-        publish_progress(number, at)
-    return len(numbers)
+    for key, label, _ in sorted(opened, key=lambda row: (row[0], row[2])):
+        publish_progress(label, at, key)
+    return len(opened)
 
 
 @flow(name="chase", flow_run_name=run_name("chase"), log_prints=True)

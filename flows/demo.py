@@ -34,7 +34,7 @@ from domain.org_import import decode_csv_bytes, parse_organisations_csv, upsert_
 from domain.organisations import Organisation
 from domain.reminders import WAITING, look_days, task_view
 from domain.roadmap import RoadmapItem
-from domain.roadmap_file import current_roadmap
+from domain.roadmaps import activate, choose_roadmap
 from domain.tasks import Occurrence, Task
 from flows.context import policy
 from notifications.sink import MailFolderSinkProcess
@@ -360,8 +360,10 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
             raise ValueError(f"{DEMO_ORGS}: {errors[0]}")
         with session_scope(engine) as session:
             upsert_organisations(session=session, rows=rows, now=started)
-            roadmap = current_roadmap(session)
-            assert roadmap is not None, "the shipped roadmap file is missing"
+            roadmap = choose_roadmap(session, None)
+            # the demo tracks its district from the order date on
+            activate(roadmap, datetime.combine(roadmap.order_date, time(0, 0), tzinfo=settings.tz))
+            session.add(roadmap)
             organisations = list(session.exec(select(Organisation)).all())
         heads = Heads(seed, organisations, settings.reminder_working_days_before)
         with Session(engine) as session:

@@ -7,11 +7,11 @@ from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Interval
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from config.settings import Settings
-from domain.roadmap import RoadmapItem
-from domain.roadmap_file import current_roadmap
+from domain.roadmap_file import slug_part
+from domain.roadmaps import activation_day, live_items, running_roadmaps
 from flows.chase import chase_flow
 from flows.items import item_flow
 from flows.outbox import outbox_flow
@@ -32,35 +32,38 @@ def _deployment(flow: Any, **options: Any) -> RunnerDeployment:
 def build_deployments(
     *, session: Session, settings: Settings, today: date
 ) -> list[RunnerDeployment]:
-    roadmap = current_roadmap(session)
-    if roadmap is None:
+    roadmaps = running_roadmaps(session)
+    if not roadmaps:
         raise LookupError("no roadmap loaded: run `roadmap import-roadmap` first")
     tz = settings.timezone
     deployments: list[RunnerDeployment] = []
-    items = session.exec(
-        select(RoadmapItem)
-        .where(RoadmapItem.roadmap_id == roadmap.id)
-        .order_by(col(RoadmapItem.number))
-    ).all()
-    for item in items:
-        schedules = item_schedules(item, roadmap_start=roadmap.order_date, today=today, timezone=tz)
-        note = (
-            f"НУЖНЫ ДАТЫ: {item.needs_dates_reason}. "
-            if item.needs_dates
-            else ("Окон впереди нет. " if not schedules else "")
-        )
-        deployments.append(
-            _deployment(
-                item_flow,
-                name=item.slug,
-                # the daily chase (09:00) announces what the item runs (07:00) open
-                parameters={"item_number": item.number, "notify": False},
-                schedules=schedules,
-                tags=["roadmap", f"item-{item.number}"]
-                + (["needs-dates"] if item.needs_dates else []),
-                description=f"{note}{item.number}. {item.title} — сроки: {item.schedule_text}",
+    for roadmap in roadmaps:
+        key = slug_part(roadmap.key)
+        start = max(today, activation_day(roadmap, settings.tz) or today)
+        for item in live_items(session, roadmap):
+            schedules = item_schedules(
+                item, roadmap_start=roadmap.order_date, today=start, timezone=tz
             )
-        )
+            note = (
+                f"НУЖНЫ ДАТЫ: {item.needs_dates_reason}. "
+                if item.needs_dates
+                else ("Окон впереди нет. " if not schedules else "")
+            )
+            deployments.append(
+                _deployment(
+                    item_flow,
+                    name=f"item-{key}-{slug_part(item.label)}",
+                    # the daily chase (09:00) announces what the item runs (07:00) open
+                    parameters={"item_number": item.label, "notify": False, "roadmap": roadmap.key},
+                    schedules=schedules,
+                    tags=["roadmap", f"roadmap-{key}", f"item-{slug_part(item.label)}"]
+                    + (["needs-dates"] if item.needs_dates else []),
+                    description=(
+                        f"{note}{roadmap.title} ({roadmap.key}), {item.label}. {item.title} — "
+                        f"сроки: {item.schedule_text}"
+                    ),
+                )
+            )
     deployments += [
         _deployment(
             chase_flow,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from prefect import flow
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from domain.access import StoredSummary
-from domain.cycles import academic_year_of
+from domain.access import SUMMARY_YEARLY, StoredSummary
+from domain.cycles import Cycle, academic_year_of
+from domain.roadmap import RoadmapItem
+from domain.roadmaps import activation_day, all_roadmaps
 from domain.tasks import Occurrence
 from flows.context import local_day, moment, run_name, runtime
 from flows.items import open_due_items
@@ -18,12 +20,34 @@ from flows.outbox import deliver
 from flows.summary import summary_flow
 
 
-def cycles_to_summarise(session: Session, today: date) -> list[str]:
-    """Cycles that ended before `today`, had occurrences, and have no summary yet."""
+def cycles_to_summarise(session: Session, today: date, tz: tzinfo) -> list[tuple[str, str]]:
+    """(roadmap key, cycle) for cycles that ended before `today`, had occurrences, ended
+    after the roadmap's activation, and have no yearly summary yet."""
     current = academic_year_of(today).name
-    with_work = set(session.exec(select(Occurrence.cycle).distinct()).all())
-    done = set(session.exec(select(StoredSummary.cycle)).all())
-    return sorted(c for c in with_work - done if c < current)
+    found: list[tuple[str, str]] = []
+    for roadmap in all_roadmaps(session):
+        activated = activation_day(roadmap, tz)
+        if activated is None:
+            continue
+        with_work = set(
+            session.exec(
+                select(Occurrence.cycle)
+                .join(RoadmapItem, col(RoadmapItem.id) == Occurrence.item_id)
+                .where(RoadmapItem.roadmap_id == roadmap.id)
+                .distinct()
+            ).all()
+        )
+        done = set(
+            session.exec(
+                select(StoredSummary.cycle).where(
+                    StoredSummary.roadmap_id == roadmap.id, StoredSummary.kind == SUMMARY_YEARLY
+                )
+            ).all()
+        )
+        for cycle in sorted(with_work - done):
+            if cycle < current and Cycle.parse(cycle).ends >= activated:
+                found.append((roadmap.key, cycle))
+    return found
 
 
 @flow(name="tick", flow_run_name=run_name("tick"))
@@ -37,8 +61,14 @@ def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, A
     opened = open_due_items(when)
     notices = queue_owed_notices(when)
     with Session(engine) as session:
-        cycles = cycles_to_summarise(session, today) if summarise else []
-    for cycle in cycles:
-        summary_flow(cycle, when)
+        due = cycles_to_summarise(session, today, settings.tz) if summarise else []
+    for key, cycle in due:
+        summary_flow(cycle, when, roadmap=key)
     delivered = deliver(when)
-    return {"opened": opened, "notices": notices, "delivered": delivered, "summaries": cycles}
+    several = len({key for key, _ in due}) > 1
+    return {
+        "opened": opened,
+        "notices": notices,
+        "delivered": delivered,
+        "summaries": [f"{key} {cycle}" if several else cycle for key, cycle in due],
+    }

@@ -81,7 +81,7 @@ def load_task(session: Session, task_id: int) -> TaskParts:
 @dataclass(frozen=True)
 class TaskView:
     task_id: int
-    item_number: int
+    item_number: str  # as the order writes it
     item_title: str
     roadmap_title: str
     expected_result: str
@@ -112,7 +112,7 @@ def task_view(
         )
     return TaskView(
         task_id=parts.task_id,
-        item_number=parts.item.number,
+        item_number=parts.item.label,
         item_title=parts.item.title,
         roadmap_title=parts.roadmap.title,
         expected_result=parts.item.expected_result,
@@ -273,7 +273,7 @@ class OverdueRow:
 
 @dataclass(frozen=True)
 class OverdueItem:
-    number: int
+    number: str  # as the order writes it
     title: str
     rows: list[OverdueRow]
 
@@ -316,5 +316,5 @@ def overdue_items(
     result = []
     for item, rows in sorted(by_item.values(), key=lambda pair: pair[0].number):
         ordered = [row for _, row in sorted(rows, key=lambda pair: pair[0])]
-        result.append(OverdueItem(number=item.number, title=item.title, rows=ordered))
+        result.append(OverdueItem(number=item.label, title=item.title, rows=ordered))
     return result

@@ -351,7 +351,7 @@ def csv_rows(rows: list[TaskRow], portal: Portal, today: date) -> str:
                 for v in (
                     row.task.id,
                     row.occurrence.cycle,
-                    row.item.number,
+                    row.item.label,
                     row.item.title,
                     row.assignee,
                     ROLE_LABELS[row.task.role],

@@ -61,7 +61,7 @@ class SubmissionOut(BaseModel):
 
 
 class ItemOut(BaseModel):
-    number: int
+    number: str  # as the order writes it: "1", "1.1", "3а"
     title: str
     expected_result: str
     schedule_text: str
@@ -119,7 +119,7 @@ def task_out(session: Session, page: TaskPage, today: date) -> TaskOut:
     return TaskOut(
         id=task.id,
         item=ItemOut(
-            number=item.number,
+            number=item.label,
             title=item.title,
             expected_result=item.expected_result,
             schedule_text=item.schedule_text,

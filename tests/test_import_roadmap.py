@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import csv
 import zipfile
 from collections.abc import Iterator
@@ -66,7 +68,7 @@ def test_the_seed_imports_to_17_items_in_4_sections(seed: RoadmapFile) -> None:
         "Организация работы в ОО",
     ]
     assert [i.number for i in seed.items if i.section == sections[2]] == [10]
-    assert seed.code == "209-od-2022"
+    assert seed.key == "209-od-2022"
     assert seed.order_number == "209-од"
     assert seed.order_date == date(2022, 4, 8)
     assert seed.district == "Левокумский муниципальный округ"
@@ -197,7 +199,7 @@ def test_a_heading_without_the_order_date_is_an_error(tmp_path: Path) -> None:
         for p in problems_of(path)
     )
     roadmap = import_roadmap(path, order_date=date(2023, 1, 9), order_number="5").roadmap
-    assert (roadmap.code, roadmap.order_date) == ("5-2023", date(2023, 1, 9))
+    assert (roadmap.key, roadmap.order_date) == ("5-2023", date(2023, 1, 9))
 
 
 def test_missing_unknown_and_broken_files(tmp_path: Path) -> None:
@@ -428,10 +430,25 @@ def test_the_command_writes_the_file_and_prints_a_summary(cli_env: Path) -> None
     assert out.read_text(encoding="utf-8") == SHIPPED.read_text(encoding="utf-8")
 
 
-def test_the_command_writes_the_configured_file_by_default(cli_env: Path) -> None:
+def test_the_command_loads_the_roadmap_into_the_database_by_default(cli_env: Path) -> None:
     result = CliRunner().invoke(app, ["import-roadmap", str(SEED)])
     assert result.exit_code == 0, result.output
-    assert (cli_env / "default.yaml").read_text(encoding="utf-8") == SHIPPED.read_text("utf-8")
+    output = " ".join(result.output.split())
+    assert "Дорожная карта 209-od-2022 добавлена в базу: пунктов 17" in output
+    assert "roadmap activate 209-od-2022 --from" in output
+    assert not (cli_env / "default.yaml").exists()
+    listed = CliRunner().invoke(app, ["roadmaps", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.output)
+    assert (row["key"], row["items"], row["needs_dates"], row["activated_at"]) == (
+        "209-od-2022",
+        17,
+        1,
+        None,
+    )
+    again = CliRunner().invoke(app, ["import-roadmap", str(SEED)])
+    assert "обновлена в базе (ответы и история сохранены)" in " ".join(again.output.split())
+    assert len(json.loads(CliRunner().invoke(app, ["roadmaps", "list", "--json"]).output)) == 1
 
 
 def test_the_command_reports_warnings_and_still_writes(cli_env: Path) -> None:

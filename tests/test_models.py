@@ -18,7 +18,7 @@ NOW = datetime(2022, 9, 1, 6, 0, tzinfo=UTC)
 
 
 def seed_task_parts(session: Session) -> tuple[RoadmapItem, Occurrence, Organisation]:
-    roadmap = Roadmap(code="t", title="t", order_date=date(2022, 4, 8))
+    roadmap = Roadmap(key="t", title="t", order_date=date(2022, 4, 8))
     session.add(roadmap)
     session.flush()
     assert roadmap.id is not None

@@ -49,7 +49,7 @@ class World:
 
 def build_world(session: Session, n_orgs: int = 3) -> World:
     roadmap = Roadmap(
-        code="mentoring",
+        key="mentoring",
         title="Дорожная карта по наставничеству",
         order_number="209-од",
         order_date=date(2022, 4, 8),

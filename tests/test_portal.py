@@ -94,7 +94,7 @@ class World:
 
 def build_world(settings: Settings, engine: Engine, *, continuous: bool = False) -> World:
     with Session(engine, expire_on_commit=False) as s:
-        roadmap = Roadmap(code="r209", title="Дорожная карта", order_date=date(2022, 4, 8))
+        roadmap = Roadmap(key="r209", title="Дорожная карта", order_date=date(2022, 4, 8))
         s.add(roadmap)
         s.flush()
         assert roadmap.id is not None
@@ -828,7 +828,9 @@ def test_the_api_reads_and_answers_a_task(client: TestClient, world: World) -> N
     got = client.get(f"/api/tasks/{world.token}")
     assert got.status_code == 200
     body = got.json()
-    assert body["item"]["number"] == 5 and body["status"] == "open" and body["due"] == "2022-09-14"
+    assert (
+        body["item"]["number"] == "5" and body["status"] == "open" and body["due"] == "2022-09-14"
+    )
     assert [f["name"] for f in body["evidence_spec"]] == [
         "summary",
         "mentors",

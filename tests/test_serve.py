@@ -63,8 +63,9 @@ def test_every_item_gets_a_deployment_named_after_it(shipped) -> None:
     items = [d for d in deployments if d.name.startswith("item-")]
     assert len(items) == 17
     assert {d.name for d in deployments} >= {"daily-chase", "outbox-delivery", "yearly-summary"}
-    by_number = {d.parameters["item_number"]: d for d in items}
-    assert by_number[13].name.startswith("item-13-")
+    by_number = {int(d.parameters["item_number"]): d for d in items}
+    assert by_number[13].name == "item-209-od-2022-13"
+    assert by_number[13].parameters["roadmap"] == "209-od-2022"
     # item 2 waits for the regional institute's plan: no schedule, flagged
     assert by_number[2].schedules == [] and "needs-dates" in by_number[2].tags
     # a past one-off (item 11, before 01.05.2022) has nothing ahead

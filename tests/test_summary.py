@@ -69,7 +69,7 @@ def seed_world(session: Session) -> dict[str, int]:
     logged three entries and finished, ДОУ 3 nothing. Item 10: needs dates.
     """
     roadmap = Roadmap(
-        code="lmo-209",
+        key="lmo-209",
         title="Дорожная карта по наставничеству",
         order_number="209-од",
         order_date=START,
@@ -487,7 +487,7 @@ def test_summary_errors_are_in_russian(engine: Engine) -> None:
 
     with Session(engine) as session:
         seed_world(session)
-        session.add(Roadmap(code="second", title="Вторая", order_date=START))
+        session.add(Roadmap(key="second", title="Вторая", order_date=START))
         session.commit()
         with pytest.raises(SummaryError, match="в базе несколько дорожных карт"):
             build_summary(session=session, cycle=CYCLE, roadmap_start=START, as_of=AS_OF)

@@ -98,7 +98,7 @@ def test_format_option_wins_over_the_extension(filled: Path) -> None:
         (["--cycle", "2022/2023", "--as-of", "15.09.2023"], "не дата"),
         (
             ["--cycle", "2022/2023", "--roadmap", "other"],
-            "дорожной карты с кодом 'other' нет; в базе есть: lmo-209",
+            "дорожной карты «other» нет; в базе: lmo-209",
         ),
     ],
 )
