@@ -96,8 +96,11 @@ def owed_steps(
     )
     if announce and (NoticeKind.opened, 0) not in sent:
         # The opening is announced by the same run that sends the day's other notices,
-        # so that everything owed to one person on one day goes as one digest.
+        # so that everything owed to one person on one day goes as one digest. The
+        # announcement carries the due date: nobody is chased, reminded or escalated about
+        # a task on the day they first hear of it (after downtime, say); that waits a day.
         owed.append((NoticeKind.opened, 0))
+        return owed
     if task.continuous:
         if task.status is TaskStatus.accepted:
             return owed

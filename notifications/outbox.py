@@ -24,6 +24,7 @@ from domain.enums import EmailStatus, NoticeKind, TaskEventKind
 from domain.notices import OwedNotice
 from domain.tasks import TaskEvent
 from notifications.context import (
+    OverdueItem,
     TaskParts,
     TaskView,
     chases_sent,
@@ -257,6 +258,74 @@ def _calendar(entries: Sequence[_Entry], domain: str, now: datetime) -> list[Att
     return [Attachment(ICS_FILENAME, ICS_CONTENT_TYPE, due_calendar(events.values()))]
 
 
+# An email lists at most a screenful of tasks; the rest are counted per item and linked.
+MAX_LISTED = 25
+
+_URGENCY = {
+    NoticeKind.chase.value: 0,
+    NoticeKind.returned.value: 1,
+    NoticeKind.reminder.value: 2,
+    NoticeKind.opened.value: 3,
+    NoticeKind.nudge.value: 4,
+    NoticeKind.receipt.value: 5,
+}
+
+
+@dataclass(frozen=True)
+class MoreItem:
+    """Tasks of one item an email does not list, counted."""
+
+    number: str
+    title: str
+    count: int
+
+
+def most_urgent(entries: Sequence[_Entry]) -> tuple[list[_Entry], list[MoreItem]]:
+    """The MAX_LISTED most urgent entries (longest overdue, then returned, then the
+    nearest due date) and the rest counted per item, in the roadmap's order."""
+    ranked = sorted(
+        entries,
+        key=lambda e: (
+            _URGENCY.get(e.kind, 9),
+            -e.days_overdue,
+            e.parts.task.due,
+            e.parts.item.number,
+            e.task.organisation,
+        ),
+    )
+    shown, rest = ranked[:MAX_LISTED], ranked[MAX_LISTED:]
+    return shown, _count_per_item([(e.parts.item, 1) for e in rest])
+
+
+def _count_per_item(rows: Sequence[tuple[Any, int]]) -> list[MoreItem]:
+    counts: dict[int, tuple[Any, int]] = {}
+    for item, n in rows:
+        known = counts.get(item.id)
+        counts[item.id] = (item, (known[1] if known else 0) + n)
+    return [
+        MoreItem(item.label, item.title, n)
+        for item, n in sorted(counts.values(), key=lambda pair: pair[0].number)
+    ]
+
+
+def _most_overdue(items: Sequence[OverdueItem]) -> tuple[list[OverdueItem], list[MoreItem]]:
+    """An escalation lists the MAX_LISTED longest-overdue rows, grouped by item as before,
+    and counts the rest per item."""
+    flat = [(index, row) for index, item in enumerate(items) for row in item.rows]
+    keep = {
+        id(row) for _, row in sorted(flat, key=lambda pair: -pair[1].days_overdue)[:MAX_LISTED]
+    }
+    shown: list[OverdueItem] = []
+    more: list[MoreItem] = []
+    for item in items:
+        rows = [row for row in item.rows if id(row) in keep]
+        if rows:
+            shown.append(replace(item, rows=rows))
+        if len(rows) < len(item.rows):
+            more.append(MoreItem(item.number, item.title, len(item.rows) - len(rows)))
+    return shown, more
+
+
 def _cc_for(group: Sequence[OwedNotice], recipient: str) -> list[str]:
     cc: list[str] = []
     seen = {recipient.strip().lower()}
@@ -285,13 +354,18 @@ def _queue_group(
     context = _base_context(settings, name, on_day)
     attachments: list[Attachment] = []
 
+    context.update(more=[], more_total=0, more_link="")
     if all(NoticeKind(n.kind) is NoticeKind.escalation for n in group):
         email_kind = NoticeKind.escalation.value
         parts_list = [e.parts for e in entries]
+        shown_items, more = _most_overdue(overdue_items(session, parts_list, settings, on_day))
         context.update(
-            items=overdue_items(session, parts_list, settings, on_day),
+            items=shown_items,
             organisations_count=len({p.task.assignee_key for p in parts_list}),
             tasks_count=len(parts_list),
+            more=more,
+            more_total=sum(m.count for m in more),
+            more_link=f"{settings.portal_url}/admin/tasks?status=overdue",
         )
     elif len(entries) == 1:
         email_kind = entries[0].kind
@@ -299,10 +373,11 @@ def _queue_group(
         attachments = _calendar(entries, domain, now)
     else:
         email_kind = "digest"
-        attachments = _calendar(entries, domain, now)
+        shown, more = most_urgent(entries)
+        attachments = _calendar(shown, domain, now)
         org_links = []
         seen_orgs: set[int] = set()
-        for e in entries:
+        for e in shown:
             org_id = e.parts.task.organisation_id
             if org_id is not None and org_id not in seen_orgs:
                 seen_orgs.add(org_id)
@@ -314,7 +389,17 @@ def _queue_group(
                     now=now,
                 )
                 org_links.append({"organisation": e.task.organisation, "link": link})
-        context.update(entries=entries, org_links=org_links, has_calendar=bool(attachments))
+        context.update(
+            entries=shown,
+            org_links=org_links,
+            has_calendar=bool(attachments),
+            more=more,
+            more_total=sum(m.count for m in more),
+            # the organisation's page lists every task; the centre's own ones are in its pages
+            more_link=org_links[0]["link"]
+            if len(org_links) == 1
+            else f"{settings.portal_url}/admin/tasks",
+        )
 
     message_id = (
         notice_message_id(*keys[0], domain) if len(keys) == 1 else digest_message_id(keys, domain)
