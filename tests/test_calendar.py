@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -196,3 +197,25 @@ def test_a_bad_administrators_file_is_a_settings_error(
     fresh_settings.setenv("ROADMAP_WORKING_SATURDAYS_FILE", str(tmp_path / "absent.txt"))
     with pytest.raises(SettingsError, match="не найден"):
         get_settings()
+
+
+def test_the_schedule_command_uses_the_administrators_file(
+    tmp_path: Path, fresh_settings: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    args = ["schedule", "до 18.09.2028", "--from", "2028-09-01", "--until", "2028-09-30", "--json"]
+    before = CliRunner().invoke(app, args)
+    assert before.exit_code == 0, before.output
+    # 17.09.2028 is a Sunday: due Friday 15.09 ...
+    assert json.loads(before.stdout)["occurrences"][0]["due"] == "2028-09-15"
+    path = tmp_path / "ours.txt"
+    path.write_text("16.09.2028\n", encoding="utf-8")
+    fresh_settings.setenv("ROADMAP_WORKING_SATURDAYS_FILE", str(path))
+    get_settings.cache_clear()
+    after = CliRunner().invoke(app, args)
+    assert after.exit_code == 0, after.output
+    # ... or Saturday 16.09 once the district works that day
+    assert json.loads(after.stdout)["occurrences"][0]["due"] == "2028-09-16"
