@@ -10,6 +10,8 @@ from pathlib import Path
 
 import holidays
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.settings import SettingsError, get_settings
 from domain.calendar import (
@@ -84,6 +86,15 @@ def test_working_day_arithmetic_counts_the_working_saturday() -> None:
         date(2024, 11, 2),
         date(2024, 12, 28),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dates(min_value=date(2021, 1, 1), max_value=date(2028, 12, 31)))
+def test_the_file_only_ever_turns_a_day_off_into_a_working_day(day: date) -> None:
+    plain = WorkingCalendar()
+    assert RUSSIAN_CALENDAR.is_working_day(day) == (day in SHIPPED or plain.is_working_day(day))
+    if day in SHIPPED:
+        assert not plain.is_working_day(day)  # a listed day is one `holidays` calls off
 
 
 def test_an_extra_day_off_wins_over_a_working_saturday() -> None:
