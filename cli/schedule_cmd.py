@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import fail, no_traceback, parse_date
+from cli.common import fail, no_traceback, parse_date, settings_or_exit
 from domain.schedule import Schedule, ScheduleParseError, Window, parse_schedule
 
 _WEEKDAYS = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
@@ -81,6 +81,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """Print the occurrences (opens, due) a schedule phrase yields between two dates."""
+        settings_or_exit()  # the calendar takes ROADMAP_WORKING_SATURDAYS_FILE
         start = parse_date(start_text, "--from") if start_text else date.today()
         until = parse_date(until_text, "--until") if until_text else one_year_later(start)
         if until < start:

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.calendar import RUSSIAN_CALENDAR, load_working_days
+
 DEV_SECRET_KEY = "development-only-secret-change-me"
 
 
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
 
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
+    # Transferred working days (working Saturdays) beyond the shipped
+    # domain/data/working_saturdays.txt; same format.
+    working_saturdays_file: Path | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -76,6 +82,13 @@ class Settings(BaseSettings):
     def _increasing(cls, value: list[int]) -> list[int]:
         if not value or any(b <= a for a, b in pairwise(value)) or value[0] < 1:
             raise ValueError("give increasing working-day counts, e.g. [1,5,10]")
+        return value
+
+    @field_validator("working_saturdays_file")
+    @classmethod
+    def _working_saturdays(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_working_days(value)  # a bad line is reported now, with its number
         return value
 
     @field_validator("portal_url")
@@ -138,4 +151,8 @@ def load_settings(**overrides: object) -> Settings:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return load_settings()
+    settings = load_settings()
+    # The process-wide production calendar takes the administrator's working days.
+    local = settings.working_saturdays_file
+    RUSSIAN_CALENDAR.use_local_working_days(load_working_days(local) if local else ())
+    return settings

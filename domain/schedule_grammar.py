@@ -13,7 +13,12 @@ Three passes over the tokens of `schedule_lexer`:
    lists with `,`/`и`. Missing months and years are filled from the right
    (`3, 17 марта 2015`, `сентябрь - октябрь 2019`), keeping lists in time order
    (`октябрь - апрель 2022` starts in October 2021).
-3. meaning: the atoms and recurrence words become rules (`schedule_rules`).
+3. meaning: the atoms and recurrence words become rules (`schedule_rules`). A
+   standing period named without a year (`в течение (всего) учебного года`, `учебный
+   год`) recurs every academic year, as continuous items do (`в течение года` is
+   continuous); a month, range or date without a year or a recurrence word is once.
+   `текущего года` after a date names no year of its own (`ежегодно до 20 апреля
+   текущего года`: that date every year); `текущего учебного года` is refused.
 
 Anything the lexicon does not know, inside a part of the phrase that speaks of time,
 stops the parse with a `ScheduleParseError` that quotes the word.
@@ -114,6 +119,7 @@ _WORDS: dict[str, str] = {
     "REQ": "запросу запросам заявкам заявке запросов заявок обращениям обращению поступления",
     "RAMKI": "рамках",
     "BAZE": "базе",
+    "CURRENT": "текущий текущего текущем текущему текущим текущая текущей",
 }
 _WORD_KIND = {word: kind for kind, words in _WORDS.items() for word in words.split()}
 # Where only a recurrence word fits (`ежегодно`, `ежегодный`, `ежеквартально` ...).
@@ -366,6 +372,18 @@ class _Words:
             out.append(_El("CONT", lex))
             self.found.continuous = True
             return after
+        # `до 20 апреля текущего года`: the date's own year, that is, no year named.
+        if kind == "CURRENT":
+            if self._kind(index + 1) != "YMARK":
+                raise _fail_word(
+                    lex, self.phrase, "укажите годы (напр. «2022/2023 учебный год») или «ежегодно»"
+                )
+            if not out or out[-1].kind not in ("MONTH", "DM", "QMARK"):
+                raise _fail_word(lex, self.phrase, "ожидалась дата перед «текущего года»")
+            return index + 2
+        # `в течение всего учебного года`, `весь учебный год`: the academic year.
+        if kind == "ALL" and self._kind(index + 1) == "ACAD_ADJ":
+            return index + 1
         if kind == "ACAD_ADJ":
             after = self._match(index + 1, "YMARK")
             if after is None:
@@ -1023,9 +1041,14 @@ def build(phrase: str) -> tuple[list[Rule], list[str], list[str], bool]:
             first_year = expr.first.value
         yearly = True
         exprs = windows
+    standing = False
     for expr in exprs:
+        # A standing period named without a year (`в течение учебного года`) recurs every
+        # such period, as continuous items do; a named month or date stays once only.
+        every = expr.mode == "window" and expr.first.unit == "academic" and expr.first.year is None
+        standing = standing or every
         rule = _deadline(expr, phrase, yearly) if expr.mode == "deadline" else None
-        span = _span(expr, phrase, yearly) if rule is None else None
+        span = _span(expr, phrase, yearly or every) if rule is None else None
         chosen: DeadlineRule | SpanRule | None = rule or span
         assert chosen is not None
         if first_year is not None and chosen.year is None:
@@ -1041,7 +1064,7 @@ def build(phrase: str) -> tuple[list[Rule], list[str], list[str], bool]:
             word = reading.recurrences[0][1]
             raise _fail_word(word.lex, phrase, "не сказано, когда (месяц, дата или план)")
         raise ScheduleParseError(f"в сроке «{phrase.strip()}» нет ни даты, ни периода")
-    return rules, found.notes, found.external, yearly
+    return rules, found.notes, found.external, yearly or standing
 
 
 def _continuous(reading: _Reading, phrase: str) -> ContinuousRule:

@@ -7,8 +7,10 @@ A parsed phrase is a list of rules (`SpanRule`, `DeadlineRule`, `PeriodicRule`,
 Which windows a span holds (see "What a schedule phrase means" in DESIGN.md):
 - an explicit window (a day, a month, a range, a quarter, the academic year, a week)
   counts when it opens inside [start, until]; a window that opened before start is
-  left out. Without a year and without a recurrence word it is the first such window
-  opening on or after start;
+  left out. A named month, range, quarter or date without a year and without a
+  recurrence word is the first such window opening on or after start; a standing
+  period named without a year (`в течение учебного года`) is every such period
+  (the grammar makes it yearly);
 - a deadline (`до ...`) opens at the start of its natural period (the academic year for
   a yearly deadline, the month for a monthly one, the span's start for a one-off) but
   never before start, and the first deadline in the span opens at start; it counts when

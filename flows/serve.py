@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron, Interval
+from prefect.schedules import Cron, Interval, RRule, Schedule
 from sqlmodel import Session
 
 from config.settings import Settings
+from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
 from domain.roadmap_file import slug_part
 from domain.roadmaps import activation_day, live_items, running_roadmaps
 from flows.chase import chase_flow
 from flows.items import item_flow
 from flows.outbox import outbox_flow
-from flows.schedules import item_schedules
+from flows.schedules import HORIZON_YEARS, item_schedules
 from flows.summary import summary_flow
 from flows.tick import tick_flow
 
@@ -27,6 +28,21 @@ def _deployment(flow: Any, **options: Any) -> RunnerDeployment:
     deployment = flow.to_deployment(**options)
     assert isinstance(deployment, RunnerDeployment)
     return deployment
+
+
+def chase_schedules(
+    *, today: date, timezone: str, calendar: WorkingCalendar = RUSSIAN_CALENDAR
+) -> list[Schedule]:
+    """Weekdays at 09:00 (a weekday holiday run finds nothing owed), plus the transferred
+    working Saturdays ahead as exact dates: the production calendar's working days."""
+    schedules: list[Schedule] = [Cron("0 9 * * 1-5", timezone=timezone)]
+    ahead = calendar.working_weekends(today, today + timedelta(days=366 * HORIZON_YEARS))
+    if ahead:
+        lines = [f"DTSTART:{ahead[0]:%Y%m%d}T090000", "RRULE:FREQ=DAILY;COUNT=1"]
+        if ahead[1:]:
+            lines.append("RDATE:" + ",".join(f"{d:%Y%m%d}T090000" for d in ahead[1:]))
+        schedules.append(RRule("\n".join(lines), timezone=timezone))
+    return schedules
 
 
 def build_deployments(
@@ -68,10 +84,11 @@ def build_deployments(
         _deployment(
             chase_flow,
             name="daily-chase",
-            schedules=[Cron("0 9 * * 1-5", timezone=tz)],
+            schedules=chase_schedules(today=today, timezone=tz),
             tags=["roadmap"],
             description="Открытие пропущенного, письма дня (новые задачи, напоминания, "
-            "просрочки, эскалации), сводка на панели: рабочие дни, 09:00",
+            "просрочки, эскалации), сводка на панели: рабочие дни (и рабочие субботы "
+            "производственного календаря), 09:00",
         ),
         _deployment(
             outbox_flow,

@@ -312,9 +312,7 @@ def _most_overdue(items: Sequence[OverdueItem]) -> tuple[list[OverdueItem], list
     """An escalation lists the MAX_LISTED longest-overdue rows, grouped by item as before,
     and counts the rest per item."""
     flat = [(index, row) for index, item in enumerate(items) for row in item.rows]
-    keep = {
-        id(row) for _, row in sorted(flat, key=lambda pair: -pair[1].days_overdue)[:MAX_LISTED]
-    }
+    keep = {id(row) for _, row in sorted(flat, key=lambda pair: -pair[1].days_overdue)[:MAX_LISTED]}
     shown: list[OverdueItem] = []
     more: list[MoreItem] = []
     for item in items:

@@ -140,12 +140,21 @@ def test_item_and_chase_runs_publish_artifacts_the_ui_shows(world: World) -> Non
         return {a.key: a.data for a in found if a.key}
 
     data = asyncio.run(
-        latest(["item-209-od-2022-11-status", "item-209-od-2022-11-progress", "item-209-od-2022-11-overview", "chase-overdue"])
+        latest(
+            [
+                "item-209-od-2022-11-status",
+                "item-209-od-2022-11-progress",
+                "item-209-od-2022-11-overview",
+                "chase-overdue",
+            ]
+        )
     )
     table = data["item-209-od-2022-11-status"]
     rows = json.loads(table) if isinstance(table, str) else table
     assert {r["Организация"] for r in rows} == {"СОШ № 1", "СОШ № 2", "Д/с № 3"}
-    assert data["item-209-od-2022-11-progress"] == 33.3  # one of three answered, refreshed by the chase
+    assert (
+        data["item-209-od-2022-11-progress"] == 33.3
+    )  # one of three answered, refreshed by the chase
     assert "до 01.05.2022" in str(data["item-209-od-2022-11-overview"])
     overdue = data["chase-overdue"]
     overdue_rows = json.loads(overdue) if isinstance(overdue, str) else overdue

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import csv
+import json
 import zipfile
 from collections.abc import Iterator
 from datetime import date

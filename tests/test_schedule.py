@@ -66,8 +66,9 @@ SEED: list[tuple[int, str, ScheduleKind, list[tuple[date, date]]]] = [
         8,
         "апрель, ежегодно",
         ScheduleKind.recurring,
-        # 30.04.2023 is a Sunday; 27.04-30.04.2024 are days off in the calendar.
-        ds(("01.04.2023", "28.04.2023"), ("01.04.2024", "26.04.2024")),
+        # 30.04.2023 is a Sunday; 29.04-30.04.2024 are days off in exchange for the
+        # working Saturdays 27.04 and 02.11.2024, so April 2024 is due Saturday 27.04.
+        ds(("01.04.2023", "28.04.2023"), ("01.04.2024", "27.04.2024")),
     ),
     (
         9,
@@ -93,7 +94,13 @@ SEED: list[tuple[int, str, ScheduleKind, list[tuple[date, date]]]] = [
         ScheduleKind.recurring,
         ds(("08.04.2022", "14.09.2022"), ("01.09.2023", "14.09.2023")),
     ),
-    (14, "в течение учебного года", ScheduleKind.once, ds(("01.09.2022", "31.05.2023"))),
+    # A standing period named without a year recurs every such period of the span.
+    (
+        14,
+        "в течение учебного года",
+        ScheduleKind.recurring,
+        ds(("01.09.2022", "31.05.2023"), ("01.09.2023", "31.05.2024")),
+    ),
     (
         15,
         "ежеквартально",
@@ -163,6 +170,44 @@ def test_a_place_after_the_date_is_a_note():
     assert schedule.kind is ScheduleKind.once
 
 
+def test_only_standing_periods_without_a_year_recur():
+    """`в течение учебного года` is every academic year; a named month, range or date
+    without a year or a recurrence word is still the first such on or after the start."""
+    for phrase in ("ноябрь", "сентябрь-май", "до 10 марта", "12.10", "2022-2023 учебный год"):
+        schedule = parse_schedule(phrase)
+        assert schedule.kind is ScheduleKind.once, phrase
+        assert len(schedule.occurrences(START, date(2030, 8, 31))) == 1, phrase
+    yearly = parse_schedule("в течение учебного года").occurrences(START, date(2030, 8, 31))
+    assert [w.opens for w in yearly] == [date(year, 9, 1) for year in range(2022, 2030)]
+    assert all(w.due.month == 5 for w in yearly)
+
+
+def test_item_14_keeps_one_window_in_the_first_cycle():
+    """The 2021/2022 academic year opened before the order date, so the first cycle
+    (08.04.2022 - 31.08.2023) holds the 2022/2023 window only."""
+    assert spans("в течение учебного года", until=date(2023, 8, 31)) == ds(
+        ("01.09.2022", "31.05.2023")
+    )
+    # A later start leaves out the year already under way, as for any explicit window.
+    assert spans("в течение учебного года", start=date(2023, 10, 15)) == []
+    assert spans(
+        "в течение учебного года", start=date(2023, 10, 15), until=date(2025, 8, 31)
+    ) == ds(("01.09.2024", "30.05.2025"))  # 31.05.2025 is a Saturday
+
+
+def test_a_due_date_on_a_working_saturday_stays_there():
+    # 02.11.2025 is a Sunday; Saturday 01.11.2025 is worked (for Monday 03.11.2025).
+    assert spans("до 03.11.2025 г.", start=date(2025, 9, 1), until=date(2025, 12, 31)) == ds(
+        ("01.09.2025", "01.11.2025")
+    )
+    # Without the transferred working day it would move to Friday 31.10.2025.
+    plain = WorkingCalendar()
+    windows = parse_schedule("до 03.11.2025 г.").occurrences(
+        date(2025, 9, 1), date(2025, 12, 31), plain
+    )
+    assert [(w.opens, w.due) for w in windows] == ds(("01.09.2025", "31.10.2025"))
+
+
 def test_the_first_cycle_holds_the_right_occurrences():
     """Start to 31.08.2023 (the first cycle) for the deadline rows."""
     first_cycle_end = date(2023, 8, 31)
@@ -216,6 +261,23 @@ FAMILY: list[tuple[str, ScheduleKind, list[tuple[str, str]]]] = [
         "до 10 марта, ежегодно",
         ScheduleKind.recurring,
         [("08.04.2022", "09.03.2023"), ("01.09.2023", "07.03.2024")],
+    ),
+    # `текущего года` names no year of its own: with `ежегодно` it is that date every year
+    (
+        "ежегодно до 20 апреля текущего года",
+        ScheduleKind.recurring,
+        [("08.04.2022", "19.04.2022"), ("01.09.2022", "19.04.2023"), ("01.09.2023", "19.04.2024")],
+    ),
+    (
+        "до 20 апреля текущего года, ежегодно",
+        ScheduleKind.recurring,
+        [("08.04.2022", "19.04.2022"), ("01.09.2022", "19.04.2023"), ("01.09.2023", "19.04.2024")],
+    ),
+    ("до 20 апреля текущего года", ScheduleKind.once, [("08.04.2022", "19.04.2022")]),
+    (
+        "апрель текущего года, ежегодно",
+        ScheduleKind.recurring,
+        [("01.04.2023", "28.04.2023"), ("01.04.2024", "27.04.2024")],
     ),
     (
         "ежегодно до 1 сентября",
@@ -271,10 +333,32 @@ FAMILY: list[tuple[str, ScheduleKind, list[tuple[str, str]]]] = [
     # years and academic years
     ("2023 г.", ScheduleKind.once, [("01.01.2023", "29.12.2023")]),
     ("в течение 2023 года", ScheduleKind.once, [("01.01.2023", "29.12.2023")]),
-    ("2023-2024 гг.", ScheduleKind.once, [("01.01.2023", "27.12.2024")]),  # 28-31.12 off
+    # 30-31.12.2024 are off; Saturday 28.12.2024 is worked in exchange
+    ("2023-2024 гг.", ScheduleKind.once, [("01.01.2023", "28.12.2024")]),
     ("2022-2023 учебный год", ScheduleKind.once, [("01.09.2022", "31.05.2023")]),
     ("в течение 2023/24 учебного года", ScheduleKind.once, [("01.09.2023", "31.05.2024")]),
     ("2023-2024 уч. г.", ScheduleKind.once, [("01.09.2023", "31.05.2024")]),
+    # a standing period without a year recurs every academic year of the span
+    (
+        "в течение всего учебного года",
+        ScheduleKind.recurring,
+        [("01.09.2022", "31.05.2023"), ("01.09.2023", "31.05.2024")],
+    ),
+    (
+        "весь учебный год",
+        ScheduleKind.recurring,
+        [("01.09.2022", "31.05.2023"), ("01.09.2023", "31.05.2024")],
+    ),
+    (
+        "в учебном году",
+        ScheduleKind.recurring,
+        [("01.09.2022", "31.05.2023"), ("01.09.2023", "31.05.2024")],
+    ),
+    (
+        "в течение учебного года, по отдельному плану",
+        ScheduleKind.recurring,
+        [("01.09.2022", "31.05.2023"), ("01.09.2023", "31.05.2024")],
+    ),
     (
         "каждый учебный год",
         ScheduleKind.recurring,
@@ -533,6 +617,10 @@ def test_spacing_case_and_dashes_do_not_matter():
         ("13.13.2022", "13.13"),
         ("октябрь 2023 - апрель 2022", "апрель"),
         ("май %", "%"),
+        ("в течение текущего учебного года", "текущего"),
+        ("до конца текущего учебного года", "текущего"),
+        ("текущего года", "текущего"),
+        ("ежегодно в течение текущего года", "текущего"),
     ],
 )
 def test_unreadable_phrases_say_which_word(phrase, word):
@@ -629,7 +717,7 @@ def test_command_prints_json_occurrences():
         "reason": None,
         "occurrences": [
             {"opens": "2023-04-01", "due": "2023-04-28"},
-            {"opens": "2024-04-01", "due": "2024-04-26"},
+            {"opens": "2024-04-01", "due": "2024-04-27"},
         ],
     }
     assert "апрель" in result.stdout  # not escaped

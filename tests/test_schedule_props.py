@@ -7,7 +7,9 @@ from datetime import date, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.calendar import RUSSIAN_CALENDAR
 from domain.schedule import Schedule, ScheduleKind, ScheduleParseError, parse_schedule
+from domain.schedule_rules import month_length
 
 PROPS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -50,6 +52,8 @@ VOCABULARY = [
     "во",
     "течение",
     "учебного",
+    "учебный",
+    "текущего",
     "всего",
     "периода",
     "реализации",
@@ -169,6 +173,8 @@ def test_the_grammars_own_words_mixed_with_junk(text, span):
             "Ежемесячно до 5 числа месяца, следующего за отчётным",
             "еженедельно",
             "в течение учебного года",
+            "в течение всего учебного года",
+            "ежегодно до 20 апреля текущего года",
             "до 10 марта",
             "II, IV кв.",
         ]
@@ -206,3 +212,38 @@ def test_a_month_with_a_year_is_that_month(month_word, year, mark, space):
     assert len(windows) == 1
     assert windows[0].opens.day == 1 and windows[0].opens.year == year
     assert windows[0].due.month == windows[0].opens.month
+
+
+@PROPS
+@given(spans, st.sampled_from(["в течение учебного года", "в течение всего учебного года"]))
+def test_a_standing_academic_year_recurs_every_year_of_any_span(span, phrase):
+    """One window for every 1 September inside the span, due 31 May (a working day)."""
+    start, until = span
+    windows = parse_schedule(phrase).occurrences(start, until)
+    first_days = [date(y, 9, 1) for y in range(start.year, until.year + 1)]
+    assert [w.opens for w in windows] == [d for d in first_days if start <= d <= until]
+    for window in windows:
+        assert window.due == RUSSIAN_CALENDAR.on_or_before(date(window.opens.year + 1, 5, 31))
+
+
+@PROPS
+@given(
+    spans,
+    st.integers(min_value=1, max_value=12),
+    st.integers(min_value=1, max_value=31),
+    st.sampled_from(["ежегодно до {d} {m} текущего года", "до {d} {m} текущего года, ежегодно"]),
+)
+def test_the_current_year_with_every_year_is_that_date_every_year(span, month, day, shape):
+    """`ежегодно до 20 апреля текущего года` reads as `ежегодно до 20 апреля`."""
+    months = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа"]
+    months += ["сентября", "октября", "ноября", "декабря"]
+    day = min(day, month_length(2001, month))
+    start, until = span
+    phrase = shape.format(d=day, m=months[month - 1])
+    schedule = parse_schedule(phrase)
+    plain = parse_schedule(f"ежегодно до {day} {months[month - 1]}")
+    assert schedule.kind is ScheduleKind.recurring
+    assert schedule.rules == plain.rules
+    windows = schedule.occurrences(start, until)
+    assert windows == plain.occurrences(start, until)
+    assert all(w.due.month in (month, month - 1 or 12) for w in windows)

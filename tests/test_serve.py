@@ -18,7 +18,7 @@ from config.runtime import cached_engine, open_engine
 from config.settings import get_settings
 from domain.roadmap import RoadmapItem
 from flows.schedules import item_schedules, yearly_cron
-from flows.serve import build_deployments
+from flows.serve import build_deployments, chase_schedules
 
 pytestmark = pytest.mark.prefect
 
@@ -52,6 +52,33 @@ def test_yearly_windows_become_a_cron_line() -> None:
     )
     assert yearly_cron([date(2027, 5, 1), date(2027, 5, 15)]) is None
     assert yearly_cron([date(2027, 5, 1)]) is None
+
+
+def test_the_daily_chase_also_runs_on_working_saturdays() -> None:
+    from datetime import datetime
+
+    from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
+
+    weekdays, saturdays = chase_schedules(today=date(2024, 4, 28), timezone="Europe/Moscow")
+    assert weekdays.cron == "0 9 * * 1-5" and weekdays.timezone == "Europe/Moscow"
+    assert saturdays.rrule is not None and saturdays.timezone == "Europe/Moscow"
+    lines = dict(line.split(":", 1) for line in saturdays.rrule.splitlines())
+    assert lines["RRULE"] == "FREQ=DAILY;COUNT=1"
+    stamps = [lines["DTSTART"], *lines["RDATE"].split(",")]
+    runs = [datetime.strptime(stamp, "%Y%m%dT%H%M%S") for stamp in stamps]
+    # from the day after 27.04.2024: the working Saturdays of the shipped calendar file
+    assert [r.date() for r in runs] == RUSSIAN_CALENDAR.working_weekends(
+        date(2024, 4, 28), date(2030, 12, 31)
+    )
+    assert [r.date() for r in runs][:3] == [
+        date(2024, 11, 2),
+        date(2024, 12, 28),
+        date(2025, 11, 1),
+    ]
+    assert {(r.hour, r.minute, r.weekday()) for r in runs} == {(9, 0, 5)}
+    # no working Saturdays ahead: the weekday line alone
+    plain = chase_schedules(today=date(2024, 4, 28), timezone="UTC", calendar=WorkingCalendar())
+    assert [s.cron for s in plain] == ["0 9 * * 1-5"]
 
 
 def test_every_item_gets_a_deployment_named_after_it(shipped) -> None:
@@ -110,7 +137,8 @@ def test_deployments_register_with_the_prefect_api(shipped, prefect_harness) -> 
     registered = asyncio.run(apply_and_read())
     item_names = [n for n in registered if n.startswith("item-")]
     assert len(item_names) == 17
-    assert registered["daily-chase"] == 1
+    # weekdays, plus the working Saturday ahead (20.02.2027)
+    assert registered["daily-chase"] == 2
     assert sum(1 for n in item_names if registered[n] > 0) >= 12
 
 
