@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +18,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from cli.common import err_console, fail, no_traceback, settings_or_exit
 from config.runtime import open_engine
+from config.settings import Settings
 from domain.db import session_scope
 from domain.enums import TaskStatus
 from domain.org_import import (
@@ -81,13 +84,40 @@ def _short_names(names: list[str], short: dict[str, str]) -> str:
     return ", ".join(short.get(name, name) for name in names)
 
 
-def _database_error(exc: SQLAlchemyError) -> typer.Exit:
+def _database_error(exc: SQLAlchemyError, opening: bool) -> typer.Exit:
     """A database failure as one Russian line: no SQL, no stack trace."""
     reason = type(getattr(exc, "orig", None) or exc).__name__
-    return fail(
-        f"база данных не приняла изменения ({reason}); ничего не сохранено. Проверьте "
-        "ROADMAP_DATABASE_URL и доступ к базе (подробности: запустите с ROADMAP_DEBUG=1)"
+    what = (
+        "не удаётся открыть базу данных"
+        if opening
+        else "база данных не приняла изменения; ничего не сохранено"
     )
+    return fail(
+        f"{what} ({reason}). Проверьте ROADMAP_DATABASE_URL и доступ к базе (подробности: "
+        "запустите с ROADMAP_DEBUG=1)"
+    )
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Session]:
+    """A session on the configured database that commits on success; database errors
+    become a message."""
+    debug = bool(os.environ.get("ROADMAP_DEBUG"))
+    try:
+        engine = open_engine(settings)
+    except SQLAlchemyError as exc:
+        if debug:
+            raise
+        raise _database_error(exc, opening=True) from None
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except SQLAlchemyError as exc:
+        if debug:
+            raise
+        raise _database_error(exc, opening=False) from None
+    finally:
+        engine.dispose()
 
 
 @orgs_app.command("import", help=IMPORT_HELP)
@@ -125,19 +155,9 @@ def import_command(
             highlight=False,
             soft_wrap=True,
         )
-    engine = open_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            counts = upsert_organisations(session=session, rows=rows, now=datetime.now(UTC))
-            short = {
-                org.name: org.short_name or org.name for org in session.exec(select(Organisation))
-            }
-    except SQLAlchemyError as exc:
-        if os.environ.get("ROADMAP_DEBUG"):
-            raise
-        raise _database_error(exc) from None
-    finally:
-        engine.dispose()
+    with _database(settings) as session:
+        counts = upsert_organisations(session=session, rows=rows, now=datetime.now(UTC))
+        short = {org.name: org.short_name or org.name for org in session.exec(select(Organisation))}
     counts.rejected = len(errors)
     table = Table(title=f"Организации из {file.name}")
     for name in ("добавлено", "обновлено", "без изменений", "отклонено"):
@@ -176,12 +196,8 @@ def list_command(
 ) -> None:
     """Print the organisations and their contacts."""
     settings = settings_or_exit()
-    engine = open_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            orgs = list(session.exec(select(Organisation).order_by(col(Organisation.id))))
-    finally:
-        engine.dispose()
+    with _database(settings) as session:
+        orgs = list(session.exec(select(Organisation).order_by(col(Organisation.id))))
     if as_json:
         data = [
             {
@@ -225,44 +241,36 @@ def list_command(
 
 def _set_active(name: str, active: bool) -> None:
     settings = settings_or_exit()
-    engine = open_engine(settings)
-    try:
-        with session_scope(engine) as session:
-            orgs = list(session.exec(select(Organisation).order_by(col(Organisation.id))))
-            found = find_organisations(orgs, name)
-            if not found:
-                raise fail(
-                    f"организация «{escape(name)}» не найдена ни по наименованию, ни по краткому "
-                    "наименованию; список: `roadmap orgs list`"
-                )
-            if len(found) > 1:
-                names = "; ".join(f"{o.name} (id {o.id})" for o in found)
-                raise fail(
-                    f"«{escape(name)}» подходит нескольким организациям: {escape(names)}; "
-                    "укажите полное наименование или id"
-                )
-            org = found[0]
-            label = escape(org.short_name or org.name)
-            if not set_active(session=session, org=org, active=active, now=datetime.now(UTC)):
-                state = "и так действует" if active else "уже выведена из работы"
-                console.print(f"{label} {state}; ничего не изменено.")
-                return
-            open_tasks = len(
-                list(
-                    session.exec(
-                        select(Task.id).where(
-                            Task.organisation_id == org.id,
-                            col(Task.status).in_([TaskStatus.open, TaskStatus.returned]),
-                        )
+    with _database(settings) as session:
+        orgs = list(session.exec(select(Organisation).order_by(col(Organisation.id))))
+        found = find_organisations(orgs, name)
+        if not found:
+            raise fail(
+                f"организация «{escape(name)}» не найдена ни по наименованию, ни по краткому "
+                "наименованию; список: `roadmap orgs list`"
+            )
+        if len(found) > 1:
+            names = "; ".join(f"{o.name} (id {o.id})" for o in found)
+            raise fail(
+                f"«{escape(name)}» подходит нескольким организациям: {escape(names)}; "
+                "укажите полное наименование или id"
+            )
+        org = found[0]
+        label = escape(org.short_name or org.name)
+        if not set_active(session=session, org=org, active=active, now=datetime.now(UTC)):
+            state = "и так действует" if active else "уже выведена из работы"
+            console.print(f"{label} {state}; ничего не изменено.")
+            return
+        open_tasks = len(
+            list(
+                session.exec(
+                    select(Task.id).where(
+                        Task.organisation_id == org.id,
+                        col(Task.status).in_([TaskStatus.open, TaskStatus.returned]),
                     )
                 )
             )
-    except SQLAlchemyError as exc:
-        if os.environ.get("ROADMAP_DEBUG"):
-            raise
-        raise _database_error(exc) from None
-    finally:
-        engine.dispose()
+        )
     if active:
         console.print(f"{label} снова действует: новые задания будут открываться и для неё.")
         return

@@ -294,6 +294,11 @@ _EMAIL_WORDS = re.compile(
     r"\b(?:[eе] ?mail|эл почта|электронная почта|адрес электронной почты|адрес эл почты"
     r"|почта|емейл|имейл|мейл)\b"
 )
+_KIND_HEADERS = frozenset(
+    f"{word} {what}".strip()
+    for word in ("тип", "вид")
+    for what in ("", "оо", "организации", "учреждения", "образовательной организации")
+) | {"type", "org kind"}
 _NUMBERING = frozenset({"", "п п", "n", "no", "номер", "номер п п", "nn"})
 
 
@@ -331,7 +336,7 @@ def column_of(text: str) -> str | None:
         return None
     if key in {"short", "shortname"} or any(w.startswith(("кратк", "сокращ")) for w in words):
         return "short_name"
-    if key in {"тип", "вид", "type"} or words[0] in {"тип", "вид"}:
+    if key in _KIND_HEADERS:
         return "kind"
     if key in {"действует", "активна", "активно", "активен", "действующая"}:
         return "active"
@@ -471,6 +476,8 @@ def parse_rows(rows: Sequence[SourceRow], source: str = "") -> ParsedOrganisatio
         cells = list(row.cells)
         if not any(c.strip() for c in cells):
             continue
+        if tuple(_clean(c) for c in cells[:width]) == header.labels:
+            continue  # the header repeated (a list printed page by page)
         if len(cells) < width:
             cells += [""] * (width - len(cells))
         elif len(cells) > width and any(c.strip() for c in cells[width:]):

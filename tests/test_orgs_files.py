@@ -186,6 +186,12 @@ def test_a_csv_with_a_title_line_above_the_header() -> None:
     assert errors == [] and [r.line for r in rows] == [4]
 
 
+def test_a_header_repeated_on_every_printed_page_is_skipped() -> None:
+    data = xlsx_bytes([RUSSIAN_HEADER, SCHOOL, [], RUSSIAN_HEADER, KINDERGARTEN])
+    parsed = read_organisations(data, "o.xlsx")
+    assert parsed.errors == [] and [r.line for r in parsed.rows] == [2, 5]
+
+
 @pytest.mark.parametrize(
     ("header", "column"),
     [
@@ -202,6 +208,8 @@ def test_a_csv_with_a_title_line_above_the_header() -> None:
         ("EMAIL  КУРАТОРА", "curator_email"),
         ("Куратор наставничества, ФИО", "curator_name"),
         ("Действует", "active"),
+        ("Тип ОО", "kind"),
+        ("Тип населённого пункта", None),
         ("Телефон руководителя", None),
         ("Должность руководителя", None),
         ("Адрес", None),
@@ -492,3 +500,23 @@ def test_deactivate_names_what_it_cannot_find_or_tell_apart(
     assert "подходит нескольким организациям: МКОУ СОШ № 1 (id 1); МКОУ СОШ № 2 (id 2)" in output
     with Session(engine) as session:
         assert all(o.active for o in session.exec(select(Organisation)))
+
+
+@pytest.mark.postgres
+def test_a_database_that_cannot_be_opened_is_a_message_without_sql(
+    cli_db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import postgres_url
+
+    missing = postgres_url().rsplit("/", 1)[0] + "/roadmap_no_such_database"
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", missing)
+    get_settings.cache_clear()
+    path = tmp_path / "orgs.xlsx"
+    path.write_bytes(xlsx_bytes([RUSSIAN_HEADER, SCHOOL]))
+    result = CliRunner().invoke(app, ["orgs", "import", str(path)])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert "не удаётся открыть базу данных (OperationalError)" in output
+    assert "ROADMAP_DATABASE_URL" in output
+    for leak in ("Traceback", "SELECT", "[SQL", "roadmap_no_such_database"):
+        assert leak not in result.output
