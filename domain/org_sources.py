@@ -85,7 +85,7 @@ def _looks_utf16(data: bytes) -> str | None:
 def decode_text(data: bytes) -> tuple[str, str]:
     """The text and the name of its encoding.
 
-    A BOM decides (UTF-8, UTF-16); then valid UTF-8; then UTF-16 told by its zero bytes;
+    A BOM decides (UTF-8, UTF-16); then UTF-16 told by its zero bytes; then valid UTF-8;
     then Windows-1251. A UTF-8 file with a few broken bytes stays UTF-8 (the broken
     characters become U+FFFD and their rows are rejected) rather than turning into
     Windows-1251 gibberish; bytes Windows-1251 lacks become U+FFFD too.
@@ -94,13 +94,13 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data[3:].decode("utf-8", errors="replace"), "UTF-8"
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace"), "UTF-16"
+    utf16 = _looks_utf16(data)  # first: UTF-16 Cyrillic and ASCII is valid UTF-8 too
+    if utf16:
+        return data.decode(utf16, errors="replace"), "UTF-16"
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
         pass
-    utf16 = _looks_utf16(data)
-    if utf16:
-        return data.decode(utf16, errors="replace"), "UTF-16"
     lenient = data.decode("utf-8", errors="replace")
     broken = lenient.count("\ufffd")
     readable = sum(1 for ch in lenient if ord(ch) > 0x7F and ch != "\ufffd")

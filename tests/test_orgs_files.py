@@ -154,9 +154,14 @@ def test_a_utf16_csv_as_excel_saves_unicode_text() -> None:
     assert parsed.errors == []
     assert [r.kind for r in parsed.rows] == [OrgKind.school, OrgKind.kindergarten, OrgKind.extra]
     assert parsed.source == "CSV, UTF-16, разделитель — табуляция"
-    # Without a BOM it is told by its zero bytes.
+    # Without a BOM it is told by its zero bytes, also when every byte is valid UTF-8 too.
     parsed = read_organisations(text.encode("utf-16-le"), "orgs.txt")
     assert [r.line for r in parsed.rows] == [2, 3, 4] and parsed.errors == []
+    plain = text_table([RUSSIAN_HEADER, [c.replace("№ ", "") for c in SCHOOL]], "\t")
+    data = plain.encode("utf-16-be")
+    data.decode("utf-8")  # would pass for UTF-8
+    parsed = read_organisations(data, "orgs.txt")
+    assert parsed.errors == [] and parsed.rows[0].name == "МКОУ СОШ 1 с. Левокумское"
 
 
 def test_a_cp1251_csv_with_semicolons_and_russian_headers() -> None:
