@@ -140,7 +140,7 @@ def import_command(
     rows, errors = parsed.rows, parsed.errors
     if parsed.fatal:
         reason = "; ".join(str(e) for e in errors)
-        raise fail(f"{file}: {reason}; ничего не загружено")
+        raise fail(f"{escape(str(file))}: {escape(reason)}; ничего не загружено")
     if parsed.source:
         console.print(f"{escape(file.name)}: {escape(parsed.source)}")
     for warning in parsed.warnings:
