@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+from email.utils import parseaddr
 from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -110,6 +113,9 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("ROADMAP_DATABASE_URL must be set in production")
+            problems = _unreachable_in_production(self)
+            if problems:
+                raise ValueError("\n  ".join(problems))
         return self
 
     @property
@@ -134,6 +140,65 @@ class Settings(BaseSettings):
     @property
     def uploads_dir(self) -> Path:
         return self.var_dir / "uploads"
+
+
+# Reserved for documentation (RFC 2606/6761): mail there reaches nobody.
+_PLACEHOLDER_DOMAINS = ("example", "example.com", "example.net", "example.org", "invalid", "test")
+
+
+def _placeholder_domain(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in _PLACEHOLDER_DOMAINS)
+
+
+def _local_host(host: str) -> bool:
+    """localhost, a loopback address (127.0.0.0/8, ::1) or an unspecified one (0.0.0.0, ::)."""
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def _unreachable_in_production(settings: Settings) -> list[str]:
+    """What would keep the mail and the links from reaching anybody, one line per variable."""
+    problems: list[str] = []
+    host = urlsplit(settings.portal_url).hostname or ""
+    if not host:
+        problems.append(
+            f"ROADMAP_PORTAL_URL {settings.portal_url!r} has no host; set the portal's public "
+            "address, e.g. https://roadmap.imcso-levokumskoe.ru"
+        )
+    elif _local_host(host):
+        problems.append(
+            f"ROADMAP_PORTAL_URL {settings.portal_url!r} is a loopback address: the links in the "
+            "emails would open nothing on the heads' computers; set the portal's public address, "
+            "e.g. https://roadmap.imcso-levokumskoe.ru"
+        )
+    elif _placeholder_domain(host):
+        problems.append(
+            f"ROADMAP_PORTAL_URL {settings.portal_url!r} is at a reserved example domain; set the "
+            "portal's public address"
+        )
+    for variable, value in (
+        ("ROADMAP_MAIL_FROM", settings.mail_from),
+        ("ROADMAP_CENTRE_EMAIL", settings.centre_email),
+    ):
+        address = parseaddr(value)[1]
+        domain = address.rpartition("@")[2]
+        if "@" not in address or not domain:
+            problems.append(f"{variable} {value!r} is not an email address; set the real one")
+        elif _placeholder_domain(domain) or _local_host(domain):
+            problems.append(
+                f"{variable} {value!r} is a placeholder address at {domain}: nobody receives "
+                "mail there; set the centre's real address"
+            )
+    return problems
 
 
 def load_settings(**overrides: object) -> Settings:
