@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from config.settings import Settings, get_settings
@@ -23,10 +24,13 @@ def open_engine(settings: Settings | None = None, *, sync: bool = True) -> Engin
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     if sync and settings.roadmap_file.exists():
-        with session_scope(engine) as session:
-            if session.exec(select(Roadmap.id)).first() is None:
-                roadmap = load_roadmap_file(settings.roadmap_file)
-                sync_roadmap(session=session, roadmap=roadmap, now=datetime.now(UTC))
+        try:
+            with session_scope(engine) as session:
+                if session.exec(select(Roadmap.id)).first() is None:
+                    roadmap = load_roadmap_file(settings.roadmap_file)
+                    sync_roadmap(session=session, roadmap=roadmap, now=datetime.now(UTC))
+        except IntegrityError:
+            pass  # another process starting at the same moment loaded it first
     return engine
 
 
