@@ -88,7 +88,7 @@ def open_item_occurrences(
                 {"cycle": o.cycle, "opens": o.opens.isoformat(), "due": o.due.isoformat()}
                 for o in opened.occurrences
             ],
-            "tasks": len(opened.tasks),
+            "tasks": opened.tasks,
         }
 
 
