@@ -1139,8 +1139,11 @@ def test_people_get_russian_error_pages_and_the_api_keeps_json(
     assert get_task(world.engine, world.task_id).status is TaskStatus.open
 
     assert client.get("/api/nothing").json() == {"detail": "Not Found"}
-    api = client.post("/api/admin/tasks/abc/accept")
-    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["path", "task_id"]
+    # who is asking comes first (before the path, before any body), then a bad id names no task
+    assert client.post("/api/admin/tasks/abc/accept").status_code == 401
+    basic = base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
+    api = client.post("/api/admin/tasks/abc/accept", headers={"Authorization": f"Basic {basic}"})
+    assert api.status_code == 404 and api.json()["detail"]["problem"] == "not_found"
 
 
 def _fail_after_files_are_written(engine: Engine, where: str) -> None:
