@@ -91,12 +91,12 @@ def _attachment_part(content_type: str) -> MIMEBase:
     """An empty part of this type, its parameters kept (text/calendar; method=PUBLISH)."""
     kind, *params = (piece.strip() for piece in content_type.split(";"))
     maintype, subtype = kind.split("/", 1)
-    values: dict[str, str] = {}
+    part = MIMEBase(maintype, subtype)
     for param in params:
         key, sep, value = param.partition("=")
         if sep and key.strip():
-            values[key.strip().lower()] = value.strip().strip('"')
-    return MIMEBase(maintype, subtype, **values)
+            part.set_param(key.strip().lower(), value.strip().strip('"'))
+    return part
 
 
 def _address(mailbox: str) -> str:
