@@ -15,6 +15,12 @@ def local_time(moment: datetime | None, tz: tzinfo) -> str:
     return "" if moment is None else moment.astimezone(tz).strftime("%d.%m.%Y %H:%M")
 
 
+def local_day(moment: datetime | None, tz: tzinfo) -> str:
+    """A stored instant as the district's calendar day, 15.09.2022 (never the UTC day:
+    00:30 in Moscow is the evening before in UTC); empty for None."""
+    return "" if moment is None else moment.astimezone(tz).strftime("%d.%m.%Y")
+
+
 def local_date(now: datetime, tz: tzinfo) -> date:
     """The local calendar day of an aware instant."""
     if now.tzinfo is None:

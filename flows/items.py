@@ -75,7 +75,7 @@ def publish_progress(item_number: int, at: datetime) -> float:
     with session_scope(engine) as session:
         _, item = load_item(session, item_number)
         assert item.id is not None
-        progress = item_progress(session=session, item_id=item.id, today=today)
+        progress = item_progress(session=session, item_id=item.id, today=today, tz=settings.tz)
     key = f"item-{item_number}"
     occurrence = progress.occurrence
     window = (
