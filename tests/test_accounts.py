@@ -150,3 +150,34 @@ def test_the_cookie_is_secure_behind_https(tmp_path: Path, engine: Engine) -> No
     response = login(client)
     assert response.status_code == 303
     assert "secure" in response.headers["set-cookie"].lower()
+
+
+def test_admin_deactivate_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import portal_cmd
+    from config.settings import get_settings
+
+    app = typer.Typer()
+    portal_cmd.register(app)
+    db = tmp_path / "cli.db"
+    monkeypatch.setenv("ROADMAP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{db.as_posix()}")
+    monkeypatch.setenv("ROADMAP_ROADMAP_FILE", str(tmp_path / "none.yaml"))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        made = runner.invoke(
+            app, ["admin", "create", "boss@imcso.example", "--password-stdin"], input=("x" * 12)
+        )
+        assert made.exit_code == 0, made.output
+        off = runner.invoke(app, ["admin", "deactivate", "Boss@imcso.example"])
+        assert off.exit_code == 0, off.output
+        assert "deactivated boss@imcso.example" in off.output
+        unknown = runner.invoke(app, ["admin", "deactivate", "nobody@imcso.example"])
+        assert unknown.exit_code == 2 and "no administrator" in unknown.output
+    finally:
+        get_settings.cache_clear()
