@@ -181,3 +181,38 @@ def test_admin_deactivate_from_the_command_line(
         assert unknown.exit_code == 2 and "no administrator" in unknown.output
     finally:
         get_settings.cache_clear()
+
+
+def test_limits_and_sessions_work_on_both_databases(any_engine: Engine) -> None:
+    from portal.auth import attempt_login, end_sessions, session_admin, start_session
+
+    with Session(any_engine) as s:
+        admin = create_admin(session=s, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, now=START)
+        s.commit()
+        assert admin.id is not None
+        admin_id = admin.id
+    now = START
+    for _ in range(5):
+        got = attempt_login(
+            engine=any_engine, email=ADMIN_EMAIL, password="x" * 12, address="10.0.0.1", now=now
+        )
+        assert got.admin_id is None and got.retry_after == 0
+        now += timedelta(seconds=1)
+    held = attempt_login(
+        engine=any_engine, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, address="10.0.0.2", now=now
+    )
+    assert held.admin_id is None and 55 <= held.retry_after <= 60
+    later = now + timedelta(minutes=2)
+    ok = attempt_login(
+        engine=any_engine, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, address="10.0.0.2", now=later
+    )
+    assert ok.admin_id == admin_id and ok.retry_after == 0
+    with Session(any_engine) as s:
+        key = start_session(session=s, admin_id=admin_id, now=later)
+        s.commit()
+        found = session_admin(session=s, key=key, now=later)
+        assert found is not None and found.id == admin_id
+        assert session_admin(session=s, key=key + "x", now=later) is None
+        assert end_sessions(session=s, admin_id=admin_id, now=later) == 1
+        s.commit()
+        assert session_admin(session=s, key=key, now=later) is None
