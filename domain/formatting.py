@@ -6,7 +6,13 @@ from datetime import date, datetime, tzinfo
 
 
 def ru_date(value: date | datetime | None) -> str:
-    """14.09.2022; empty for None (a datetime shows its own date: convert it first)."""
+    """14.09.2022; empty for None. A stored instant (an aware datetime) is refused: its
+    day depends on the time zone, so show it with `local_day` in district time."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        raise ValueError(
+            f"ru_date got the instant {value.isoformat()}: use local_day(moment, tz) so that "
+            "it shows the district's day"
+        )
     return "" if value is None else value.strftime("%d.%m.%Y")
 
 

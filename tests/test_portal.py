@@ -1188,7 +1188,7 @@ def test_an_answer_at_00_30_in_moscow_shows_its_moscow_day_everywhere(
     client: TestClient, world: World
 ) -> None:
     """21:30 UTC on 14.09 is 00:30 on 15.09 in Moscow: the centre sees the 15th."""
-    from domain.formatting import local_day
+    from domain.formatting import local_day, ru_date
     from domain.progress import item_progress
 
     late_evening = datetime(2022, 9, 14, 21, 30, tzinfo=UTC)
@@ -1209,6 +1209,8 @@ def test_an_answer_at_00_30_in_moscow_shows_its_moscow_day_everywhere(
             session=s, item_id=world.item_id, today=date(2022, 9, 15), tz=world.settings.tz
         )
     assert local_day(late_evening, world.settings.tz) == "15.09.2022"
+    with pytest.raises(ValueError, match="local_day"):
+        ru_date(late_evening)  # the UTC day would be the 14th
     answered = {row.organisation: row.answered for row in progress.rows}
     assert answered["СОШ № 1"] == "15.09.2022"
     assert login(client).status_code == 303
