@@ -13,7 +13,7 @@ from rich.console import Console
 from cli.common import fail, no_traceback, settings_or_exit
 from config.runtime import open_engine
 from domain.db import session_scope
-from portal.auth import AdminError, create_admin
+from portal.auth import AdminError, create_admin, deactivate_admin
 
 console = Console(highlight=False)
 
@@ -62,6 +62,24 @@ def admin_create(
     console.print(
         f"{action} {address}; log in at {settings.portal_url}/admin/login", soft_wrap=True
     )
+
+
+@admin_app.command("deactivate")
+@no_traceback
+def admin_deactivate(
+    email: Annotated[str, typer.Argument(help="The administrator's email (the login).")],
+) -> None:
+    """Switch an administrator off; their open sessions end at once."""
+    settings = settings_or_exit()
+    engine = open_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            ended = deactivate_admin(session=session, email=email, now=datetime.now(UTC))
+    except AdminError as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        engine.dispose()
+    console.print(f"deactivated {email.strip().lower()}; sessions ended: {ended}", soft_wrap=True)
 
 
 @no_traceback

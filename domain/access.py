@@ -53,3 +53,31 @@ class StoredSummary(SQLModel, table=True):
     as_of: date | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     directory: str
+
+
+class AdminSessionRecord(SQLModel, table=True):
+    """A signed-in administrator's session; the cookie carries only its random key.
+
+    `key_hash` is the SHA-256 of that key, so a copy of the table opens no session.
+    Logout, a new password and deactivation set `ended_at`, which ends it at once."""
+
+    __tablename__ = "admin_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(unique=True, max_length=64)
+    admin_id: int = Field(foreign_key="admin_user.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One try at the administrator's password (the login form or HTTP Basic)."""
+
+    __tablename__ = "login_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    email: str = Field(max_length=254, index=True)
+    address: str = Field(max_length=64, index=True)
+    succeeded: bool = False

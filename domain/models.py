@@ -1,6 +1,6 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
-from domain.access import AccessLink, AdminUser, StoredSummary
+from domain.access import AccessLink, AdminSessionRecord, AdminUser, LoginAttempt, StoredSummary
 from domain.emails import Notice, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile
 from domain.organisations import Organisation
@@ -9,9 +9,11 @@ from domain.tasks import Occurrence, Task, TaskEvent
 
 __all__ = [
     "AccessLink",
+    "AdminSessionRecord",
     "AdminUser",
     "Evidence",
     "EvidenceFile",
+    "LoginAttempt",
     "Notice",
     "Occurrence",
     "Organisation",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, tzinfo
 
 from sqlmodel import Session, col, select
 
 from domain.enums import TaskStatus
+from domain.formatting import local_day
 from domain.organisations import Organisation
 from domain.tasks import Occurrence, Task
 
@@ -55,8 +56,9 @@ class ItemProgress:
         return self.done / self.total if self.total else 0.0
 
 
-def item_progress(*, session: Session, item_id: int, today: date) -> ItemProgress:
-    """The latest opened occurrence of an item and every task's state in it."""
+def item_progress(*, session: Session, item_id: int, today: date, tz: tzinfo) -> ItemProgress:
+    """The latest opened occurrence of an item and every task's state in it; the day of an
+    answer in the district's time zone `tz`."""
     occurrence = session.exec(
         select(Occurrence)
         .where(
@@ -79,7 +81,7 @@ def item_progress(*, session: Session, item_id: int, today: date) -> ItemProgres
             organisation=org.short_name if org else CENTRE_LABEL,
             status=status_label(task, today),
             due=task.due,
-            answered=task.submitted_at.date().isoformat() if task.submitted_at else "",
+            answered=local_day(task.submitted_at, tz),
         )
         for task, org in rows
     ]

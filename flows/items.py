@@ -105,7 +105,7 @@ def publish_progress(item_number: int | str, at: datetime, roadmap_key: str | No
     with session_scope(engine) as session:
         roadmap, item = load_item(session, item_number, roadmap_key)
         assert item.id is not None
-        progress = item_progress(session=session, item_id=item.id, today=today)
+        progress = item_progress(session=session, item_id=item.id, today=today, tz=settings.tz)
     key = artifact_key(roadmap, item)
     label = f"{roadmap.key}, мероприятие {item.label}"
     occurrence = progress.occurrence

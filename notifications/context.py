@@ -6,6 +6,7 @@ link creates (or reuses) its AccessLink row.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -142,6 +143,55 @@ def due_event(parts: TaskParts, view: TaskView, *, domain: str, now: datetime) -
         sequence=parts.task.revision,
         stamp=now,
     )
+
+
+# -- the greeting ---------------------------------------------------------------------
+
+_NAME_WORD = re.compile(r"^[А-ЯЁа-яё]+(?:-[А-ЯЁа-яё]+)*$")
+_MALE_ENDINGS = ("вич", "ич")
+_FEMALE_ENDINGS = ("вна", "чна")
+_MALE_PARTICLES = ("оглы", "улы", "уулу")
+_FEMALE_PARTICLES = ("кызы", "гызы")
+
+
+def _capitalised(word: str) -> str:
+    return "-".join(part[:1].upper() + part[1:].lower() for part in word.split("-"))
+
+
+def _gender(word: str) -> str:
+    low = word.lower()
+    if low.endswith(_FEMALE_ENDINGS):
+        return "f"
+    if low.endswith(_MALE_ENDINGS):
+        return "m"
+    return ""
+
+
+def greeting(full_name: str) -> str:
+    """How an email opens, from the stored full name (Фамилия Имя Отчество, or Имя
+    Отчество [Фамилия]): «Уважаемая Вера Сергеевна!» for a patronymic in -вна/-чна or
+    with «кызы», «Уважаемый Пётр Ильич!» for -вич/-ич or «оглы»; «Здравствуйте, Ен Су!»
+    when the gender cannot be told; «Здравствуйте!» when the name cannot be read
+    (initials, one word, digits, an organisation or an address)."""
+    words = full_name.split()
+    if not 2 <= len(words) <= 4 or not all(_NAME_WORD.match(w) for w in words):
+        return "Здравствуйте!"
+    low = [w.lower() for w in words]
+    # a Turkic patronymic: "Ильхам кызы" / "Ильхам оглы" after the given name
+    for i, word in enumerate(low):
+        if word in _MALE_PARTICLES + _FEMALE_PARTICLES and i >= 2:
+            name = " ".join(_capitalised(w) for w in words[i - 2 : i]) + f" {word}"
+            return ("Уважаемая " if word in _FEMALE_PARTICLES else "Уважаемый ") + name + "!"
+    if len(words) == 4:
+        return "Здравствуйте!"
+    for i, word in enumerate(words):
+        gender = _gender(word)
+        if gender and i >= 1:
+            name = f"{_capitalised(words[i - 1])} {_capitalised(word)}"
+            return ("Уважаемая " if gender == "f" else "Уважаемый ") + name + "!"
+    if len(words) == 3:  # Фамилия Имя Отчество, with a patronymic we cannot read
+        return f"Здравствуйте, {_capitalised(words[1])} {_capitalised(words[2])}!"
+    return "Здравствуйте!"
 
 
 # -- receipts -------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from icalendar import Calendar, Event
 
 PRODID = "-//Roadmap engine//Дорожная карта//RU"
 ICS_FILENAME = "srok.ics"
-ICS_CONTENT_TYPE = "text/calendar"
+# RFC 6047: a calendar object sent by email names its method; the text is UTF-8
+ICS_CONTENT_TYPE = "text/calendar; method=PUBLISH; charset=UTF-8"
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,18 @@ def _text_part(text: str, subtype: str, readable: bool) -> MIMEText:
     return MIMEText(text, subtype, charset)  # type: ignore[arg-type]
 
 
+def _attachment_part(content_type: str) -> MIMEBase:
+    """An empty part of this type, its parameters kept (text/calendar; method=PUBLISH)."""
+    kind, *params = (piece.strip() for piece in content_type.split(";"))
+    maintype, subtype = kind.split("/", 1)
+    part = MIMEBase(maintype, subtype)
+    for param in params:
+        key, sep, value = param.partition("=")
+        if sep and key.strip():
+            part.set_param(key.strip().lower(), value.strip().strip('"'))
+    return part
+
+
 def _address(mailbox: str) -> str:
     name, addr = parseaddr(mailbox)
     return formataddr((name, addr), charset="utf-8") if name else addr
@@ -110,8 +122,7 @@ def build_message(
         msg.attach(body)
         for data in row.attachments:
             att = Attachment.from_row(data, email_id=row.id)
-            maintype, subtype = att.content_type.split(";", 1)[0].strip().split("/", 1)
-            part = MIMEBase(maintype, subtype)
+            part = _attachment_part(att.content_type)
             part.set_payload(att.content)
             encoders.encode_base64(part)
             filename: str | tuple[str, str, str] = att.filename

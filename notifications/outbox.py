@@ -250,7 +250,7 @@ def _single_context(entry: _Entry) -> dict[str, Any]:
 
 def _calendar(entries: Sequence[_Entry], domain: str, now: datetime) -> list[Attachment]:
     events: dict[int, DueEvent] = {}
-    for entry in entries:
+    for entry in (e for e in entries if e.task.due >= e.notice.on_day):  # no past dates
         if NoticeKind(entry.kind) in _CALENDAR_KINDS and entry.task.task_id not in events:
             events[entry.task.task_id] = due_event(entry.parts, entry.task, domain=domain, now=now)
     if not events:

@@ -84,6 +84,9 @@ def environment() -> Environment:
     env.filters["shorten"] = shorten
     env.filters["basename"] = basename
     env.globals["ru_plural"] = ru_plural
+    from notifications.context import greeting  # context imports this module
+
+    env.filters["greeting"] = greeting
     return env
 
 

@@ -6,7 +6,7 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
@@ -24,8 +24,17 @@ from domain.progress import status_label
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from portal.answers import AnswerError, accept_task, parse_evidence_date, return_task
-from portal.app import Portal, portal_of
-from portal.auth import SESSION_COOKIE, SESSION_MAX_AGE, AdminSession, authenticate
+from portal.app import DB_ID_MAX, DbId, Portal, portal_of
+from portal.auth import (
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    AdminSession,
+    HashingBusy,
+    attempt_login,
+    end_session,
+    session_admin,
+    start_session,
+)
 from portal.links import issue_task_link, revoke_links
 from portal.pages import download, file_missing
 from portal.views import (
@@ -84,11 +93,45 @@ def set_session(portal: Portal, response: Response, value: AdminSession) -> None
     )
 
 
-def current_admin(session: Session, state: AdminSession | None) -> AdminUser | None:
-    if state is None or state.admin_id is None:
+def current_admin(
+    session: Session, state: AdminSession | None, now: datetime | None = None
+) -> AdminUser | None:
+    """The administrator of the cookie's server-side session, if it is still live."""
+    if state is None or state.key is None:
         return None
-    admin = session.get(AdminUser, state.admin_id)
-    return admin if admin is not None and admin.active else None
+    return session_admin(session=session, key=state.key, now=now or datetime.now(UTC))
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def too_many_attempts(portal: Portal, request: Request, retry_after: int) -> Response:
+    minutes = max(1, -(-retry_after // 60))
+    return portal.render(
+        request,
+        "message.html",
+        {
+            "title": "Слишком много попыток входа",
+            "message": "Слишком много попыток входа с неверным паролем. Попробуйте снова "
+            f"через {minutes} мин. Если пароль забыт, обратитесь к администратору портала.",
+        },
+        status_code=429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def hashing_busy(portal: Portal, request: Request) -> Response:
+    return portal.render(
+        request,
+        "message.html",
+        {
+            "title": "Портал занят",
+            "message": "Сейчас проверяется много входов сразу. Повторите через несколько секунд.",
+        },
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 def forbidden(portal: Portal, request: Request, message: str) -> Response:
@@ -151,9 +194,21 @@ def login(
     state = posted_ok(portal, request, csrf_token)
     if state is None:
         return forbidden(portal, request, "Форма устарела. Откройте страницу входа ещё раз.")
+    now = portal.now()
+    try:
+        outcome = attempt_login(
+            engine=portal.engine,
+            email=email,
+            password=password,
+            address=client_address(request),
+            now=now,
+        )
+    except HashingBusy:
+        return hashing_busy(portal, request)
+    if outcome.retry_after:
+        return too_many_attempts(portal, request, outcome.retry_after)
     with portal.session() as session:
-        admin = authenticate(session=session, email=email, password=password)
-        if admin is None:
+        if outcome.admin_id is None:
             return portal.render(
                 request,
                 "admin/login.html",
@@ -165,9 +220,10 @@ def login(
                 },
                 status_code=401,
             )
-        admin_id = admin.id
+        end_session(session=session, key=state.key, now=now)  # a login replaces any other
+        key = start_session(session=session, admin_id=outcome.admin_id, now=now)
     redirect = RedirectResponse(_safe_next(next), status_code=303)
-    set_session(portal, redirect, portal.sessions.new(admin_id))  # a fresh CSRF token
+    set_session(portal, redirect, portal.sessions.new(key))  # a fresh CSRF token
     return redirect
 
 
@@ -175,10 +231,15 @@ def login(
 def logout(
     request: Request, csrf_token: str = Form(""), portal: Portal = Depends(portal_of)
 ) -> Response:
-    if posted_ok(portal, request, csrf_token) is None:
+    state = posted_ok(portal, request, csrf_token)
+    if state is None:
         return forbidden(portal, request, "Форма устарела. Обновите страницу.")
+    with portal.session() as session:
+        end_session(session=session, key=state.key, now=portal.now())
     response = RedirectResponse("/admin/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=portal.sessions.secure
+    )
     return response
 
 
@@ -203,6 +264,11 @@ class ListFilter:
         return urlencode({k: v for k, v in data.items() if v not in (None, "", "all")})
 
 
+def _is_id(text: str) -> bool:
+    """Digits that fit a database id (a 64-bit integer)."""
+    return text.isascii() and text.isdigit() and int(text) <= DB_ID_MAX
+
+
 def parse_filter(status: str, item: str, org: str, cycle: str) -> ListFilter:
     try:
         chosen = StatusFilter(status)
@@ -210,8 +276,8 @@ def parse_filter(status: str, item: str, org: str, cycle: str) -> ListFilter:
         chosen = StatusFilter.all
     return ListFilter(
         status=chosen,
-        item=int(item) if item.isdigit() else None,
-        org=int(org) if org.isdigit() else None,
+        item=int(item) if _is_id(item) else None,
+        org=int(org) if _is_id(org) else None,
         cycle=cycle if len(cycle) <= 9 else "",
     )
 
@@ -242,7 +308,7 @@ def filtered_tasks(session: Session, flt: ListFilter, today: date) -> list[Task]
 
 def require_admin(portal: Portal, request: Request, session: Session) -> AdminContext | None:
     state = read_session(portal, request)
-    admin = current_admin(session, state)
+    admin = current_admin(session, state, portal.now())
     if admin is None or state is None:
         return None
     return AdminContext(admin=admin, state=state)
@@ -437,7 +503,7 @@ def _default_due(portal: Portal) -> date:
 
 
 @router.get("/tasks/{task_id}", response_class=Response)
-def task_page(task_id: int, request: Request, portal: Portal = Depends(portal_of)) -> Response:
+def task_page(task_id: DbId, request: Request, portal: Portal = Depends(portal_of)) -> Response:
     with portal.session() as session:
         ctx = require_admin(portal, request, session)
         if ctx is None:
@@ -463,7 +529,7 @@ def _admin_post(
 ) -> AdminContext | Response:
     """The administrator behind a POST, or the refusal (403) to send instead."""
     state = posted_ok(portal, request, csrf_token)
-    admin = current_admin(session, state)
+    admin = current_admin(session, state, portal.now())
     if state is None or admin is None:
         return forbidden(
             portal, request, "Форма устарела или вы не вошли. Обновите страницу и повторите."
@@ -486,7 +552,7 @@ def _task_post(
 
 @router.post("/tasks/{task_id}/accept", response_class=Response)
 def accept(
-    task_id: int,
+    task_id: DbId,
     request: Request,
     csrf_token: str = Form(""),
     portal: Portal = Depends(portal_of),
@@ -507,7 +573,7 @@ def accept(
 
 @router.post("/tasks/{task_id}/return", response_class=Response)
 def send_back(
-    task_id: int,
+    task_id: DbId,
     request: Request,
     csrf_token: str = Form(""),
     reason: str = Form(""),
@@ -543,7 +609,7 @@ def send_back(
 
 @router.post("/tasks/{task_id}/revoke", response_class=Response)
 def revoke(
-    task_id: int,
+    task_id: DbId,
     request: Request,
     csrf_token: str = Form(""),
     portal: Portal = Depends(portal_of),
@@ -569,7 +635,7 @@ def revoke(
 
 @router.post("/tasks/{task_id}/link", response_class=Response)
 def new_link(
-    task_id: int,
+    task_id: DbId,
     request: Request,
     csrf_token: str = Form(""),
     portal: Portal = Depends(portal_of),
@@ -595,7 +661,7 @@ def new_link(
 
 
 @router.get("/files/{file_id}", response_class=Response)
-def evidence_file(file_id: int, request: Request, portal: Portal = Depends(portal_of)) -> Response:
+def evidence_file(file_id: DbId, request: Request, portal: Portal = Depends(portal_of)) -> Response:
     with portal.session() as session:
         if require_admin(portal, request, session) is None:
             return _login_redirect(request)

@@ -17,7 +17,7 @@ from domain.access import AdminUser
 from domain.enums import EvidenceFieldKind, TaskStatus
 from domain.progress import status_label
 from domain.tasks import Task
-from portal.admin import current_admin, read_session
+from portal.admin import client_address, current_admin, read_session
 from portal.answers import (
     ALLOWED_TYPES,
     AnswerError,
@@ -27,10 +27,17 @@ from portal.answers import (
     return_task,
     submit_answer,
 )
-from portal.app import Portal, portal_of
-from portal.auth import authenticate, basic_credentials
+from portal.app import DbId, Portal, portal_of
+from portal.auth import HashingBusy, LoginOutcome, attempt_login, basic_credentials
 from portal.links import LinkError
-from portal.pages import LINK_MESSAGES, LINK_STATUS, TaskPage, load_task_page, read_form
+from portal.pages import (
+    LINK_MESSAGES,
+    LINK_STATUS,
+    TaskPage,
+    link_refusal,
+    load_task_page,
+    read_form,
+)
 from portal.views import submissions
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -198,6 +205,9 @@ async def post_answer(
             {"detail": {"problem": "origin", "message": "Запрос с другого сайта отклонён."}},
             status_code=403,
         )
+    refused = await run_in_threadpool(link_refusal, portal, token)
+    if refused is not None:
+        return link_problem(refused)
     values, files = await read_form(request, portal)
     written: list[Path] = []
 
@@ -240,13 +250,16 @@ async def post_answer(
 
 
 class AuthProblem(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Basic realm="roadmap"'} if self.status == 401 else {}
+        if self.retry_after:
+            headers["Retry-After"] = str(self.retry_after)
         return JSONResponse(
             {"detail": {"problem": "auth", "message": self.message}},
             status_code=self.status,
@@ -258,12 +271,29 @@ def api_admin(portal: Portal, request: Request, session: Session) -> AdminUser:
     """HTTP Basic (email, password), or the session cookie plus an X-CSRF-Token header."""
     credentials = basic_credentials(request.headers.get("authorization"))
     if credentials is not None:
-        admin = authenticate(session=session, email=credentials[0], password=credentials[1])
-        if admin is None:
+        # the request guard checked them before the body was read (portal/limits.py)
+        outcome = getattr(request.state, "basic_login", None)
+        if not isinstance(outcome, LoginOutcome):
+            try:
+                outcome = attempt_login(
+                    engine=portal.engine,
+                    email=credentials[0],
+                    password=credentials[1],
+                    address=client_address(request),
+                    now=portal.now(),
+                )
+            except HashingBusy:
+                raise AuthProblem(503, "Портал занят проверкой входов, повторите.", 5) from None
+        if outcome.retry_after:
+            raise AuthProblem(
+                429, "Слишком много попыток входа. Повторите позже.", outcome.retry_after
+            )
+        admin = session.get(AdminUser, outcome.admin_id) if outcome.admin_id else None
+        if admin is None or not admin.active:
             raise AuthProblem(401, "Неверный адрес или пароль.")
         return admin
     state = read_session(portal, request)
-    admin = current_admin(session, state)
+    admin = current_admin(session, state, portal.now())
     if state is None or admin is None:
         raise AuthProblem(401, "Нужен вход администратора.")
     if not state.csrf_ok(request.headers.get("x-csrf-token")):
@@ -317,7 +347,7 @@ def _review(
 
 @router.post("/admin/tasks/{task_id}/accept", response_model=TaskStateOut, responses=AUTH_RESPONSES)
 def api_accept(
-    task_id: int, request: Request, portal: Portal = Depends(portal_of)
+    task_id: DbId, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response | TaskStateOut:
     """Accept the task's latest answer."""
     return _review(portal, request, task_id, "accept", None)
@@ -325,7 +355,7 @@ def api_accept(
 
 @router.post("/admin/tasks/{task_id}/return", response_model=TaskStateOut, responses=AUTH_RESPONSES)
 def api_return(
-    task_id: int, body: ReturnIn, request: Request, portal: Portal = Depends(portal_of)
+    task_id: DbId, body: ReturnIn, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response | TaskStateOut:
     """Send the answer back with a reason and a new due date; the recipient is emailed."""
     return _review(portal, request, task_id, "return", body)

@@ -7,10 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -22,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, JSONResponse
 
 from config.settings import Settings
 from domain.db import session_scope
@@ -43,6 +44,10 @@ SECURITY_HEADERS = {
     # same-origin form post still carries its Origin for the host check
     "Referrer-Policy": "same-origin",
 }
+# A database id in a URL: anything past a 64-bit integer names nothing (404, never a 500).
+DB_ID_MAX = 2**63 - 1
+DbId = Annotated[int, PathParam(ge=0, le=DB_ID_MAX)]
+
 PAGE_CSP = "default-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
 
 
@@ -155,8 +160,35 @@ def error_page(
     )
 
 
+def too_large_response(portal: Portal, request: Request, limit: int) -> Response:
+    """413 for a body past its route's limit; the connection is closed after it."""
+    size = f"{limit / (1024 * 1024):.1f} МБ".replace(".", ",")
+    message = (
+        f"Слишком большой запрос: не больше {size}. Уменьшите или сожмите файлы "
+        "(или отправьте часть из них) и попробуйте ещё раз."
+    )
+    headers = {"Connection": "close"}
+    if is_api_path(request.url.path):
+        return JSONResponse(
+            {"detail": {"problem": "too_large", "message": message, "limit": limit}},
+            status_code=413,
+            headers=headers,
+        )
+    return portal.render(
+        request,
+        "message.html",
+        {"title": "Слишком большой запрос", "message": message},
+        status_code=413,
+        headers=headers,
+    )
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    from portal.limits import BodyTooLarge
+
+    if isinstance(exc, BodyTooLarge):
+        return too_large_response(portal_of(request), request, exc.limit)
     if is_api_path(request.url.path):
         return await http_exception_handler(request, exc)
     return error_page(request, exc.status_code, exc.headers)
@@ -165,9 +197,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def validation_error(request: Request, exc: Exception) -> Response:
     """A malformed path segment (/admin/tasks/abc) names no page: 404; anything else 400."""
     assert isinstance(exc, RequestValidationError)
-    if is_api_path(request.url.path):
-        return await request_validation_exception_handler(request, exc)
     in_path = any(error.get("loc", ("",))[0] == "path" for error in exc.errors())
+    if is_api_path(request.url.path):
+        if in_path:
+            return JSONResponse(
+                {"detail": {"problem": "not_found", "message": "Такой задачи нет."}},
+                status_code=404,
+            )
+        return await request_validation_exception_handler(request, exc)
     return error_page(request, 404 if in_path else 400)
 
 
@@ -207,6 +244,7 @@ def create_app(
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
     from portal import admin, api, pages
+    from portal.limits import RequestGuard
 
     if engine is None:
         from config.runtime import open_engine
@@ -231,21 +269,14 @@ def create_app(
     app.state.portal = portal
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    # inside the security headers below, so that its refusals carry them too
+    app.add_middleware(RequestGuard, portal=portal)
 
     @app.middleware("http")
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        limit = settings.upload_max_bytes * 5 + 1024 * 1024
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > limit:
-            response: Response = HTMLResponse(
-                "<!doctype html><meta charset=utf-8><title>Слишком большой запрос</title>"
-                "<p>Слишком большой объём файлов. Уменьшите файлы и попробуйте ещё раз.</p>",
-                status_code=413,
-            )
-        else:
-            response = await call_next(request)
+        response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         path = request.url.path

@@ -27,7 +27,7 @@ from portal.answers import (
     stored_path,
     submit_answer,
 )
-from portal.app import Portal, portal_of
+from portal.app import DbId, Portal, portal_of
 from portal.links import (
     LinkError,
     LinkProblem,
@@ -99,6 +99,16 @@ def load_task_page(session: Session, portal: Portal, token: str) -> TaskPage:
         raise LinkError(LinkProblem.unknown)
     organisation = session.get(Organisation, task.organisation_id) if task.organisation_id else None
     return TaskPage(link, task, item, occurrence, organisation)
+
+
+def link_refusal(portal: Portal, token: str) -> LinkError | None:
+    """Why this answer link is refused, checked before its body is read; None if it opens."""
+    with portal.session() as session:
+        try:
+            load_task_page(session, portal, token)
+        except LinkError as exc:
+            return exc
+    return None
 
 
 def task_context(
@@ -180,6 +190,9 @@ async def task_answer(
 ) -> Response:
     if not portal.same_origin(request):
         return refused_origin_page(portal, request)
+    refused = await run_in_threadpool(link_refusal, portal, token)
+    if refused is not None:
+        return link_error_page(portal, request, refused.problem)
     values, files = await read_form(request, portal)
     written: list[Path] = []
 
@@ -261,7 +274,7 @@ def task_done(
 
 @router.get("/t/{token}/files/{file_id}", response_class=Response)
 def task_file(
-    token: str, file_id: int, request: Request, portal: Portal = Depends(portal_of)
+    token: str, file_id: DbId, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response:
     with portal.session() as session:
         try:

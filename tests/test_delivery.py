@@ -592,7 +592,7 @@ async def test_without_an_smtp_host_mail_is_written_as_readable_eml_files(
         queue_notices(
             session=session,
             owed=[
-                owed(t, NoticeKind.opened, to=o.head_email)
+                owed(t, NoticeKind.opened, to=o.head_email, on_day=date(2022, 9, 1))
                 for t, o in zip(world.tasks13, world.orgs, strict=True)
             ],
             settings=settings,
@@ -607,7 +607,7 @@ async def test_without_an_smtp_host_mail_is_written_as_readable_eml_files(
         for r in rows(engine)
     ]
     raw = files[0].read_bytes()
-    assert "Здравствуйте, Иванов 1!" in raw.decode("utf-8")  # readable as it is
+    assert "Здравствуйте!" in raw.decode("utf-8")  # readable as it is
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["To"] == "head1@school1.example"
     assert str(msg["Subject"]).startswith("Новая задача")

@@ -1141,8 +1141,11 @@ def test_people_get_russian_error_pages_and_the_api_keeps_json(
     assert get_task(world.engine, world.task_id).status is TaskStatus.open
 
     assert client.get("/api/nothing").json() == {"detail": "Not Found"}
-    api = client.post("/api/admin/tasks/abc/accept")
-    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["path", "task_id"]
+    # who is asking comes first (before the path, before any body), then a bad id names no task
+    assert client.post("/api/admin/tasks/abc/accept").status_code == 401
+    basic = base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
+    api = client.post("/api/admin/tasks/abc/accept", headers={"Authorization": f"Basic {basic}"})
+    assert api.status_code == 404 and api.json()["detail"]["problem"] == "not_found"
 
 
 def _fail_after_files_are_written(engine: Engine, where: str) -> None:
@@ -1181,3 +1184,39 @@ def test_a_failed_answer_leaves_no_files_behind(
     assert counts(world.engine) == before
     assert uploaded_files(world.settings) == []
     assert get_task(world.engine, world.task_id).status is TaskStatus.open
+
+
+def test_an_answer_at_00_30_in_moscow_shows_its_moscow_day_everywhere(
+    client: TestClient, world: World
+) -> None:
+    """21:30 UTC on 14.09 is 00:30 on 15.09 in Moscow: the centre sees the 15th."""
+    from domain.formatting import local_day, ru_date
+    from domain.progress import item_progress
+
+    late_evening = datetime(2022, 9, 14, 21, 30, tzinfo=UTC)
+    with Session(world.engine, expire_on_commit=False) as s:
+        task = s.get(Task, world.task_id)
+        assert task is not None
+        submit_answer(
+            session=s,
+            task=task,
+            values=good_form(),
+            files=[UploadedFile("order", "приказ.pdf", PDF, "application/pdf")],
+            by="head@school1.example",
+            settings=world.settings,
+            now=late_evening,
+        )
+        s.commit()
+        progress = item_progress(
+            session=s, item_id=world.item_id, today=date(2022, 9, 15), tz=world.settings.tz
+        )
+    assert local_day(late_evening, world.settings.tz) == "15.09.2022"
+    with pytest.raises(ValueError, match="local_day"):
+        ru_date(late_evening)  # the UTC day would be the 14th
+    answered = {row.organisation: row.answered for row in progress.rows}
+    assert answered["СОШ № 1"] == "15.09.2022"
+    assert login(client).status_code == 303
+    page = client.get(f"/admin/tasks/{world.task_id}").text
+    assert "15.09.2022 00:30" in page and "14.09.2022 21:30" not in page
+    rows = list(csv.reader(io.StringIO(client.get("/admin/tasks.csv").text), delimiter=";"))
+    assert any("15.09.2022 00:30" in row for row in rows)

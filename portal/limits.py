@@ -1,0 +1,174 @@
+"""Bounded requests: every body is counted as it streams in, whatever its headers say, up
+to a limit per route, and an admin-only route checks who is calling before it reads a byte.
+
+An answer (the answer page's form and the API's answer) may carry files up to the upload
+limit; everything else is a small form or JSON document.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal.auth import SESSION_COOKIE, HashingBusy, attempt_login, basic_credentials
+
+if TYPE_CHECKING:
+    from portal.app import Portal
+
+SMALL_BODY = 64 * 1024
+LOGIN_BODY = 16 * 1024
+# the text fields of an answer, on top of its files
+ANSWER_TEXT_ALLOWANCE = 512 * 1024
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+_ANSWER_PATHS = (re.compile(r"^/t/[^/]+$"), re.compile(r"^/api/tasks/[^/]+/answer$"))
+
+
+def answer_limit(upload_max_bytes: int) -> int:
+    """The largest answer body: all its files together up to the upload limit, plus text."""
+    return upload_max_bytes + ANSWER_TEXT_ALLOWANCE
+
+
+def body_limit(method: str, path: str, upload_max_bytes: int) -> int:
+    if method == "POST" and any(p.match(path) for p in _ANSWER_PATHS):
+        return answer_limit(upload_max_bytes)
+    if path == "/admin/login":
+        return LOGIN_BODY
+    return SMALL_BODY
+
+
+def admin_only(method: str, path: str) -> bool:
+    if method not in BODY_METHODS:
+        return False
+    if path.startswith("/api/admin/"):
+        return True
+    return path.startswith("/admin/") and path != "/admin/login"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` when a body passes its route's limit; the connection closes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, headers={"Connection": "close"})
+        self.limit = limit
+
+
+class RequestGuard:
+    """ASGI middleware: the admin check before the body, and the body's running count."""
+
+    def __init__(self, app: ASGIApp, portal: Portal) -> None:
+        self.app = app
+        self.portal = portal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = str(scope["method"]), str(scope["path"])
+        limit = body_limit(method, path, self.portal.settings.upload_max_bytes)
+        request = Request(scope)
+        length = request.headers.get("content-length", "")
+        if length.strip().isdigit() and int(length) > limit:
+            await self._too_large(request, limit)(scope, receive, send)
+            return
+        if admin_only(method, path):
+            refusal = await self._refuse_anonymous(request)
+            if refusal is not None:
+                refusal.headers["Connection"] = "close"
+                await refusal(scope, receive, send)
+                return
+
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._too_large(request, limit)(scope, receive, send)
+
+    def _too_large(self, request: Request, limit: int) -> Response:
+        from portal.app import too_large_response
+
+        return too_large_response(self.portal, request, limit)
+
+    async def _refuse_anonymous(self, request: Request) -> Response | None:
+        """None when the caller is an administrator (or sends Basic credentials that
+        check out); otherwise the refusal, sent without reading the body."""
+        portal = self.portal
+        api = request.url.path.startswith("/api/")
+        credentials = basic_credentials(request.headers.get("authorization")) if api else None
+        if credentials is not None:
+            try:
+                outcome = await run_in_threadpool(
+                    attempt_login,
+                    engine=portal.engine,
+                    email=credentials[0],
+                    password=credentials[1],
+                    address=request.client.host if request.client else "unknown",
+                    now=portal.now(),
+                )
+            except HashingBusy:
+                return _problem(503, "Портал занят проверкой входов, повторите.", retry=5)
+            request.state.basic_login = outcome
+            if outcome.retry_after:
+                return _problem(
+                    429, "Слишком много попыток входа. Повторите позже.", retry=outcome.retry_after
+                )
+            if outcome.admin_id is None:
+                return _problem(401, "Неверный адрес или пароль.", basic=True)
+            return None
+        state = portal.sessions.loads(request.cookies.get(SESSION_COOKIE))
+        if state is not None and state.key is not None:
+            from portal.auth import session_admin
+
+            def live() -> bool:
+                with portal.session() as session:
+                    return (
+                        session_admin(session=session, key=state.key, now=portal.now()) is not None
+                    )
+
+            if await run_in_threadpool(live):
+                return None
+        if api:
+            return _problem(401, "Нужен вход администратора.", basic=True)
+        return portal.render(
+            request,
+            "message.html",
+            {
+                "title": "Запрос отклонён",
+                "message": "Форма устарела или вы не вошли. Обновите страницу и повторите.",
+            },
+            status_code=403,
+        )
+
+
+def _problem(status: int, message: str, *, retry: int = 0, basic: bool = False) -> JSONResponse:
+    headers = {"Retry-After": str(retry)} if retry else {}
+    if basic:
+        headers["WWW-Authenticate"] = 'Basic realm="roadmap"'
+    return JSONResponse(
+        {"detail": {"problem": "auth", "message": message}}, status_code=status, headers=headers
+    )
