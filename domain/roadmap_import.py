@@ -96,13 +96,14 @@ def roadmap_code(order_number: str, order_date: date, source_name: str = "") -> 
     return key if KEY_PATTERN.match(key) else f"roadmap-{order_date.year}"
 
 
-def _labels(items: Sequence[RawItem]) -> tuple[list[str], list[ImportProblem]]:
-    """Each item's label (its number as written, made unique) and the warnings."""
+def _labels(items: Sequence[RawItem]) -> tuple[list[str], dict[int, ImportProblem]]:
+    """Each item's label (its number as written, made unique) and the warnings, by the
+    item's index."""
     written = [label_of(item.number) for item in items]
     reserved = {label for label in written if label}
     used: dict[str, str] = {}  # label -> the row that has it
     labels: list[str] = []
-    warnings: list[ImportProblem] = []
+    warnings: dict[int, ImportProblem] = {}
 
     def free(base: str) -> str:
         suffix = 2
@@ -120,23 +121,19 @@ def _labels(items: Sequence[RawItem]) -> tuple[list[str], list[ImportProblem]]:
                 if item.number
                 else "нет номера пункта"
             )
-            warnings.append(
-                ImportProblem(
-                    item.where,
-                    f"{what}; пункт сохранён под номером «{chosen}» (по порядку строк); "
-                    "впишите номер цифрами, например 4, 4.1 или 4а",
-                    "number",
-                )
+            warnings[position - 1] = ImportProblem(
+                item.where,
+                f"{what}; пункт сохранён под номером «{chosen}» (по порядку строк); "
+                "впишите номер цифрами, например 4, 4.1 или 4а",
+                "number",
             )
         elif label in used:
             chosen = free(label)
-            warnings.append(
-                ImportProblem(
-                    item.where,
-                    f"номер {label} повторяется (он уже есть: {used[label]}); оба пункта "
-                    f"сохранены, этот — под номером «{chosen}»; проверьте нумерацию",
-                    "number",
-                )
+            warnings[position - 1] = ImportProblem(
+                item.where,
+                f"номер {label} повторяется (он уже есть: {used[label]}); оба пункта "
+                f"сохранены, этот — под номером «{chosen}»; проверьте нумерацию",
+                "number",
             )
         else:
             chosen = label
@@ -216,12 +213,15 @@ def build_roadmap(
     warnings.extend(table.warnings)
     final_number = order_number if order_number is not None else heading.order_number
     labels, label_warnings = _labels(table.items)
-    warnings.extend(label_warnings)
+    if "number" not in table.columns:  # said once for the whole table
+        label_warnings = {}
     specs: list[ItemSpec] = []
     schedules: dict[int, Schedule] = {}
     where: dict[int, str] = {}
     slugs: set[str] = set()
     for position, (item, label) in enumerate(zip(table.items, labels, strict=True), 1):
+        if position - 1 in label_warnings:
+            warnings.append(label_warnings[position - 1])
         cells = item.cells
         item_title = cells["title"]
         if not item_title:
@@ -234,9 +234,24 @@ def build_roadmap(
                     "title",
                 )
             )
+        try:
+            schedule = parse_schedule(cells["schedule"])
+        except ScheduleParseError as exc:
+            schedule = Schedule.unreadable(cells["schedule"], exc.reason)
+            reason = exc.reason
+            if cells["schedule"] and cells["schedule"] not in reason:
+                reason = f"срок «{cells['schedule']}»: {reason}"
+            warnings.append(
+                ImportProblem(
+                    item.where,
+                    f"пункт {label}: {reason}; пункт помечен «нужны даты» — исправьте "
+                    "формулировку срока в файле или задайте даты вручную",
+                    "schedule",
+                )
+            )
         responsible = cells["responsible"]
         reading = read_responsible(responsible, compiled)
-        if reading.empty:
+        if reading.empty and "responsible" in table.columns:
             warnings.append(
                 ImportProblem(
                     item.where,
@@ -254,21 +269,6 @@ def build_roadmap(
                     "назначено центру, проверьте (текст сохранён как есть; кому задания, "
                     "меняется в assignees пункта или в responsible_rules файла дорожной карты)",
                     "responsible",
-                )
-            )
-        try:
-            schedule = parse_schedule(cells["schedule"])
-        except ScheduleParseError as exc:
-            schedule = Schedule.unreadable(cells["schedule"], exc.reason)
-            reason = exc.reason
-            if cells["schedule"] and cells["schedule"] not in reason:
-                reason = f"срок «{cells['schedule']}»: {reason}"
-            warnings.append(
-                ImportProblem(
-                    item.where,
-                    f"пункт {label}: {reason}; пункт помечен «нужны даты» — исправьте "
-                    "формулировку срока в файле или задайте даты вручную",
-                    "schedule",
                 )
             )
         slug = slugify(label, item_title)

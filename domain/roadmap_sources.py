@@ -123,6 +123,7 @@ class SourceTable:
     problems: list[ImportProblem] = field(default_factory=list)  # errors
     warnings: list[ImportProblem] = field(default_factory=list)
     heading_problems: list[ImportProblem] = field(default_factory=list)  # a wrong order date
+    columns: list[str] = field(default_factory=lambda: list(COLUMNS))  # the table's columns
 
 
 def label_of(number: str) -> str | None:
@@ -235,7 +236,7 @@ class _Collector:
         heading_problems: list[ImportProblem],
     ) -> SourceTable:
         problems = list(self.problems)
-        if not self.items:
+        if not self.items and not problems:
             problems.append(
                 ImportProblem(FILE, "в таблице нет ни одного пункта; добавьте строки мероприятий")
             )
@@ -245,6 +246,7 @@ class _Collector:
             problems,
             missing_columns(columns, header_where),
             heading_problems,
+            [key for key in COLUMNS if key in columns],
         )
 
     def add_section(self, text: str) -> None:
