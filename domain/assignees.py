@@ -21,9 +21,9 @@ A part no rule matches (a department, an official, "оргкомитет", "чл
 a warning ("назначено центру, проверьте"), never an error.
 
 The import writes the effective rules into the roadmap file (`responsible_rules`)
-so that an administrator sees them; editing them there and importing again with
-`--rules-from FILE.yaml` applies them to every item, and editing an item's
-`assignees` in the file changes who gets that item's tasks. Texts for people
+so that an administrator sees them; editing them (or the centre's names) there and
+importing again with `--rules-from FILE.yaml` applies them to every item, and
+editing an item's `assignees` in the file changes who gets that item's tasks. Texts for people
 (`describe_rule`, errors) are Russian.
 """
 
@@ -84,6 +84,57 @@ _KINDERGARTEN = re.compile(r"\bдоу\b|\bдетск\w*\s+сад|\bдошкол�
 _SCHOOL = re.compile(r"\bшкол|\bобщеобразовательн|\bсош\b|\bоош\b")
 _EVERY_KIND = re.compile(r"\bоо\b|\bоу\b")
 _KIND_WORDS = ((OrgKind.kindergarten, _KINDERGARTEN), (OrgKind.school, _SCHOOL))
+# Case endings of Russian nouns and adjectives, longest first: a name's word matches
+# in any case ("Зеленогорский район" and "Зеленогорского района").
+_ENDINGS = sorted(
+    [
+        "ого",
+        "его",
+        "ому",
+        "ему",
+        "ыми",
+        "ими",
+        "ами",
+        "ями",
+        "ией",
+        "ий",
+        "ый",
+        "ой",
+        "ая",
+        "яя",
+        "ое",
+        "ее",
+        "ые",
+        "ие",
+        "ых",
+        "их",
+        "ым",
+        "им",
+        "ам",
+        "ям",
+        "ах",
+        "ях",
+        "ом",
+        "ем",
+        "ов",
+        "ев",
+        "ия",
+        "ии",
+        "ию",
+        "а",
+        "я",
+        "о",
+        "е",
+        "и",
+        "ы",
+        "у",
+        "ю",
+        "ь",
+        "й",
+    ],
+    key=len,
+    reverse=True,
+)
 _SPLIT = re.compile(r"[,;]")
 
 
@@ -98,10 +149,8 @@ def _word_pattern(word: str) -> str:
     lower = normalise(word)
     if word.isupper() or len(lower) < 4 or not lower.isalpha():
         return re.escape(lower)
-    stem = lower
-    for _ in range(2):
-        if len(stem) > 3 and stem[-1] in "аеийоуыьэюя":
-            stem = stem[:-1]
+    ending = next((e for e in _ENDINGS if lower.endswith(e) and len(lower) - len(e) >= 4), "")
+    stem = lower[: len(lower) - len(ending)]
     return re.escape(stem) + r"\w*"
 
 
@@ -125,11 +174,11 @@ def centre_rules(centre: Centre) -> list[ResponsibleRule]:
 
 
 def effective_rules(centre: Centre, rules: Sequence[ResponsibleRule] = ()) -> list[ResponsibleRule]:
-    """The rules a roadmap uses: its own when it has any (an administrator's edit),
-    else the centre's names followed by the built-in rules."""
-    if rules:
-        return list(rules)
-    return [*centre_rules(centre), *BUILT_IN_RULES]
+    """The rules a roadmap uses: the centre's names (always: its names are edited in the
+    `centre`, not here), then its own rules when it has any (an administrator's edit),
+    else the built-in ones."""
+    own = list(rules) or list(BUILT_IN_RULES)
+    return [*(r for r in centre_rules(centre) if r not in own), *own]
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,26 @@ _HEADER_STEMS: dict[str, tuple[str, ...]] = {
 _LABEL = re.compile(r"^(\d{1,4}(?:\.\d{1,4}){0,3})\.?\s*([а-яёa-z])?[.)]?$", re.IGNORECASE)
 # A section's number: "I.", "IV", "Раздел 2", "Раздел II."
 _SECTION_NUMBER = re.compile(r"^([ivxlc]{1,6}|раздел\s+\w+)\.?$", re.IGNORECASE)
-_ORDER_DATE_FIRST = re.compile(
-    r"от\s+(\d{1,2})\.(\d{1,2})\.(\d{4})\s*(?:г\.?|года)?\s*№\s*([0-9A-Za-zА-Яа-яЁё/_-]+)"
+_MONTHS = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
 )
-_ORDER_NUMBER_FIRST = re.compile(
-    r"№\s*([0-9A-Za-zА-Яа-яЁё/_-]+)\s+от\s+(\d{1,2})\.(\d{1,2})\.(\d{4})"
-)
+# "08.04.2022", "12 января 2023", "«12» января 2023"
+_DATE = r"«?\s*(\d{1,2})\s*»?(?:\.(\d{1,2})\.|\s+(" + "|".join(_MONTHS) + r")\s+)(\d{4})"
+_ORDER_NUMBER = r"№\s*([0-9A-Za-zА-Яа-яЁё/_-]+)"
+_ORDER_DATE_FIRST = re.compile(rf"от\s+{_DATE}\s*(?:г\.?|года)?\s*{_ORDER_NUMBER}", re.IGNORECASE)
+_ORDER_NUMBER_FIRST = re.compile(rf"{_ORDER_NUMBER}\s+от\s+{_DATE}", re.IGNORECASE)
+_ORDER_DATE_ONLY = re.compile(rf"\bот\s+{_DATE}", re.IGNORECASE)
 _DISTRICT = re.compile(
     r"\b([А-ЯЁ][а-яё-]+?)(ск|цк)ого\s+(муниципального|городского)\s+(округа|района)"
 )
@@ -285,17 +299,17 @@ def _district(text: str) -> str:
 
 def _order(text: str) -> tuple[str, date | None, str | None]:
     """(order number, order date, problem) from the heading text."""
-    day = month = year = ""
-    number = ""
-    match = _ORDER_DATE_FIRST.search(text)
-    if match:
-        day, month, year, number = match.groups()
+    groups: Sequence[str | None]
+    if match := _ORDER_DATE_FIRST.search(text):
+        *groups, number = match.groups()
+    elif match := _ORDER_NUMBER_FIRST.search(text):
+        number, *groups = match.groups()
+    elif match := _ORDER_DATE_ONLY.search(text):
+        number, groups = "", match.groups()
     else:
-        other = _ORDER_NUMBER_FIRST.search(text)
-        if other:
-            number, day, month, year = other.groups()
-    if not number:
         return "", None, None
+    day, digits, word, year = (g or "" for g in groups)
+    month = digits or str(_MONTHS.index(word.lower()) + 1)
     try:
         return number, date(int(year), int(month), int(day)), None
     except ValueError:
@@ -399,6 +413,21 @@ def _bold(paragraphs: Sequence[Any]) -> bool:
     return seen
 
 
+def _auto_numbered(paragraphs: Sequence[Any]) -> bool:
+    """A paragraph numbered by Word's list numbering (its own or its style's `numPr`)."""
+    for paragraph in paragraphs:
+        p_pr = paragraph._p.pPr
+        if p_pr is not None and p_pr.numPr is not None:
+            return True
+        style = paragraph.style
+        while style is not None:
+            style_pr = style.element.pPr
+            if style_pr is not None and style_pr.numPr is not None:
+                return True
+            style = style.base_style
+    return False
+
+
 def read_docx(path: Path) -> SourceTable:
     """A Word file with the same table (python-docx)."""
     import docx
@@ -459,6 +488,7 @@ def read_docx(path: Path) -> SourceTable:
     collect = _Collector(columns)
     width = max(columns.values()) + 1
     previous: list[Any] = []
+    auto = 0  # items numbered by Word's automatic numbering, so far
     for index, row in enumerate(table.rows):
         if index <= header_row:
             previous = [c._tc for c in row.cells]
@@ -481,13 +511,24 @@ def read_docx(path: Path) -> SourceTable:
             previous = tcs
             continue
         texts: list[str] = []
+        merged_up: list[bool] = []
         for i, cell in enumerate(cells):
             merged_left = i > 0 and tcs[i] is tcs[i - 1]
-            merged_up = i < len(previous) and tcs[i] is previous[i]
-            texts.append("" if merged_left or merged_up else cell.text)
+            merged_up.append(i < len(previous) and tcs[i] is previous[i])
+            texts.append("" if merged_left or merged_up[i] else cell.text)
         previous = tcs
         if _is_column_numbers(texts[:width]):
             continue
+        at = columns.get("number")
+        if at is not None and not merged_up[at] and any(t.strip() for t in texts):
+            if not texts[at].strip() and _auto_numbered(cells[at].paragraphs):
+                auto += 1
+                texts[at] = str(auto)
+            if label_of(texts[at]):
+                # a new item: a cell merged down from the row above is its text too
+                for i, cell in enumerate(cells):
+                    if merged_up[i] and not (i > 0 and tcs[i] is tcs[i - 1]):
+                        texts[i] = cell.text
         by_key = {key: texts[i] for key, i in columns.items()}
         filled = [i for i, t in enumerate(texts) if t.strip()]
         if not filled:
@@ -504,9 +545,19 @@ def read_docx(path: Path) -> SourceTable:
             collect.add_section(by_key["title"])
         else:
             collect.add_row(where, by_key)
-    return collect.table(
+    result = collect.table(
         heading, columns, f"таблица Word, строка {header_row + 1}", heading_problems
     )
+    if auto:
+        result.warnings.append(
+            ImportProblem(
+                f"таблица Word, строка {header_row + 1}",
+                f"номера пунктов ({auto}) проставлены автонумерацией Word: они взяты по порядку "
+                "(1, 2, …); проверьте, что они совпадают с номерами в документе",
+                "number",
+            )
+        )
+    return result
 
 
 # --- .csv ---------------------------------------------------------------------------------

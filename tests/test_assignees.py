@@ -182,7 +182,8 @@ def test_a_roadmaps_own_rules_replace_the_built_in_ones() -> None:
         ResponsibleRule(pattern=r"оргкомитет", means=ResponsibleMeaning.centre),
         ResponsibleRule(pattern=r"тренер", means=ResponsibleMeaning.curators),
     ]
-    assert effective_rules(DEMO_CENTRE, own) == own
+    assert effective_rules(DEMO_CENTRE, own) == [*centre_rules(DEMO_CENTRE), *own]
+    assert effective_rules(DEMO_CENTRE, RULES) == RULES  # the centre's rules are not doubled
     assert assignee_rule_with("члены оргкомитета", own) == AssigneeRule(centre=True)
     assert assignee_rule_with("тренеры-преподаватели", own).organisations is Role.curator
     assert assignee_rule_with("руководители ОО", own).unmatched  # no heads rule now
