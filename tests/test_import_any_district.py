@@ -7,20 +7,25 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import docx
 import pytest
 import yaml
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
 from cli.main import app
 from config.settings import get_settings
 from domain.enums import OrgKind, Role
-from domain.roadmap import Centre, ResponsibleMeaning
-from domain.roadmap_file import dump_roadmap_file, load_roadmap_file
+from domain.opening import open_item
+from domain.organisations import Organisation
+from domain.roadmap import Centre, ResponsibleMeaning, RoadmapItem
+from domain.roadmap_file import dump_roadmap_file, load_roadmap_file, sync_roadmap
 from domain.roadmap_import import ImportResult, RoadmapImportError, import_roadmap
+from domain.tasks import Task
 
 TODAY = date(2026, 12, 1)
 CENTRE = Centre(
@@ -348,6 +353,60 @@ def test_only_what_cannot_be_read_stops_the_import(tmp_path: Path) -> None:
     assert [str(p) for p in empty.value.problems] == [
         "файл: в таблице нет ни одного пункта; добавьте строки мероприятий"
     ]
+
+
+def test_the_imported_plan_opens_the_centres_and_the_organisations_tasks(
+    tmp_path: Path, any_engine: Engine
+) -> None:
+    path = tmp_path / "spartakiada.docx"
+    write_word_plan(path)
+    roadmap = import_roadmap(path, centre=CENTRE, today=TODAY).roadmap
+    now = datetime(2023, 5, 15, 7, tzinfo=UTC)
+    with Session(any_engine) as session:
+        session.add(
+            Organisation(
+                name="МБОУ СОШ № 1", short_name="СОШ № 1", kind=OrgKind.school,
+                head_name="Иванова", head_email="school1@example.org",
+            )
+        )  # fmt: skip
+        session.add(
+            Organisation(
+                name="МБДОУ детский сад № 2", short_name="Д/с № 2", kind=OrgKind.kindergarten,
+                head_name="Петрова", head_email="ds2@example.org",
+            )
+        )  # fmt: skip
+        sync_roadmap(session=session, roadmap=roadmap, now=now)
+        session.commit()
+        items = session.exec(select(RoadmapItem).order_by(col(RoadmapItem.number))).all()
+        assert [i.label for i in items] == LABELS
+        for item in items:
+            for _ in range(2):  # a re-run opens nothing new
+                open_item(
+                    session=session,
+                    item=item,
+                    roadmap_start=roadmap.order_date,
+                    now=now,
+                    today=now.date(),
+                )
+        session.commit()
+        labels = {i.id: i.label for i in items}
+        orgs = {o.id: o.short_name for o in session.exec(select(Organisation))}
+        tasks = sorted(
+            (labels[t.item_id], t.role.value, orgs.get(t.organisation_id or 0, "центр"))
+            for t in session.exec(select(Task))
+        )
+    assert tasks == [
+        ("1.1", "centre", "центр"),  # до 01.02.2023: the department's task, the centre's
+        ("1.2", "head", "Д/с № 2"),  # февраль 2023: heads of ОО/ДОУ
+        ("1.2", "head", "СОШ № 1"),
+        ("2", "centre", "центр"),  # март-апрель 2023: "члены оргкомитета"
+        ("3", "centre", "центр"),  # апрель 2023: "члены экспертной комиссии"
+        ("3-2", "centre", "центр"),  # май 2023: instructors (unknown) and heads of ДОУ
+        ("3-2", "head", "Д/с № 2"),
+        ("3а", "centre", "центр"),  # ежеквартально (Q2): the centre and curators
+        ("3а", "curator", "Д/с № 2"),
+        ("3а", "curator", "СОШ № 1"),
+    ]  # 1 (январь 2023) opened before the order's date, 4 (по согласованию) needs dates
 
 
 # --- the command, with the centre from the settings ---------------------------------------
