@@ -44,7 +44,7 @@ FILE is one of:
   order's Russian headings (№ п/п, Наименование мероприятия, Сроки исполнения,
   Ответственный исполнитель, Результат, and optionally Раздел). A row with an empty
   number and only the title filled starts a section. A CSV has no heading: pass
-  --order-date, --order-number and --title.
+  --order-date, --order-number and --title (else the file's name and today's date).
 
 Any district's order imports: only a file that cannot be read at all (no table, no
 schedule column, a row with the wrong number of cells) stops the import; errors name
@@ -155,12 +155,18 @@ def import_roadmap_command(
             "the file's name).",
         ),
     ] = None,
-    title: Annotated[str | None, typer.Option(help="Title, if the file has none.")] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Title, if the file has none (default: the file's name).")
+    ] = None,
     order_number: Annotated[
         str | None, typer.Option(help="The order's number, e.g. 209-од.")
     ] = None,
     order_date: Annotated[
-        str | None, typer.Option(help="The order's date, YYYY-MM-DD (the roadmap's start).")
+        str | None,
+        typer.Option(
+            help="The order's date, YYYY-MM-DD (the roadmap's start; default: from the "
+            "heading, else today)."
+        ),
     ] = None,
     district: Annotated[str | None, typer.Option(help="The district's name.")] = None,
     rules_from: Annotated[
