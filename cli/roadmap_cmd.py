@@ -73,6 +73,7 @@ SCHEDULE_KINDS: dict[ScheduleKind | None, str] = {
 PROBLEMS = ("ошибка", "ошибки", "ошибок")
 ITEMS = ("мероприятие", "мероприятия", "мероприятий")
 SECTIONS = ("разделе", "разделах", "разделах")
+WARNINGS = ("предупреждение", "предупреждения", "предупреждений")
 
 
 def _first_dates(schedule: Schedule, start: date) -> str:
@@ -110,6 +111,12 @@ def _summary(result: ImportResult, done: str) -> None:
     console.print(table)
     for number, section in enumerate(sections, 1):
         console.print(f"  раздел {number}: {escape(section)}")
+    if result.warnings:
+        unmatched = [i.label for i in roadmap.items if i.assignees.unmatched]
+        line = f"{count_ru(len(result.warnings), WARNINGS)} (выше)"
+        if unmatched:
+            line += f"; задания центру вместо неизвестных исполнителей: {', '.join(unmatched)}"
+        console.print(escape(line) + "; проверьте")
     console.print(done)
 
 

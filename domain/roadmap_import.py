@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from domain.assignees import AssigneeError, CompiledRules, effective_rules, read_responsible
@@ -74,6 +74,9 @@ __all__ = [
     "read_text",
     "roadmap_code",
 ]
+
+
+LOOK_AHEAD_DAYS = 3 * 366  # an item with no occurrence this long after the start is warned of
 
 
 @dataclass
@@ -269,6 +272,19 @@ def build_roadmap(
                     "назначено центру, проверьте (текст сохранён как есть; кому задания, "
                     "меняется в assignees пункта или в responsible_rules файла дорожной карты)",
                     "responsible",
+                )
+            )
+        if not schedule.needs_dates and not schedule.occurrences(
+            final_date, final_date + timedelta(days=LOOK_AHEAD_DAYS)
+        ):
+            warnings.append(
+                ImportProblem(
+                    item.where,
+                    f"пункт {label}: по сроку «{cells['schedule']}» нет ни одного срока с "
+                    f"начала дорожной карты {final_date:%d.%m.%Y} (окно открылось раньше "
+                    "или слишком далеко); задание не откроется — исправьте срок или дату "
+                    "начала (--order-date)",
+                    "schedule",
                 )
             )
         slug = slugify(label, item_title)

@@ -197,7 +197,7 @@ def responsible_warnings(result: ImportResult) -> list[str]:
     return [str(w) for w in result.warnings if w.column == "responsible"]
 
 
-def check_warnings(result: ImportResult, rows: dict[str, str]) -> None:
+def check_warnings(result: ImportResult, rows: dict[str, str], late: list[str]) -> None:
     texts = [str(w) for w in result.warnings]
     assert texts[0] == (
         "заголовок приказа: не найдено название (строка жирным шрифтом «Дорожная карта …» "
@@ -226,8 +226,17 @@ def check_warnings(result: ImportResult, rows: dict[str, str]) -> None:
             ]
         ],
     ]
-    # "по согласованию" is an external plan: flagged "needs dates", as the seed's item 2
-    assert [w for w in result.warnings if w.column == "schedule"] == []
+    # "по согласованию" is an external plan: flagged "needs dates", as the seed's item 2;
+    # a window that opened before the roadmap's start never opens: said, not guessed
+    start = f"{result.roadmap.order_date:%d.%m.%Y}"
+    schedules = [str(w) for w in result.warnings if w.column == "schedule"]
+    assert schedules == [
+        f"{rows[label]}, столбец «Сроки исполнения»: пункт {label}: по сроку «{row[2]}» нет "
+        f"ни одного срока с начала дорожной карты {start} (окно открылось раньше или "
+        "слишком далеко); задание не откроется — исправьте срок или дату начала (--order-date)"
+        for label, row in zip(LABELS, ITEM_ROWS, strict=True)
+        if label in late
+    ]
     assert [i.label for i in result.roadmap.items if i.needs_dates] == ["4"]
     assert all(w.column != "title" for w in result.warnings)
 
@@ -240,7 +249,7 @@ def test_a_word_plan_of_another_district_imports_with_warnings(tmp_path: Path) -
     where = [f"таблица Word, строка {n + 1}" for n in rows]
     check_every_row_kept(result, where)
     check_assignees(result)
-    check_warnings(result, dict(zip(LABELS, where, strict=True)))
+    check_warnings(result, dict(zip(LABELS, where, strict=True)), late=["1"])
     roadmap = result.roadmap
     assert (roadmap.key, roadmap.order_number, roadmap.order_date) == (
         "45-p-2023",
@@ -270,7 +279,8 @@ def test_a_csv_plan_of_another_district_imports_with_warnings(tmp_path: Path) ->
     where = [f"строка {n}" for n in (3, 4, 5, 7, 8, 9, 10, 11)]
     check_every_row_kept(result, where)
     check_assignees(result)
-    check_warnings(result, dict(zip(LABELS, where, strict=True)))
+    # no order date: the start is today (2026), after every 2023 date of the plan
+    check_warnings(result, dict(zip(LABELS, where, strict=True)), late=LABELS[:6])
     roadmap = result.roadmap
     # a CSV has no heading: the file's name and today, said in warnings
     assert (roadmap.key, roadmap.title, roadmap.order_date) == ("plan-sport", "plan_sport", TODAY)
@@ -438,6 +448,7 @@ def test_the_command_imports_another_districts_plan_into_the_database(district_e
         output
     )
     assert "центр (проверьте)" in output and "3-2" in output
+    assert "задания центру вместо неизвестных исполнителей: 1, 1.1, 2, 3, 3-2; проверьте" in output
     listed = json.loads(CliRunner().invoke(app, ["roadmaps", "list", "--json"]).output)
     assert [(r["key"], r["items"]) for r in listed] == [("45-p-2023", 8)]
     out = district_env / "export.yaml"
