@@ -178,6 +178,22 @@ def _header_columns(cells: Sequence[str]) -> dict[str, int] | None:
     return found if all(k in found for k in REQUIRED) else None
 
 
+def _missing_required(where: str, cells: Sequence[str]) -> ImportProblem | None:
+    """A header row that names at least two of the order's columns but lacks a required
+    one: the table is there, and cannot be read without that column."""
+    found = {key for key in map(_header_key, cells) if key in COLUMNS}
+    missing = [k for k in REQUIRED if k not in found]
+    if len(found) < 2 or not missing:
+        return None
+    names = ", ".join(f"«{COLUMNS[k]}»" for k in missing)
+    return ImportProblem(
+        where,
+        f"в строке заголовков нет столбца {names}: без него таблицу не прочитать; добавьте "
+        "столбец (заголовок «Сроки исполнения» или «Срок», «Наименование мероприятия» или "
+        "«Мероприятие»)",
+    )
+
+
 def missing_columns(columns: dict[str, int], where: str) -> list[ImportProblem]:
     """Warnings for the optional columns a table lacks, saying what the import does."""
     what = {
@@ -351,14 +367,16 @@ def read_text(text: str) -> SourceTable:
     lines = text.lstrip("\ufeff").splitlines()
     header_at: int | None = None
     columns: dict[str, int] = {}
+    partial: ImportProblem | None = None
     for index, line in enumerate(lines):
         if "\t" in line:
             found = _header_columns(line.split("\t"))
             if found is not None:
                 header_at, columns = index, found
                 break
+            partial = partial or _missing_required(f"строка {index + 1}", line.split("\t"))
     if header_at is None:
-        return SourceTable(Heading(), [], [_no_table("(столбцы через табуляцию)")])
+        return SourceTable(Heading(), [], [partial or _no_table("(столбцы через табуляцию)")])
     heading_lines = lines[:header_at]
     heading, heading_problems = parse_heading(heading_lines, _text_title(heading_lines))
     width = len(lines[header_at].split("\t"))
@@ -459,20 +477,23 @@ def read_docx(path: Path) -> SourceTable:
     table: Table | None = None
     columns: dict[str, int] = {}
     header_row = 0
+    partial: ImportProblem | None = None
     for block in document.iter_inner_content():
         if isinstance(block, Paragraph):
             if table is None:
                 before.append(block)
             continue
         for index, row in enumerate(block.rows[:3]):
-            found = _header_columns([c.text for c in row.cells])
+            heads = [c.text for c in row.cells]
+            found = _header_columns(heads)
             if found is not None:
                 table, columns, header_row = block, found, index
                 break
+            partial = partial or _missing_required(f"таблица Word, строка {index + 1}", heads)
         if table is not None:
             break
     if table is None:
-        return SourceTable(Heading(), [], [_no_table("таблицы Word")])
+        return SourceTable(Heading(), [], [partial or _no_table("таблицы Word")])
 
     title_parts: list[str] = []
     for paragraph in before:

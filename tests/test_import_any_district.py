@@ -357,6 +357,19 @@ def test_only_what_cannot_be_read_stops_the_import(tmp_path: Path) -> None:
     assert [str(p) for p in caught.value.problems][-1] == (
         "строка 1: нет столбцов: schedule («Сроки исполнения»); добавьте их в строку заголовков"
     )
+    document = docx.Document()
+    table = document.add_table(rows=2, cols=3)
+    for cell, text in zip(table.rows[0].cells, ["№", "Мероприятие", "Ответственные"], strict=True):
+        cell.text = text
+    word = tmp_path / "plan.docx"
+    document.save(str(word))
+    with pytest.raises(RoadmapImportError) as no_schedule:
+        import_roadmap(word, centre=CENTRE, today=TODAY)
+    assert [str(p) for p in no_schedule.value.problems] == [
+        "таблица Word, строка 1: в строке заголовков нет столбца «Сроки исполнения»: без "
+        "него таблицу не прочитать; добавьте столбец (заголовок «Сроки исполнения» или "
+        "«Срок», «Наименование мероприятия» или «Мероприятие»)"
+    ]
     path.write_text("№;Мероприятие;Срок;Ответственные\n", "utf-8")
     with pytest.raises(RoadmapImportError) as empty:
         import_roadmap(path, centre=CENTRE, today=TODAY)
