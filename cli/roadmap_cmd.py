@@ -13,9 +13,11 @@ from rich.table import Table
 
 from cli.common import err_console, fail, no_traceback, parse_date, settings_or_exit
 from cli.roadmaps_cmd import load_into_database, write_text_file
+from config.settings import Settings
 from domain.assignees import describe_rule
 from domain.calendar import RUSSIAN_CALENDAR
-from domain.roadmap_file import dump_roadmap_file
+from domain.roadmap import Centre
+from domain.roadmap_file import RoadmapFileError, dump_roadmap_file, load_roadmap_file
 from domain.roadmap_import import FORMATS, ImportResult, RoadmapImportError, import_roadmap
 from domain.schedule import Schedule, ScheduleKind
 from domain.summary import count_ru
@@ -42,11 +44,22 @@ FILE is one of:
   order's Russian headings (№ п/п, Наименование мероприятия, Сроки исполнения,
   Ответственный исполнитель, Результат, and optionally Раздел). A row with an empty
   number and only the title filled starts a section. A CSV has no heading: pass
-  --order-date, --order-number and --title.
+  --order-date, --order-number and --title (else the file's name and today's date).
 
-Errors name the line (or table row) and column; nothing is written then (exit 1).
-A schedule phrase that cannot be read is a warning: the item is flagged «needs dates»
-(«нужны даты»). Messages are in Russian.
+Any district's order imports: only a file that cannot be read at all (no table, no
+schedule column, a row with the wrong number of cells) stops the import; errors name
+the line (or table row) and column, and nothing is written then (exit 1). Everything
+else is kept with a warning: a schedule phrase that cannot be read (the item is
+flagged «нужны даты»), a responsible party that is not the centre, the heads or the
+curators (a department, an official, a committee: the centre's own task, the text
+kept as written, «назначено центру, проверьте»), a repeated item number (both rows
+kept, the second as «3-2»), a missing title (the file's name) or order date (today;
+--order-date sets it). Item numbers are kept as written («1», «1.1», «3а»).
+
+The centre (ROADMAP_CENTRE_NAME, _SHORT_NAME, _ALIASES, _ADDRESS) and the rules that
+read the responsible column are written into the roadmap file (`centre`,
+`responsible_rules`): edit them there and import again with --rules-from FILE.yaml,
+or edit an item's `assignees` to change who gets its tasks. Messages are in Russian.
 """
 
 
@@ -60,6 +73,7 @@ SCHEDULE_KINDS: dict[ScheduleKind | None, str] = {
 PROBLEMS = ("ошибка", "ошибки", "ошибок")
 ITEMS = ("мероприятие", "мероприятия", "мероприятий")
 SECTIONS = ("разделе", "разделах", "разделах")
+WARNINGS = ("предупреждение", "предупреждения", "предупреждений")
 
 
 def _first_dates(schedule: Schedule, start: date) -> str:
@@ -88,7 +102,7 @@ def _summary(result: ImportResult, done: str) -> None:
     for item in roadmap.items:
         schedule = result.schedules[item.number]
         table.add_row(
-            str(item.number),
+            escape(item.label),
             str(sections.index(item.section) + 1),
             SCHEDULE_KINDS.get(schedule.kind, str(schedule.kind)),
             _first_dates(schedule, roadmap.order_date),
@@ -97,7 +111,33 @@ def _summary(result: ImportResult, done: str) -> None:
     console.print(table)
     for number, section in enumerate(sections, 1):
         console.print(f"  раздел {number}: {escape(section)}")
+    if result.warnings:
+        unmatched = [i.label for i in roadmap.items if i.assignees.unmatched]
+        line = f"{count_ru(len(result.warnings), WARNINGS)} (выше)"
+        if unmatched:
+            line += f"; задания центру вместо неизвестных исполнителей: {', '.join(unmatched)}"
+        console.print(escape(line) + "; проверьте")
     console.print(done)
+
+
+def centre_of(settings: Settings) -> Centre:
+    """The centre running roadmaps, as the settings name it."""
+    return Centre(
+        name=settings.centre_name,
+        short_name=settings.centre_short_name,
+        aliases=list(settings.centre_aliases),
+        address=settings.centre_address,
+    )
+
+
+def _merged(centre: Centre, default: Centre) -> Centre:
+    """A roadmap file's centre, its empty fields taken from the settings."""
+    return Centre(
+        name=centre.name or default.name,
+        short_name=centre.short_name or default.short_name,
+        aliases=centre.aliases or default.aliases,
+        address=centre.address or default.address,
+    )
 
 
 @no_traceback
@@ -122,17 +162,41 @@ def import_roadmap_command(
             "the file's name).",
         ),
     ] = None,
-    title: Annotated[str | None, typer.Option(help="Title, if the file has none.")] = None,
+    title: Annotated[
+        str | None, typer.Option(help="Title, if the file has none (default: the file's name).")
+    ] = None,
     order_number: Annotated[
         str | None, typer.Option(help="The order's number, e.g. 209-од.")
     ] = None,
     order_date: Annotated[
-        str | None, typer.Option(help="The order's date, YYYY-MM-DD (the roadmap's start).")
+        str | None,
+        typer.Option(
+            help="The order's date, YYYY-MM-DD (the roadmap's start; default: from the "
+            "heading, else today)."
+        ),
     ] = None,
     district: Annotated[str | None, typer.Option(help="The district's name.")] = None,
+    rules_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules-from",
+            help="A roadmap file (YAML) whose `centre` and `responsible_rules` read the "
+            "responsible column (default: the settings' centre and the built-in rules).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     settings = settings_or_exit()
     when = parse_date(order_date, "--order-date") if order_date else None
+    centre = centre_of(settings)
+    rules = []
+    if rules_from is not None:
+        try:
+            source = load_roadmap_file(rules_from)
+        except RoadmapFileError as exc:
+            raise fail(f"--rules-from: {exc}") from None
+        centre = _merged(source.centre, centre)
+        rules = source.responsible_rules
     if not file.exists():
         raise fail(f"{file}: файл не найден; проверьте путь")
     if file.is_dir():
@@ -143,6 +207,9 @@ def import_roadmap_command(
     try:
         result = import_roadmap(
             file,
+            centre=centre,
+            today=datetime.now(settings.tz).date(),
+            rules=rules,
             code=code,
             title=title,
             order_number=order_number,

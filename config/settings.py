@@ -8,11 +8,12 @@ from enum import StrEnum
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.calendar import RUSSIAN_CALENDAR, load_working_days
 
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
     mail_from: str = "Методический центр <roadmap@imcso-levokumskoe.example>"
     centre_email: str = "imcso@levokumskoe.example"
     centre_name: str = "МКУ «ИМЦСО ЛМО СК»"
+    # how an imported order may also name the centre; a roadmap file's `centre` overrides
+    centre_short_name: str = "ИМЦСО"
+    centre_aliases: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["методический центр"]
+    )  # ROADMAP_CENTRE_ALIASES: comma-separated
+    centre_address: str = ""
 
     portal_url: str = "http://127.0.0.1:8080"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
@@ -78,6 +85,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}; use a name like Europe/Moscow") from exc
+        return value
+
+    @field_validator("centre_aliases", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("chase_working_days_after")

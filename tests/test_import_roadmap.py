@@ -15,14 +15,17 @@ from docx.shared import Pt
 from typer.testing import CliRunner
 
 from cli.main import app
-from config.settings import get_settings
+from cli.roadmap_cmd import centre_of
+from config.settings import get_settings, load_settings
 from domain.enums import Role
+from domain.roadmap import Centre
 from domain.roadmap_file import RoadmapFile, dump_roadmap_file, load_roadmap_file
 from domain.roadmap_import import (
+    ImportResult,
     RoadmapImportError,
-    import_roadmap,
     read_text,
 )
+from domain.roadmap_import import import_roadmap as import_with
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seed" / "roadmap-order-209-od-2022.txt"
@@ -31,6 +34,13 @@ HEADER = "№ п/п\tНаименование мероприятия\tСроки
 ORDER = "от 08.04.2022 г. № 209-од"
 CENTRE = "МКУ «ИМЦСО ЛМО СК»"
 HEADS = "руководители образовательных организаций"
+DEMO_CENTRE = Centre(name=CENTRE, short_name="ИМЦСО", aliases=["методический центр"])
+TODAY = date(2026, 12, 1)
+
+
+def import_roadmap(path: Path, **options: object) -> ImportResult:
+    """The import as the command runs it with the shipped settings' centre."""
+    return import_with(path, centre=DEMO_CENTRE, today=TODAY, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +140,16 @@ def test_the_shipped_roadmap_is_the_import_of_the_seed(seed: RoadmapFile) -> Non
     assert load_roadmap_file(SHIPPED) == seed
 
 
+def test_the_seed_is_read_with_the_settings_centre_written_into_the_file(
+    seed: RoadmapFile,
+) -> None:
+    assert centre_of(load_settings()) == DEMO_CENTRE == seed.centre
+    assert seed.responsible_rules[0].pattern == r"\bмку\W+имцсо\W+лмо\W+ск\b"
+    assert {r.means for r in seed.responsible_rules} == {"centre", "heads", "curators"}
+    assert not any(item.assignees.unmatched for item in seed.items)
+    assert import_roadmap(SEED).warnings == []
+
+
 # --- errors and warnings -----------------------------------------------------------------
 
 
@@ -149,7 +169,22 @@ def test_an_unreadable_schedule_is_a_warning_and_flags_the_item(tmp_path: Path) 
     assert item.schedule_text == "когда-нибудь потом"
 
 
-def test_row_errors_name_the_line_and_the_column(tmp_path: Path) -> None:
+def test_only_unreadable_rows_are_errors(tmp_path: Path) -> None:
+    path = text_file(
+        tmp_path,
+        f"1.\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт",
+        f"4.\tЧетвёртое\tапрель, ежегодно\t{CENTRE}",
+        f"5.\tПятое\tапрель, ежегодно\t{CENTRE}\tОтчёт\tлишнее",
+    )
+    assert problems_of(path) == [
+        "строка 8: неверное число столбцов: 4 через табуляцию, а в строке заголовков 5; "
+        "уберите из текста ячеек табуляции и переносы строк",
+        "строка 9: неверное число столбцов: 6 через табуляцию, а в строке заголовков 5; "
+        "уберите из текста ячеек табуляции и переносы строк",
+    ]
+
+
+def test_row_warnings_name_the_line_and_the_column_and_keep_every_row(tmp_path: Path) -> None:
     path = text_file(
         tmp_path,
         "\tпродолжение без пункта\t\t\t",
@@ -157,28 +192,68 @@ def test_row_errors_name_the_line_and_the_column(tmp_path: Path) -> None:
         f"1.\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт",
         f"первый\tВторое\tапрель, ежегодно\t{CENTRE}\tОтчёт",
         f"1\tТретье\tапрель, ежегодно\t{CENTRE}\tОтчёт",
-        f"4.\tЧетвёртое\tапрель, ежегодно\t{CENTRE}",
         f"5.\t\tапрель, ежегодно\t{CENTRE}\tОтчёт",
         "6.\tШестое\t\t\tОтчёт",
         "7.\tСедьмое\tапрель, ежегодно\tродители\tОтчёт",
     )
-    problems = problems_of(path)
-    assert problems == [
-        "строка 7, столбец «№ п/п»: нет номера пункта: в строке есть текст, но выше нет "
-        "пункта, который она могла бы продолжать; впишите номер пункта",
-        "строка 12: неверное число столбцов: 4 через табуляцию, а в строке заголовков 5; "
-        "уберите из текста ячеек табуляции и переносы строк",
-        "строка 10, столбец «№ п/п»: номер «первый» не число; напишите номер цифрами, "
-        "например 1 или 1.",
-        "строка 11, столбец «№ п/п»: номер 1 повторяется (он уже есть: строка 9); дайте "
-        "каждому пункту свой номер",
-        "строка 13, столбец «Наименование мероприятия»: пункт 5: ячейка пуста; заполните её",
-        "строка 14, столбец «Сроки исполнения»: пункт 6: ячейка пуста; заполните её",
-        "строка 14, столбец «Ответственный исполнитель»: пункт 6: ячейка пуста; заполните её",
-        "строка 15, столбец «Ответственный исполнитель»: не удаётся понять, кто исполнитель: "
-        "«родители»; укажите центр (МКУ «ИМЦСО ЛМО СК»), руководителей (руководители ОО) "
-        "или кураторов (кураторы, наставники)",
+    result = import_roadmap(path)
+    assert [(w.where, w.column) for w in result.warnings] == [
+        ("строка 7", "number"),
+        ("строка 7", "schedule"),
+        ("строка 7", "responsible"),
+        ("строка 10", "number"),
+        ("строка 11", "number"),
+        ("строка 12", "title"),
+        ("строка 13", "schedule"),
+        ("строка 13", "responsible"),
+        ("строка 14", "responsible"),
     ]
+    texts = [str(w) for w in result.warnings]
+    assert texts[0] == (
+        "строка 7, столбец «№ п/п»: нет номера пункта; пункт сохранён под номером «1-2» (по "
+        "порядку строк); впишите номер цифрами, например 4, 4.1 или 4а"
+    )
+    assert texts[2] == (
+        "строка 7, столбец «Ответственный исполнитель»: пункт 1-2: ответственный исполнитель "
+        "не указан; назначено центру, проверьте"
+    )
+    assert texts[3].startswith(
+        "строка 10, столбец «№ п/п»: номер «первый» не читается как номер пункта; пункт "
+        "сохранён под номером «3»"
+    )
+    assert texts[4] == (
+        "строка 11, столбец «№ п/п»: номер 1 повторяется (он уже есть: строка 9); оба пункта "
+        "сохранены, этот — под номером «1-3»; проверьте нумерацию"
+    )
+    assert texts[5] == (
+        "строка 12, столбец «Наименование мероприятия»: пункт 5: наименование пусто; пункт "
+        "сохранён как «Пункт 5»; впишите наименование мероприятия"
+    )
+    assert texts[6].startswith(
+        "строка 13, столбец «Сроки исполнения»: пункт 6: срок не указан (пустая строка); "
+        "пункт помечен «нужны даты»"
+    )
+    assert texts[8] == (
+        "строка 14, столбец «Ответственный исполнитель»: пункт 7: «родители» — не центр, не "
+        "руководители и не кураторы; назначено центру, проверьте (текст сохранён как есть; "
+        "кому задания, меняется в assignees пункта или в responsible_rules файла дорожной "
+        "карты)"
+    )
+    items = result.roadmap.items
+    assert [(i.number, i.label) for i in items] == [
+        (1, "1-2"),
+        (2, "1"),
+        (3, "3"),
+        (4, "1-3"),
+        (5, "5"),
+        (6, "6"),
+        (7, "7"),
+    ]
+    assert items[0].title == "продолжение без пункта" and items[0].section == ""
+    assert items[3].title == "Третье" and items[3].slug == "item-1-3-trete"
+    assert items[4].title == "Пункт 5"
+    assert items[5].needs_dates and items[5].assignees.unmatched
+    assert items[6].responsible == "родители" and items[6].assignees.centre
 
 
 def test_a_file_without_the_table_is_rejected(tmp_path: Path) -> None:
@@ -189,16 +264,36 @@ def test_a_file_without_the_table_is_rejected(tmp_path: Path) -> None:
     assert "Сроки исполнения" in problem
 
 
-def test_a_heading_without_the_order_date_is_an_error(tmp_path: Path) -> None:
+def test_a_heading_without_title_or_order_date_is_a_warning(tmp_path: Path) -> None:
+    path = text_file(tmp_path, f"1.\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт", heading="")
+    result = import_roadmap(path)
+    assert [str(w) for w in result.warnings] == [
+        "заголовок приказа: не найдено название (строка жирным шрифтом «Дорожная карта …» "
+        "или «План …»); взято имя файла «roadmap»; укажите --title, чтобы задать другое",
+        "заголовок приказа: не найдена дата приказа (строка вида «от 08.04.2022 г. № "
+        "209-од»); начало дорожной карты — дата импорта 01.12.2026; укажите --order-date "
+        "ГГГГ-ММ-ДД (и --order-number), чтобы задать дату приказа",
+    ]
+    roadmap = result.roadmap
+    assert (roadmap.key, roadmap.title, roadmap.order_date) == ("roadmap", "roadmap", TODAY)
+    given = import_roadmap(path, order_date=date(2023, 1, 9), order_number="5", title="План")
+    assert given.warnings == []
+    assert (given.roadmap.key, given.roadmap.order_date) == ("5-2023", date(2023, 1, 9))
+    assert given.roadmap.title == "План"
+
+
+def test_a_wrong_order_date_is_a_warning(tmp_path: Path) -> None:
     path = text_file(
-        tmp_path, f"1.\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт", heading="**Карта**"
+        tmp_path,
+        f"1.\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт",
+        heading="от 31.02.2022 г. № 7\n\n**Карта**",
     )
-    assert any(
-        p.startswith("заголовок приказа: не найдена дата приказа") and "--order-date" in p
-        for p in problems_of(path)
+    [warning] = import_roadmap(path).warnings
+    assert str(warning).startswith(
+        "заголовок приказа: дата приказа 31.02.2022 не существует (исправьте её в "
+        "заголовке); начало дорожной карты — дата импорта 01.12.2026"
     )
-    roadmap = import_roadmap(path, order_date=date(2023, 1, 9), order_number="5").roadmap
-    assert (roadmap.key, roadmap.order_date) == ("5-2023", date(2023, 1, 9))
+    assert import_roadmap(path).roadmap.key == "7-2026"
 
 
 def test_missing_unknown_and_broken_files(tmp_path: Path) -> None:
@@ -292,6 +387,7 @@ def test_a_docx_gives_the_same_items(
     result = import_roadmap(path)
     assert result.roadmap == seed
     assert result.where[1] == "таблица Word, строка 4"
+    assert result.warnings == []
 
 
 def test_a_docx_with_an_unreadable_heading_row_has_no_table(tmp_path: Path) -> None:
@@ -343,7 +439,7 @@ def test_a_csv_gives_the_same_items(
 ) -> None:
     path = tmp_path / "roadmap.csv"
     write_csv(path, seed, russian=russian, delimiter=delimiter)
-    roadmap = import_roadmap(path, **csv_meta(seed)).roadmap  # type: ignore[arg-type]
+    roadmap = import_roadmap(path, **csv_meta(seed)).roadmap
     assert roadmap == seed
 
 
@@ -363,7 +459,7 @@ def test_a_csv_with_a_section_column(tmp_path: Path, seed: RoadmapFile) -> None:
                     item.expected_result,
                 ]
             )
-    roadmap = import_roadmap(path, **csv_meta(seed)).roadmap  # type: ignore[arg-type]
+    roadmap = import_roadmap(path, **csv_meta(seed)).roadmap
     assert item_dumps(roadmap) == item_dumps(seed)
 
 
@@ -376,27 +472,47 @@ def test_csv_errors_name_the_line(tmp_path: Path) -> None:
         "2,Второе,апрель\n",
         "utf-8",
     )
-    problems = problems_of(path)
-    assert (
-        "строка 4, столбец «№ п/п»: нет номера пункта; впишите номер (в строке раздела "
-        "заполняется только наименование)"
-    ) in problems
-    assert (
+    assert problems_of(path) == [
         "строка 5: неверное число столбцов: 3, а в строке заголовков 5; проверьте "
         "разделители и кавычки в этой строке"
-    ) in problems
-    assert any("--order-date" in p for p in problems)
+    ]
+    path.write_text(path.read_text("utf-8").replace("2,Второе,апрель\n", ""), "utf-8")
+    result = import_roadmap(path)
+    assert [(i.label, i.title) for i in result.roadmap.items] == [
+        ("1", "Первое с переносом"),
+        ("2", "Пункт 2"),
+    ]
+    assert [w.where for w in result.warnings][2:] == ["строка 4", "строка 4"]
 
 
 def test_a_csv_without_the_columns(tmp_path: Path) -> None:
     path = tmp_path / "roadmap.csv"
     path.write_text("number,title,when\n1,Первое,апрель\n", "utf-8")
     problems = problems_of(path)
-    assert problems[0].startswith("строка 1: неизвестный или повторный столбец «when»")
+    assert problems[0].startswith("файл: таблица не найдена")
     assert problems[-1] == (
-        "строка 1: нет столбцов: schedule («Сроки исполнения»), responsible "
-        "(«Ответственный исполнитель»), result («Результат»); добавьте их в строку заголовков"
+        "строка 1: нет столбцов: schedule («Сроки исполнения»); добавьте их в строку заголовков"
     )
+
+
+def test_a_csv_with_only_title_and_schedule(tmp_path: Path) -> None:
+    path = tmp_path / "plan.csv"
+    path.write_text("Мероприятие;Срок;Примечание\nПервое;апрель, ежегодно;x\n", "utf-8")
+    result = import_roadmap(path)
+    warnings = [str(w) for w in result.warnings]
+    assert [w.where for w in result.warnings] == ["заголовок приказа"] * 2 + ["строка 1"] * 4
+    assert warnings[2].startswith("строка 1: столбец «Примечание» не распознан")
+    assert warnings[3:] == [
+        "строка 1: нет столбца «№ п/п»: пункты нумеруются по порядку строк; добавьте "
+        "столбец, если он нужен",
+        "строка 1: нет столбца «Ответственный исполнитель»: все пункты назначены центру, "
+        "проверьте; добавьте столбец, если он нужен",
+        "строка 1: нет столбца «Результат»: ожидаемый результат пуст, в ответе — свободный "
+        "текст; добавьте столбец, если он нужен",
+    ]
+    [item] = result.roadmap.items
+    assert (item.label, item.title, item.expected_result) == ("1", "Первое", "")
+    assert item.assignees.centre and item.assignees.unmatched
 
 
 # --- the command ---------------------------------------------------------------------------
@@ -463,13 +579,12 @@ def test_the_command_reports_warnings_and_still_writes(cli_env: Path) -> None:
 
 
 def test_the_command_writes_nothing_on_errors(cli_env: Path) -> None:
-    path = text_file(cli_env, f"x\tПервое\tапрель, ежегодно\t{CENTRE}\tОтчёт")
+    path = text_file(cli_env, f"1\tПервое\tапрель, ежегодно\t{CENTRE}")
     out = cli_env / "roadmap.yaml"
     result = CliRunner().invoke(app, ["import-roadmap", str(path), "-o", str(out)])
     assert result.exit_code == 1
     output = " ".join(result.output.split())
-    assert "roadmap.txt, строка 7, столбец «№ п/п»:" in output
-    assert "номер «x» не число; напишите номер цифрами" in output
+    assert "roadmap.txt, строка 7: неверное число столбцов: 4 через табуляцию" in output
     assert "1 ошибка в " in output and "файл не записан; исправьте" in output
     assert not out.exists()
 
