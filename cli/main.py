@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     cycle_cmd,
+    inbox_cmd,
     orgs_cmd,
     portal_cmd,
     roadmap_cmd,
@@ -23,6 +24,7 @@ app = typer.Typer(
 
 for module in (schedule_cmd, roadmap_cmd, orgs_cmd, cycle_cmd, summary_cmd, portal_cmd):
     module.register(app)
+inbox_cmd.register(app)
 
 
 if __name__ == "__main__":

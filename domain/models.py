@@ -3,6 +3,7 @@
 from domain.access import AccessLink, AdminUser, StoredSummary
 from domain.emails import Notice, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile
+from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
@@ -12,6 +13,7 @@ __all__ = [
     "AdminUser",
     "Evidence",
     "EvidenceFile",
+    "InboundMessage",
     "Notice",
     "Occurrence",
     "Organisation",

@@ -13,6 +13,7 @@ from config.settings import Settings
 from domain.roadmap import RoadmapItem
 from domain.roadmap_file import current_roadmap
 from flows.chase import chase_flow
+from flows.inbox import inbox_flow
 from flows.items import item_flow
 from flows.outbox import outbox_flow
 from flows.schedules import item_schedules
@@ -20,6 +21,7 @@ from flows.summary import summary_flow
 from flows.tick import tick_flow
 
 OUTBOX_EVERY_SECONDS = 300
+INBOX_EVERY_SECONDS = 300
 
 
 def _deployment(flow: Any, **options: Any) -> RunnerDeployment:
@@ -91,4 +93,14 @@ def build_deployments(
             description="Догнать всё, что должно было произойти к указанному моменту",
         ),
     ]
+    if settings.imap_host:
+        deployments.append(
+            _deployment(
+                inbox_flow,
+                name="inbox",
+                schedules=[Interval(INBOX_EVERY_SECONDS, timezone=tz)],
+                tags=["roadmap"],
+                description="Ответы письмом: чтение почтового ящика центра (IMAP)",
+            )
+        )
     return deployments

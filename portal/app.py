@@ -206,7 +206,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
-    from portal import admin, api, pages
+    from portal import admin, api, inbox_review, pages
 
     if engine is None:
         from config.runtime import open_engine
@@ -258,5 +258,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(inbox_review.router)
     app.include_router(api.router)
     return app
