@@ -10,6 +10,7 @@ and only flags it. Nothing is lost and nothing is done twice.
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import logging
 import re
@@ -59,8 +60,31 @@ def _check(result: tuple[str, list[Any]], what: str) -> list[Any]:
     return data
 
 
+def mailbox_name(name: str) -> str:
+    """A mailbox name in IMAP's modified UTF-7 (RFC 3501 5.1.3): «Обработано» works."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            data = "".join(pending).encode("utf-16-be")
+            encoded = base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",")
+            out.append(f"&{encoded}-")
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
+
+
 def _quote(mailbox: str) -> str:
-    return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    name = mailbox_name(mailbox)
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @contextmanager

@@ -79,9 +79,20 @@ def _message_ids(value: str | None) -> tuple[str, ...]:
     return tuple(re.findall(r"<[^<>\s]+>", str(value)))
 
 
+_ANGLE_ADDRESS = re.compile(r"<([^<>@\s]+@[^<>\s]+)>")
+
+
 def _addresses(msg: Message, *names: str) -> list[str]:
-    values = [str(v) for name in names for v in (msg.get_all(name) or [])]
-    return [addr.strip().lower() for _, addr in getaddresses(values) if "@" in addr]
+    found: list[str] = []
+    for name in names:
+        for value in msg.get_all(name) or []:
+            parsed = getattr(value, "addresses", None)
+            addrs = [a.addr_spec for a in parsed] if parsed else []
+            if not any("@" in a and " " not in a for a in addrs):
+                text = str(value)
+                addrs = _ANGLE_ADDRESS.findall(text) or [a for _, a in getaddresses([text])]
+            found += [a.strip().lower() for a in addrs if "@" in a and " " not in a.strip()]
+    return found
 
 
 def auto_reason(msg: Message) -> str:
@@ -430,15 +441,18 @@ def _same_word(a: str, b: str) -> bool:
 
 
 def label_score(key: str, label: str) -> float:
-    """How well a phrase the head wrote names a field's label: the share of the label's
-    words it names, 0 when any of its own words is not in the label."""
+    """How well a phrase the head wrote before a value names a field's label: the share
+    of the label's words named by the phrase's last words ("Приказ издан. Дата приказа"
+    names "Дата приказа"), 0 when its last word is not in the label."""
     key_words, label_words = _words(key), _words(label)
     if not key_words or not label_words:
         return 0.0
-    if not all(any(_same_word(k, w) for w in label_words) for k in key_words):
-        return 0.0
-    named = sum(1 for w in label_words if any(_same_word(k, w) for k in key_words))
-    return named / len(label_words)
+    for start in range(len(key_words)):
+        tail = key_words[start:]
+        if all(any(_same_word(k, w) for w in label_words) for k in tail):
+            named = sum(1 for w in label_words if any(_same_word(k, w) for k in tail))
+            return named / len(label_words)
+    return 0.0
 
 
 @dataclass

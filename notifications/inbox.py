@@ -259,7 +259,7 @@ def _queue_partial(
         "received": received,
         "missing": missing,
         "problems": problems,
-        "limit_mb": "",
+        "limit": "",
     }
     rendered = render("inbox_reply", context)
     queue_email(
@@ -415,6 +415,13 @@ def process_message(
     return row
 
 
+def size_text(size: int) -> str:
+    """A size limit in Russian: 25 МБ, 64 КБ."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.0f} МБ"
+    return f"{size // 1024} КБ"
+
+
 def process_oversized(
     session: Session,
     *,
@@ -433,7 +440,7 @@ def process_oversized(
     if found is not None:
         return found
     auto = header_auto_reason(headers)
-    limit_mb = f"{settings.inbox_max_bytes / (1024 * 1024):.0f}"
+    limit = size_text(settings.inbox_max_bytes)
     row = InboundMessage(
         message_key=key,
         mailbox=source.mailbox,
@@ -444,7 +451,7 @@ def process_oversized(
         subject=" ".join(subject.split()),
         size=size,
         status=(InboundStatus.ignored if auto else InboundStatus.refused).value,
-        reason=auto or f"Письмо больше {limit_mb} МБ: не принято, отправителю сообщено.",
+        reason=auto or f"Письмо больше {limit}: не принято, отправителю сообщено.",
         raw=None,
     )
     session.add(row)
@@ -464,7 +471,7 @@ def process_oversized(
                 "received": [],
                 "missing": [],
                 "problems": [],
-                "limit_mb": limit_mb,
+                "limit": limit,
                 "original_subject": row.subject,
             },
         )
