@@ -591,6 +591,12 @@ def test_a_crash_after_the_commit_only_flags_the_message(world: World) -> None:
     assert world.read() == {"seen": 1, "already": 1}
     assert world.imap.flagged() == ([1], [])
     assert len(world.evidence("a13")) == 1 and len(world.messages()) == 1
+    # the same message delivered again (another copy, another UID): recorded once
+    world.imap.append(raw)
+    assert world.read() == {"seen": 1, "already": 1}
+    assert len(world.evidence("a13")) == 1 and len(world.messages()) == 1
+    assert world.deliver() != []  # the one receipt, queued by the first run
+    assert world.deliver() == []
 
 
 def test_processed_messages_can_be_moved(tmp_path: Path, smtp: SmtpSink, imap: Dovecot) -> None:
@@ -675,3 +681,51 @@ def test_inbox_command_needs_a_host(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "ROADMAP_IMAP_HOST" in result.stderr
+
+
+def test_the_inbox_deployment_exists_only_with_a_mailbox(tmp_path: Path) -> None:
+    from config.runtime import open_engine
+    from flows.serve import build_deployments
+
+    settings = make_settings(tmp_path)
+    engine = open_engine(settings)
+    with Session(engine) as session:
+        without = build_deployments(session=session, settings=settings, today=date(2026, 11, 25))
+        with_host = build_deployments(
+            session=session,
+            settings=settings.model_copy(update={"imap_host": "127.0.0.1"}),
+            today=date(2026, 11, 25),
+        )
+    assert "inbox" not in {d.name for d in without}
+    [inbox] = [d for d in with_host if d.name == "inbox"]
+    from prefect.client.schemas.schedules import IntervalSchedule
+
+    assert inbox.schedules
+    schedule = inbox.schedules[0].schedule
+    assert isinstance(schedule, IntervalSchedule) and schedule.interval == timedelta(minutes=5)
+    engine.dispose()
+
+
+@pytest.mark.prefect
+def test_the_inbox_flow_reads_the_mailbox(
+    world: World, monkeypatch: pytest.MonkeyPatch, prefect_harness: None
+) -> None:
+    from config.runtime import cached_engine
+    from config.settings import get_settings
+    from flows.inbox import inbox_flow
+
+    a13 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 13" in m.subject)
+    world.imap.append(reply_to(a13, "Наставников: 6", sender=head("a")))
+    for key, value in _cli_env(world.settings).items():
+        if key.startswith("ROADMAP_"):
+            monkeypatch.setenv(key, value)
+    get_settings.cache_clear()
+    cached_engine.cache_clear()
+    try:
+        result = inbox_flow()
+    finally:
+        get_settings.cache_clear()
+        cached_engine.cache_clear()
+    assert result["seen"] == 1 and result["answered"] == 1
+    [ev] = world.evidence("a13")
+    assert ev.values["mentors"] == 6
