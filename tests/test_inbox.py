@@ -729,3 +729,21 @@ def test_the_inbox_flow_reads_the_mailbox(
     assert result["seen"] == 1 and result["answered"] == 1
     [ev] = world.evidence("a13")
     assert ev.values["mentors"] == 6
+
+
+def test_a_digest_reply_without_references_waits_for_review(world: World) -> None:
+    [digest_c] = sent_to(world.deliver(), head("c"))
+    world.imap.append(reply_to(digest_c, "Всё сделали, наставников: 4", sender=head("c")))
+    partial_reply = reply_to(
+        digest_c,
+        f"ДК-13-{world.tasks['c13']}: наставников 4\nДК-5-{world.tasks['c5']}: приказ во вложении",
+        sender=head("c"),
+        attachments=(("приказ.pdf", PDF),),
+    )
+    world.imap.append(partial_reply)
+    assert world.read() == {"seen": 2, "review": 2}
+    reasons = [m.reason for m in world.messages()]
+    assert "нет ссылок на задачи" in reasons[0]
+    assert "Вложения в ответе о нескольких задачах" in reasons[1]
+    assert world.evidence("c13") == [] and world.evidence("c5") == []
+    assert world.deliver() == []
