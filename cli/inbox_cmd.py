@@ -11,7 +11,7 @@ from rich.console import Console
 
 from cli.common import fail, no_traceback, settings_or_exit
 from config.runtime import open_engine
-from notifications.imap import ImapError, InboxReport, read_inbox
+from notifications.imap import ImapError, InboxReport, read_inbox, wait_for_mail
 
 console = Console(highlight=False)
 
@@ -33,7 +33,13 @@ def _line(report: InboxReport) -> str:
 def inbox(
     once: Annotated[bool, typer.Option("--once", help="Read the mailbox once and stop.")] = False,
     every: Annotated[
-        int, typer.Option("--every", min=5, help="Seconds between passes without --once.")
+        int,
+        typer.Option(
+            "--every",
+            min=5,
+            help="Without --once: the longest wait between passes; new mail announced by "
+            "IMAP IDLE is read at once.",
+        ),
     ] = 60,
 ) -> None:
     """Read replies to task emails from the centre's mailbox (ROADMAP_IMAP_*) and apply them."""
@@ -48,12 +54,17 @@ def inbox(
             if once:
                 raise fail(str(exc)) from None
             console.print(f"почта: {exc}; следующая попытка через {every} с")
-        else:
-            console.print(_line(report))
-            for error in report.errors:
-                console.print(f"  {error}")
-            if once:
-                if report.failed:
-                    raise typer.Exit(1)
-                return
-        time.sleep(every)
+            time.sleep(every)
+            continue
+        console.print(_line(report))
+        for error in report.errors:
+            console.print(f"  {error}")
+        if once:
+            if report.failed:
+                raise typer.Exit(1)
+            return
+        try:
+            wait_for_mail(settings, every)
+        except (ImapError, OSError) as exc:
+            console.print(f"почта: {exc}; следующая попытка через {every} с")
+            time.sleep(every)

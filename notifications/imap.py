@@ -14,7 +14,9 @@ import base64
 import imaplib
 import logging
 import re
+import select
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -164,6 +166,38 @@ def mark_done(conn: imaplib.IMAP4, uid: int, settings: Settings) -> None:
     if target:
         conn.create(_quote(target))  # fails harmlessly when it exists
         _check(conn.uid("MOVE", str(uid), _quote(target)), f"move to {target}")
+
+
+def wait_for_mail(settings: Settings, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for new mail with IMAP IDLE (RFC 2177); True when the
+    server announced a message. A server without IDLE makes this a plain wait."""
+    with connect(settings) as conn:
+        if new_uids(conn):
+            return True  # arrived since the last pass, before this wait began
+        if "IDLE" not in conn.capabilities:
+            time.sleep(timeout)
+            return False
+        tag = b"RMIDLE"
+        conn.send(tag + b" IDLE\r\n")
+        if not conn.readline().startswith(b"+"):
+            raise ImapError("IMAP IDLE refused by the server")
+        announced = False
+        deadline = time.monotonic() + timeout
+        try:
+            while not announced:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([conn.sock], [], [], left)[0]:
+                    break
+                line = conn.readline()
+                if not line:
+                    raise ImapError("IMAP connection closed during IDLE")
+                announced = line.startswith(b"*") and (b" EXISTS" in line or b" RECENT" in line)
+        finally:
+            conn.send(b"DONE\r\n")
+            while not (line := conn.readline()).startswith(tag):
+                if not line:
+                    break
+        return announced
 
 
 def read_inbox(*, engine: Engine, settings: Settings, clock: Callable[[], datetime]) -> InboxReport:

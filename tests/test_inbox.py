@@ -747,3 +747,27 @@ def test_a_digest_reply_without_references_waits_for_review(world: World) -> Non
     assert "Вложения в ответе о нескольких задачах" in reasons[1]
     assert world.evidence("c13") == [] and world.evidence("c5") == []
     assert world.deliver() == []
+
+
+def test_the_running_inbox_reads_new_mail_at_once_with_idle(world: World) -> None:
+    a13 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 13" in m.subject)
+    env = {**_cli_env(world.settings), "PYTHONUNBUFFERED": "1"}
+    command = [str(Path(sys.executable).parent / "roadmap"), "inbox", "--every", "600"]
+    proc = subprocess.Popen(
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        assert "новых писем: 0" in first, first
+        world.imap.append(reply_to(a13, "Наставников: 8", sender=head("a")))
+        deadline = time.monotonic() + 30  # far less than --every: IDLE woke it
+        while not world.evidence("a13"):
+            assert proc.poll() is None
+            assert time.monotonic() < deadline, "the new reply was not read"
+            time.sleep(0.1)
+        [ev] = world.evidence("a13")
+        assert ev.values["mentors"] == 8
+    finally:
+        proc.terminate()
+        proc.wait(10)
