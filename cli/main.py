@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     cycle_cmd,
+    inbox_cmd,
     orgs_cmd,
     portal_cmd,
     roadmap_cmd,
@@ -32,6 +33,7 @@ for module in (
     portal_cmd,
 ):
     module.register(app)
+inbox_cmd.register(app)
 
 
 if __name__ == "__main__":

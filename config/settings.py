@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     # Transferred working days (working Saturdays) beyond the shipped
     # domain/data/working_saturdays.txt; same format.
     working_saturdays_file: Path | None = None
+    # answers by email reply (notifications/imap.py, flows/inbox.py)
+    imap_host: str | None = None
+    imap_port: int = Field(default=143, ge=1, le=65535)
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_tls: SmtpSecurity = SmtpSecurity.none
+    imap_mailbox: str = "INBOX"
+    imap_processed_mailbox: str | None = None  # unset: processed messages are only flagged
+    imap_timeout: float = Field(default=60.0, gt=0)
+    reply_address: str | None = None  # e.g. otvet+{token}@centre.example
+    inbox_max_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
 
     @field_validator("timezone")
     @classmethod
@@ -114,6 +125,20 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://, e.g. https://roadmap.example")
         return value.rstrip("/")
+
+    @field_validator("reply_address")
+    @classmethod
+    def _reply_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        local, _, domain = value.partition("@")
+        if "{token}" not in local or not domain or "{" in domain or local.count("{token}") != 1:
+            raise ValueError(
+                "must be an address with {token} in its local part, "
+                "e.g. otvet+{token}@centre.example (plus-addressing on the centre's mailbox)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _production_secrets(self) -> Settings:

@@ -35,6 +35,7 @@ class OutgoingEmail(SQLModel, table=True):
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = ""
+    reply_to: str = Field(default="", max_length=254)  # empty: the centre's address
 
 
 class Notice(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from domain.access import AccessLink, AdminSessionRecord, AdminUser, LoginAttempt, StoredSummary
 from domain.emails import Notice, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile
+from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
@@ -13,6 +14,7 @@ __all__ = [
     "AdminUser",
     "Evidence",
     "EvidenceFile",
+    "InboundMessage",
     "LoginAttempt",
     "Notice",
     "Occurrence",

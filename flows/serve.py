@@ -14,6 +14,7 @@ from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
 from domain.roadmap_file import slug_part
 from domain.roadmaps import activation_day, live_items, running_roadmaps
 from flows.chase import chase_flow
+from flows.inbox import inbox_flow
 from flows.items import item_flow
 from flows.outbox import outbox_flow
 from flows.schedules import HORIZON_YEARS, item_schedules
@@ -21,6 +22,7 @@ from flows.summary import summary_flow
 from flows.tick import tick_flow
 
 OUTBOX_EVERY_SECONDS = 300
+INBOX_EVERY_SECONDS = 300
 
 
 def _deployment(flow: Any, **options: Any) -> RunnerDeployment:
@@ -111,4 +113,14 @@ def build_deployments(
             description="Догнать всё, что должно было произойти к указанному моменту",
         ),
     ]
+    if settings.imap_host:
+        deployments.append(
+            _deployment(
+                inbox_flow,
+                name="inbox",
+                schedules=[Interval(INBOX_EVERY_SECONDS, timezone=tz)],
+                tags=["roadmap"],
+                description="Ответы письмом: чтение почтового ящика центра (IMAP)",
+            )
+        )
     return deployments

@@ -25,6 +25,7 @@ from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.ics import DueEvent, task_uid
 from notifications.render import shorten
+from notifications.reply import task_reference
 from portal.links import issue_task_link
 
 
@@ -94,6 +95,7 @@ class TaskView:
     status: str
     link: str
     owner_name: str
+    reference: str = ""  # [ДК-13-204] without brackets: matches an email reply to the task
 
 
 def task_view(
@@ -125,6 +127,7 @@ def task_view(
         status=status_label(parts.task, on_day),
         link=link,
         owner_name=parts.item.owner_name,
+        reference=task_reference(parts.item.number, parts.task_id),
     )
 
 

@@ -141,7 +141,7 @@ def build_message(
     msg["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
     # Nobody reads the sending mailbox: replies go to the centre. (A malformed
     # ROADMAP_CENTRE_EMAIL must not stop the mail: the header is then left out.)
-    reply_to = parseaddr(settings.centre_email)[1]
+    reply_to = row.reply_to or parseaddr(settings.centre_email)[1]
     if "@" in reply_to:
         msg["Reply-To"] = reply_to
     msg["Auto-Submitted"] = "auto-generated"

@@ -39,6 +39,7 @@ from notifications.context import (
 from notifications.ics import ICS_CONTENT_TYPE, ICS_FILENAME, DueEvent, due_calendar
 from notifications.mime import Attachment, address_of, mail_domain
 from notifications.render import render
+from notifications.reply import reply_address
 from portal.links import issue_org_link
 
 __all__ = ["Attachment", "digest_message_id", "notice_message_id", "queue_email", "queue_notices"]
@@ -85,6 +86,7 @@ def queue_email(
     attachments: Sequence[Attachment] = (),
     message_id: str,
     now: datetime,
+    reply_to: str = "",
 ) -> OutgoingEmail:
     """Put one message in the outbox, due now. Idempotent by `message_id`: if a row with
     that Message-ID exists (even one another transaction is writing), it is returned
@@ -119,6 +121,7 @@ def queue_email(
         "created_at": now,
         "next_attempt_at": now,
         "last_error": "",
+        "reply_to": reply_to,
     }
     dialect = session.get_bind().dialect.name
     table = OutgoingEmail.__table__  # type: ignore[attr-defined]
@@ -335,6 +338,20 @@ def _cc_for(group: Sequence[OwedNotice], recipient: str) -> list[str]:
     return cc
 
 
+def _reply_parts(
+    email_kind: str, entries: Sequence[_Entry], subject: str, settings: Settings
+) -> tuple[str, str]:
+    """(subject, Reply-To) of a group's email: a single task's email carries the task's
+    reference in its subject and its own reply address; a digest the bare reply mailbox;
+    escalations (to the centre) neither."""
+    if email_kind == NoticeKind.escalation.value:
+        return subject, ""
+    if len(entries) == 1:
+        view = entries[0].task
+        return f"{subject} [{view.reference}]", reply_address(settings, view.task_id) or ""
+    return subject, reply_address(settings, None) or ""
+
+
 def _queue_group(
     session: Session,
     group: Sequence[OwedNotice],
@@ -403,17 +420,19 @@ def _queue_group(
         notice_message_id(*keys[0], domain) if len(keys) == 1 else digest_message_id(keys, domain)
     )
     rendered = render(email_kind, context)
+    subject, reply_to = _reply_parts(email_kind, entries, rendered.subject, settings)
     email = queue_email(
         session=session,
         kind=email_kind,
         to=recipient,
         cc=_cc_for(group, recipient),
-        subject=rendered.subject,
+        subject=subject,
         text_body=rendered.text,
         html_body=rendered.html,
         attachments=attachments,
         message_id=message_id,
         now=now,
+        reply_to=reply_to,
     )
     assert email.id is not None
     for entry in entries:

@@ -29,6 +29,7 @@ KINDS = (
     "digest",
     "delivery_failure",
     "summary",
+    "inbox_reply",
 )
 
 

@@ -325,13 +325,15 @@ def submit_answer(
     settings: Settings,
     now: datetime,
     written: list[Path] | None = None,
+    via: str = "",
 ) -> Evidence:
     """Validate and store an answer as the task's next evidence version, mark the task
     submitted, record the event and queue the receipt to `by`. Does not commit.
 
     Files are written only once the answer is valid, and their paths are appended to
     `written`: a caller whose commit then fails should pass them to `remove_written`.
-    When this function itself fails, it removes the files it wrote."""
+    When this function itself fails, it removes the files it wrote. `via` is added to the
+    history's note (e.g. "ответ по электронной почте, Message-ID <…>")."""
     assert task.id is not None
     if task.status is TaskStatus.accepted:
         raise AnswerError({"task": "Задача уже выполнена: центр принял ответ."})
@@ -345,7 +347,14 @@ def submit_answer(
     mine: list[Path] = []
     try:
         evidence = _record_answer(
-            session=session, task=task, clean=clean, by=by, settings=settings, now=now, mine=mine
+            session=session,
+            task=task,
+            clean=clean,
+            by=by,
+            settings=settings,
+            now=now,
+            mine=mine,
+            via=via,
         )
     except BaseException:
         remove_written(mine)
@@ -365,6 +374,7 @@ def _record_answer(
     settings: Settings,
     now: datetime,
     mine: list[Path],
+    via: str = "",
 ) -> Evidence:
     assert task.id is not None
     latest = session.exec(
@@ -399,7 +409,7 @@ def _record_answer(
         event=TaskEventKind.submitted,
         actor=by,
         now=now,
-        note=f"версия {version}",
+        note=f"версия {version}" + (f"; {via}" if via else ""),
     )
     task.submitted_at = now
     session.add(task)

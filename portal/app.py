@@ -243,7 +243,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
-    from portal import admin, api, pages
+    from portal import admin, api, inbox_review, pages
     from portal.limits import RequestGuard
 
     if engine is None:
@@ -289,5 +289,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
+    app.include_router(inbox_review.router)
     app.include_router(api.router)
     return app

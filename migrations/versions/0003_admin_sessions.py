@@ -1,6 +1,6 @@
 """Server-side administrator sessions and login attempts.
 
-Revision ID: 0015
+Revision ID: 0003
 Revises: 0002
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import domain.types
 
-revision = "0015"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
