@@ -121,9 +121,7 @@ def build_district(folder: Path, organisations: int | None = None, seed: int = 2
         session.add_all(orgs)
         session.flush()
         diligence = {org.id: rng.uniform(0.5, 0.98) for org in orgs}
-        items = list(
-            session.exec(select(RoadmapItem).where(RoadmapItem.roadmap_id == roadmap.id))
-        )
+        items = list(session.exec(select(RoadmapItem).where(RoadmapItem.roadmap_id == roadmap.id)))
         for item in items:
             open_item(
                 session=session,
@@ -230,7 +228,7 @@ def build_district(folder: Path, organisations: int | None = None, seed: int = 2
                 OutgoingEmail(
                     message_id=f"<failed-{n}@roadmap>",
                     kind="chase",
-                    to_addr=f"=HYPERLINK(\"http://x.example\";\"{n}\")@bad.example",
+                    to_addr=f'=HYPERLINK("http://x.example";"{n}")@bad.example',
                     subject=f"+Просрочено задание {n}",
                     text_body="t",
                     html_body="h",
