@@ -49,7 +49,7 @@ LANDSCAPE_MARGIN = Cm(1.5)
 CELL_PADDING_CM = 0.5  # left + right cell margins (0.19 cm each) and a little slack
 BODY_TABLE_PT = 9.0
 APPENDIX_TABLE_PT = 8.0
-KEEP_TOGETHER_ROWS = 20  # a table this short is kept on one page
+KEEP_TOGETHER_ROWS = 12  # a table this short is kept on one page
 APPENDICES = ("items", "occurrences", "organisations", "indicators", "escalations", "delivery")
 
 

@@ -45,7 +45,7 @@ HEADER_FILL = PatternFill("solid", fgColor="DDE4EE")
 THIN = Side(style="thin", color="9AA5B1")
 GRID = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 FORMULA_STARTS = ("=", "+", "-", "@")
-TEXT_COLUMN_CHARS = 88  # the text sheet's one column: a portrait page's width
+TEXT_COLUMN_CHARS = 76  # the text sheet's one column: a portrait page's width
 MAX_WIDTH = 40  # wider text wraps
 
 
