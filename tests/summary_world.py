@@ -158,6 +158,7 @@ def build_district(folder: Path, organisations: int | None = None, seed: int = 2
         session.flush()
         assert escalation_mail.id is not None
         for task in tasks:
+            assert task.id is not None
             occ = occurrences[task.occurrence_id]
             item = by_id[task.item_id]
             p = 0.97 if task.organisation_id is None else diligence[task.organisation_id]

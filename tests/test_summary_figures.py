@@ -69,7 +69,8 @@ def _recount_journal(district: District) -> tuple[int, int, dict[OrgKind, int], 
                 .order_by(col(Evidence.task_id), col(Evidence.version))
             )
         )
-    every, last, per_kind = 0, {}, defaultdict(int)
+    every, last = 0, {}
+    per_kind: dict[OrgKind, int] = defaultdict(int)
     for row in rows:
         value = int(row.values[JOURNAL_FIELD])
         every += value

@@ -141,8 +141,9 @@ def test_docx_is_an_analytical_report(written: dict[str, Path]) -> None:
     blob = doc.part.related_parts[picture.blipFill.blip.embed].blob
     assert blob.startswith(PNG_MAGIC)
     sections = doc.sections
-    assert sections[0].page_width < sections[0].page_height  # the text: portrait
-    assert sections[-1].page_width > sections[-1].page_height  # the appendices: landscape
+    first, last = sections[0], sections[-1]
+    assert int(first.page_width or 0) < int(first.page_height or 0)  # the text: portrait
+    assert int(last.page_width or 0) > int(last.page_height or 0)  # appendices: landscape
 
 
 def test_xlsx_has_one_sheet_per_view(written: dict[str, Path]) -> None:
