@@ -1049,7 +1049,7 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
     sentences.append(
         f"{kind} по итогам реализации {roadmap}{order} "
         f"за {summary.cycle} учебный год: период с {summary.period_start:%d.%m.%Y} "
-        f"по {summary.period_end:%d.%m.%Y}, данные на {summary.as_of:%d.%m.%Y}."
+        f"по {summary.period_end:%d.%m.%Y}, на дату {summary.as_of:%d.%m.%Y}."
     )
     if summary.interim:
         sentences.append(
@@ -1077,6 +1077,12 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
             )
         rest = f"; не сдано (просрочено) — {counts.overdue}" if counts.overdue else ""
         progress = f"; в работе — {counts.in_progress}" if counts.in_progress else ""
+        if counts.overdue and counts.in_progress:
+            rest = (
+                f"; не сдано — {counts.missing} (из них просрочено — {counts.overdue}, "
+                f"срок ещё не наступил — {counts.in_progress})"
+            )
+            progress = ""
         sentences.append(
             f"Принято в срок {count_ru(counts.on_time, TASKS)} "
             f"({format_share_ru(counts.on_time_share)}){late}{rest}{progress}."
@@ -1148,11 +1154,16 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
     esc, fail = len(summary.escalations), len(summary.delivery_failures)
     if esc or fail:
         escalated_orgs = len({row.organisation for row in summary.escalations})
-        sentences.append(
-            f"Передано на контроль в методический центр (эскалации): {esc} "
-            f"по {count_ru(escalated_orgs, ORGANISATIONS_DAT)}; "
-            f"не удалось доставить: {count_ru(fail, LETTERS)}."
-        )
+        parts = []
+        if esc:
+            parts.append(
+                f"передано на контроль в методический центр (эскалации): {esc} "
+                f"по {count_ru(escalated_orgs, ORGANISATIONS_DAT)}"
+            )
+        if fail:
+            parts.append(f"не удалось доставить: {count_ru(fail, LETTERS)}")
+        joined = "; ".join(parts)
+        sentences.append(f"{joined[0].upper()}{joined[1:]}.")
     return tuple(sentences)
 
 

@@ -154,7 +154,7 @@ def _text_row(sheet: Worksheet, text: str, *, bold: bool = False, size: float = 
     put(cell, text)
     cell.font = Font(name=TEXT_FONT, bold=bold, size=size)
     cell.alignment = Alignment(wrap_text=True, vertical="top")
-    lines = max(1, math.ceil(len(text) * (size / 11) / (TEXT_COLUMN_CHARS * 1.05)))
+    lines = max(1, math.ceil(len(text) * (size / 11) / (TEXT_COLUMN_CHARS * 1.2)))
     sheet.row_dimensions[row].height = round(lines * 15 * size / 11 + 3, 1)
 
 
