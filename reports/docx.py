@@ -10,6 +10,7 @@ breaks, charts are scaled to fit the page.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import textwrap
 from collections.abc import Sequence
@@ -43,10 +44,11 @@ from reports.tables import (
 )
 
 BODY_FONT = "Times New Roman"
+NBSP = "\u00a0"
 PORTRAIT = (Cm(21.0), Cm(29.7))
 PORTRAIT_MARGINS = {"left": Cm(2.5), "right": Cm(1.5), "top": Cm(2.0), "bottom": Cm(2.0)}
 LANDSCAPE_MARGIN = Cm(1.5)
-CELL_PADDING_CM = 0.5  # left + right cell margins (0.19 cm each) and a little slack
+CELL_PADDING_CM = 0.45  # left + right cell margins (0.19 cm each) and a little slack
 BODY_TABLE_PT = 9.0
 APPENDIX_TABLE_PT = 8.0
 KEEP_TOGETHER_ROWS = 12  # a table this short is kept on one page
@@ -135,18 +137,19 @@ def _char_em(ch: str) -> float:
     if ch.isupper():
         return 0.74
     if ch.isalpha():
-        return 0.52
+        return 0.5
     return 0.4
 
 
 def text_width_cm(text: str, size_pt: float, bold: bool = False) -> float:
     """The width `text` takes on one line at `size_pt` (an over-estimate on purpose)."""
     em_cm = size_pt / 72 * 2.54
-    return sum(_char_em(ch) for ch in text) * em_cm * (1.1 if bold else 1.0)
+    return sum(_char_em(ch) for ch in text) * em_cm * (1.06 if bold else 1.0)
 
 
 def _words(text: str) -> list[str]:
-    return text.split() or [""]
+    """Words as a line breaks them: at ordinary spaces, never at no-break ones."""
+    return [w for w in re.split(r"[ \t\n]+", text) if w] or [""]
 
 
 def column_widths(
@@ -159,7 +162,7 @@ def column_widths(
     natural = [0.0] * count
     for index, header in enumerate(headers):
         minimum[index] = max(text_width_cm(w, size_pt, bold=True) for w in _words(header))
-        natural[index] = text_width_cm(header, size_pt, bold=True) * 0.6  # headers wrap
+        natural[index] = minimum[index]  # headers wrap at their words
     for row in rows:
         for index, text in enumerate(row):
             longest = max(text_width_cm(w, size_pt) for w in _words(text))
@@ -276,9 +279,12 @@ class _Builder:
             paragraph.runs[0].italic = True
             return
         headers = [column.header for column in table.columns]
+        # Numbers stay on one line ("81,7 %" does not break before its sign).
         texts = [
             [
-                format_cell(value, column.kind)
+                format_cell(value, column.kind).replace(" ", NBSP)
+                if column.kind is not CellKind.text
+                else format_cell(value, column.kind)
                 for value, column in zip(row, table.columns, strict=True)
             ]
             for row in table.rows
