@@ -81,7 +81,18 @@ def main(folder: Path) -> None:
             )
         word = _pdf_pages(work / f"docx-{STEM}.pdf", 1, 3, work, "word")
         _side_by_side(word, DOCS / "summary-docx.png")
-        appendix = _pdf_pages(work / f"docx-{STEM}.pdf", 11, 11, work, "appendix")
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(work / f"docx-{STEM}.pdf"), "-"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\f")
+        first = next(
+            n
+            for n, page in enumerate(text, start=1)
+            if n > 1 and page.lstrip().splitlines()[1:2] and "Приложение 1." in page[:600]
+        )
+        appendix = _pdf_pages(work / f"docx-{STEM}.pdf", first, first, work, "appendix")
         _side_by_side(appendix, DOCS / "summary-docx-appendix.png")
         excel = _pdf_pages(work / f"xlsx-{STEM}.pdf", 1, 3, work, "excel")
         _side_by_side(excel, DOCS / "summary-xlsx.png")
