@@ -76,7 +76,10 @@ def register(app: typer.Typer) -> None:
         as_of: str | None = typer.Option(
             None,
             "--as-of",
-            help="Count tasks as overdue as of this date, YYYY-MM-DD (default: today).",
+            help=(
+                "The report's date, YYYY-MM-DD (default: today): tasks due before it and "
+                "not submitted are overdue; before the cycle's end the report is interim."
+            ),
         ),
         roadmap_code: str | None = typer.Option(
             None, "--roadmap", help="Roadmap key, when the database holds several."
@@ -111,6 +114,13 @@ def register(app: typer.Typer) -> None:
                         f"{first.name} (приказ от {roadmap.order_date:%d.%m.%Y})",
                         2,
                     )
+                period_start, _end = wanted.span(roadmap.order_date)
+                if day < period_start:
+                    raise fail(
+                        f"--as-of: {day:%d.%m.%Y} раньше начала учебного года {wanted.name} "
+                        f"({period_start:%d.%m.%Y}); укажите дату не раньше неё",
+                        2,
+                    )
                 result = build_summary(
                     session=session,
                     cycle=wanted,
@@ -130,12 +140,13 @@ def register(app: typer.Typer) -> None:
                 "укажите другой файл в -o"
             ) from None
         counts = result.counts
-        console.print(f"Справка записана: {escape(str(path))} ({chosen})")
+        kind = "Промежуточная справка" if result.interim else "Справка"
+        console.print(f"{kind} записана: {escape(str(path))} ({chosen})")
         console.print(
-            f"Учебный год {result.cycle} ({result.period_label}), данные на {day:%d.%m.%Y}: "
+            f"Учебный год {result.cycle} ({result.period_label}), на дату {day:%d.%m.%Y}: "
             f"{count_ru(len(result.items), ITEMS)}, "
             f"{count_ru(result.organisations_involved, ORGANISATIONS)}, "
-            f"{count_ru(counts.asked, TASKS)}; в срок {counts.on_time} "
-            f"({format_share_ru(counts.on_time_share)}), с опозданием {counts.late}, "
+            f"{count_ru(counts.asked, TASKS)}; принято в срок {counts.on_time} "
+            f"({format_share_ru(counts.on_time_share)}), принято с опозданием {counts.late}, "
             f"просрочено {counts.overdue}, в работе {counts.in_progress}"
         )

@@ -8,6 +8,7 @@ means.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -88,6 +89,8 @@ ITEMS = ("мероприятие", "мероприятия", "мероприят
 WORKING_DAYS = ("рабочий день", "рабочих дня", "рабочих дней")
 LETTERS = ("письмо", "письма", "писем")
 ENTRIES = ("запись", "записи", "записей")
+ORGANISATIONS_DAT = ("организации", "организациям", "организациям")  # по 2 организациям
+ORGANISATIONS_ACC = ("организацию", "организации", "организаций")  # на 1 организацию
 
 
 # --- counts ------------------------------------------------------------------------
@@ -235,6 +238,8 @@ class ItemSummary:
     centre: Counts
     entries: int
     organisations_with_entries: int
+    expected_result: str = ""
+    organisations_asked: int = 0  # distinct organisations with a task for this item
 
     @property
     def label(self) -> str:
@@ -298,16 +303,61 @@ class OrganisationSummary:
 
 
 @dataclass(frozen=True)
+class KindTotal:
+    """One indicator's total over the organisations of one kind."""
+
+    kind: OrgKind
+    total: int | float
+    reported: int  # organisations of this kind whose answers carried a number
+
+    @property
+    def kind_label(self) -> str:
+        return ORG_KIND_LABELS.get(self.kind, str(self.kind))
+
+
+@dataclass(frozen=True)
 class IndicatorTotal:
-    """A district total of one number field: the sum over the latest answer of each task."""
+    """A district total of one number field. An ordinary item counts the latest answer of
+    each task (a resubmission replaces the earlier one); a journal (continuous) item sums
+    every entry of the cycle, since each entry reports something new."""
 
     item_number: int
     item_title: str
     field_name: str
     label: str
     total: int | float
-    reported: int  # tasks whose latest answer carried a number here
-    ignored: int  # tasks whose latest answer carried something that is not a number
+    reported: int  # answers (journal: entries) that carried a number here
+    ignored: int  # answers (journal: entries) that carried something that is not a number
+    journal: bool = False  # summed over every entry of a continuous item
+    by_kind: tuple[KindTotal, ...] = ()  # the total per kind of organisation
+    centre_total: int | float = 0  # the centre's own answers, if the item asks it too
+
+
+@dataclass(frozen=True)
+class KindSummary:
+    """The organisations of one kind and how their tasks ended."""
+
+    kind: OrgKind
+    organisations: int  # with at least one task in the cycle
+    counts: Counts
+
+    @property
+    def kind_label(self) -> str:
+        return ORG_KIND_LABELS.get(self.kind, str(self.kind))
+
+
+@dataclass(frozen=True)
+class EscalationCount:
+    """How many times one organisation's tasks were escalated, per item."""
+
+    organisation: str
+    kind: OrgKind | None  # None: the centre's own tasks
+    total: int
+    by_item: tuple[tuple[int, int], ...]  # (item number, escalations), by item number
+
+    @property
+    def items_label(self) -> str:
+        return ", ".join(f"№ {number} ({n})" for number, n in self.by_item)
 
 
 @dataclass(frozen=True)
@@ -318,6 +368,7 @@ class EscalationRow:
     on_day: date
     recipient: str
     outcome: Outcome
+    kind: OrgKind | None = None  # the organisation's kind; None for the centre's tasks
 
 
 @dataclass(frozen=True)
@@ -347,6 +398,10 @@ class YearlySummary:
     counts: Counts  # every organisation task of the cycle
     centre: Counts  # every centre task of the cycle
     text: tuple[str, ...] = field(default=())  # the generated sentences, in Russian
+    tracked_since: date | None = None  # the roadmap's activation, when known
+    kinds: tuple[KindSummary, ...] = ()  # per kind of organisation
+    conclusions: tuple[str, ...] = ()  # the generated conclusions, in Russian
+    recommendations: tuple[str, ...] = ()  # the generated recommendations, in Russian
 
     @property
     def sections(self) -> tuple[SectionSummary, ...]:
@@ -369,8 +424,45 @@ class YearlySummary:
         return sum(1 for org in self.organisations if org.counts.asked)
 
     @property
+    def interim(self) -> bool:
+        """The cycle is still running on `as_of`: an interim report."""
+        return self.as_of < self.period_end
+
+    @property
     def title(self) -> str:
+        if self.interim:
+            return (
+                "Промежуточная аналитическая справка о реализации дорожной карты "
+                f"в {self.cycle} учебном году (на дату {self.as_of:%d.%m.%Y})"
+            )
         return f"Аналитическая справка о реализации дорожной карты в {self.cycle} учебном году"
+
+    @property
+    def escalation_counts(self) -> tuple[EscalationCount, ...]:
+        """Escalations per organisation (most first), each split by item."""
+        per: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        kinds: dict[str, OrgKind | None] = {}
+        for row in self.escalations:
+            per[row.organisation][row.item_number] += 1
+            kinds[row.organisation] = row.kind
+        rows = [
+            EscalationCount(
+                organisation=name,
+                kind=kinds[name],
+                total=sum(by_item.values()),
+                by_item=tuple(sorted(by_item.items())),
+            )
+            for name, by_item in per.items()
+        ]
+        return tuple(sorted(rows, key=lambda r: (-r.total, r.organisation)))
+
+    def escalations_of(self, item_number: int) -> tuple[int, int]:
+        """(escalations, organisations escalated) for one item."""
+        rows = [row for row in self.escalations if row.item_number == item_number]
+        return len(rows), len({row.organisation for row in rows})
+
+    def indicators_of(self, item_number: int) -> tuple[IndicatorTotal, ...]:
+        return tuple(ind for ind in self.indicators if ind.item_number == item_number)
 
 
 # --- arithmetic --------------------------------------------------------------------
@@ -450,9 +542,12 @@ def build_summary(
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
     tz: ZoneInfo = DISTRICT_TZ,
     roadmap_id: int | None = None,
+    tracked_since: date | None = None,
 ) -> YearlySummary:
     """The summary of `cycle` as it stands on `as_of` (tasks due before it and still
-    unfinished are overdue). With `roadmap_id` None the database's only roadmap is used."""
+    unfinished are overdue; before the cycle's end it is an interim report). With
+    `roadmap_id` None the database's only roadmap is used; `tracked_since` (the roadmap's
+    activation) is mentioned in the text when given."""
     period_start, period_end = cycle.span(roadmap_start)
     roadmap = _pick_roadmap(session, roadmap_id)
 
@@ -507,10 +602,10 @@ def build_summary(
         for task in tasks
     }
     entries_by_task: dict[int, int] = defaultdict(int)
-    latest: dict[int, Evidence] = {}
+    evidence_by_task: dict[int, list[Evidence]] = defaultdict(list)
     for row in evidence:
         entries_by_task[row.task_id] += 1
-        latest[row.task_id] = row  # ordered by version: the last one wins
+        evidence_by_task[row.task_id].append(row)  # ordered by version
 
     tasks_by_occ: dict[int, list[Task]] = defaultdict(list)
     for task in tasks:
@@ -560,6 +655,8 @@ def build_summary(
                 number=item.number,
                 section=item.section,
                 title=item.title,
+                expected_result=item.expected_result,
+                organisations_asked=len(asked_orgs),
                 schedule_text=item.schedule_text,
                 responsible=item.responsible,
                 owner_name=item.owner_name,
@@ -583,7 +680,9 @@ def build_summary(
                 ),
             )
         )
-        indicators.extend(_indicators(item, item_tasks, latest))
+        indicators.extend(
+            _indicators(item, item_tasks, evidence_by_task, continuous_occ, organisations)
+        )
 
     org_summaries = _organisation_summaries(tasks, outcomes, organisations)
     task_by_id = {task.id: task for task in tasks}
@@ -608,6 +707,7 @@ def build_summary(
                     on_day=notice.on_day,
                     recipient=notice.recipient,
                     outcome=outcomes[task.id][0],
+                    kind=org.kind if org else None,
                 )
             )
 
@@ -632,29 +732,64 @@ def build_summary(
         delivery_failures=failures,
         counts=counts,
         centre=centre,
+        tracked_since=tracked_since,
+        kinds=_kind_summaries(org_summaries),
     )
-    return replace(summary, text=summary_text(summary))
+    return replace(
+        summary,
+        text=summary_text(summary),
+        conclusions=conclusions_text(summary),
+        recommendations=recommendations_text(summary),
+    )
+
+
+def _kind_summaries(orgs: Sequence[OrganisationSummary]) -> tuple[KindSummary, ...]:
+    result = []
+    for kind in OrgKind:
+        members = [org for org in orgs if org.kind is kind and org.counts.asked]
+        if members:
+            result.append(KindSummary(kind, len(members), Counts.total(o.counts for o in members)))
+    return tuple(result)
 
 
 def _indicators(
-    item: RoadmapItem, item_tasks: Sequence[Task], latest: dict[int, Evidence]
+    item: RoadmapItem,
+    item_tasks: Sequence[Task],
+    evidence_by_task: dict[int, list[Evidence]],
+    continuous_occ: set[int | None],
+    organisations: dict[int, Organisation],
 ) -> list[IndicatorTotal]:
+    """One total per number field of the item: the latest answer of each ordinary task,
+    every entry of a journal task; per kind of organisation as well."""
+    journal = any(task.occurrence_id in continuous_occ for task in item_tasks)
     result = []
     for spec_field in item.evidence.fields:
         if spec_field.kind is not EvidenceFieldKind.number:
             continue
-        total, reported, ignored = Decimal(0), 0, 0
+        total, centre_total, reported, ignored = Decimal(0), Decimal(0), 0, 0
+        per_kind: dict[OrgKind, Decimal] = defaultdict(Decimal)
+        per_kind_orgs: dict[OrgKind, set[int]] = defaultdict(set)
         for task in item_tasks:
-            answer = latest.get(task.id or 0)
-            if answer is None or spec_field.name not in answer.values:
-                continue
-            raw = answer.values[spec_field.name]
-            number = parse_number(raw)
-            if number is not None:
+            rows = evidence_by_task.get(task.id or 0, [])
+            if task.occurrence_id not in continuous_occ:
+                rows = rows[-1:]  # a resubmission replaces the earlier answer
+            org = organisations.get(task.organisation_id or 0)
+            for answer in rows:
+                if spec_field.name not in answer.values:
+                    continue
+                raw = answer.values[spec_field.name]
+                number = parse_number(raw)
+                if number is None:
+                    if raw not in (None, ""):
+                        ignored += 1
+                    continue
                 total += number
                 reported += 1
-            elif raw not in (None, ""):
-                ignored += 1
+                if org is None:
+                    centre_total += number
+                else:
+                    per_kind[org.kind] += number
+                    per_kind_orgs[org.kind].add(task.organisation_id or 0)
         result.append(
             IndicatorTotal(
                 item_number=item.number,
@@ -664,6 +799,13 @@ def _indicators(
                 total=_plain_number(total),
                 reported=reported,
                 ignored=ignored,
+                journal=journal,
+                by_kind=tuple(
+                    KindTotal(kind, _plain_number(per_kind[kind]), len(per_kind_orgs[kind]))
+                    for kind in OrgKind
+                    if kind in per_kind
+                ),
+                centre_total=_plain_number(centre_total),
             )
         )
     return result
@@ -694,7 +836,13 @@ def _organisation_summaries(
                 counts=Counts.of(outcomes[t.id] for t in org_tasks),
             )
         )
-    return tuple(result)
+    return tuple(sorted(result, key=lambda o: natural_key(o.short_name)))
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that puts "№ 2" before "№ 10"."""
+    parts = re.split(r"(\d+)", text.casefold())
+    return tuple((1, int(p)) if p.isdigit() else (0, p) for p in parts if p)
 
 
 def _delivery_failures(
@@ -739,18 +887,177 @@ def _verb(n: int, singular: str, plural: str) -> str:
     return singular if n % 10 == 1 and n % 100 != 11 else plural
 
 
-def summary_text(summary: YearlySummary) -> tuple[str, ...]:
-    """A few Russian sentences: period, organisations, shares, weak spots, key numbers."""
+KIND_PLURAL: dict[OrgKind, str] = {
+    OrgKind.school: "школы",
+    OrgKind.kindergarten: "детские сады",
+    OrgKind.extra: "организации доп. образования",
+}
+ON_TIME_LABEL = "принято в срок"
+LATE_LABEL = "принято с опозданием"
+# An organisation needs support when fewer than half its tasks were accepted on time;
+# an item failed across the district when fewer than half its tasks were accepted at all.
+SUPPORT_BELOW = 0.5
+FAILED_BELOW = 0.5
+KEY_INDICATORS = 6  # indicators named in the year's summary (the rest in section 2)
+LISTED = 8  # names listed in a sentence before "и ещё N"
+
+
+def _names(names: Sequence[str], limit: int = LISTED) -> str:
+    shown = ", ".join(names[:limit])
+    rest = len(names) - limit
+    return f"{shown} и ещё {rest}" if rest > 0 else shown
+
+
+def outcome_phrase(counts: Counts) -> str:
+    """ "принято в срок — 20 (71,4 %), принято с опозданием — 5, не сдано — 3"."""
+    parts = [f"{ON_TIME_LABEL} — {counts.on_time} ({format_share_ru(counts.on_time_share)})"]
+    if counts.late:
+        parts.append(
+            f"{LATE_LABEL} — {counts.late} (в среднем на "
+            f"{format_number_ru(counts.avg_late_days or 0)} раб. дн.)"
+        )
+    if counts.overdue:
+        parts.append(f"не сдано — {counts.overdue}")
+    if counts.in_progress:
+        parts.append(f"в работе — {counts.in_progress}")
+    return ", ".join(parts)
+
+
+def indicator_phrase(ind: IndicatorTotal) -> str:
+    """ "количество наставников — 57 (школы — 30, детские сады — 27)"."""
+    kinds = [
+        f"{KIND_PLURAL.get(k.kind, k.kind_label)} — {format_number_ru(k.total)}"
+        for k in ind.by_kind
+    ]
+    if ind.centre_total:
+        kinds.append(f"методический центр — {format_number_ru(ind.centre_total)}")
+    split = f" ({'; '.join(kinds)})" if len(kinds) > 1 else ""
+    basis = (
+        f"сумма {count_ru(ind.reported, ENTRIES)} журнала"
+        if ind.journal
+        else f"по {ind.reported} {plural_ru(ind.reported, ('ответу', 'ответам', 'ответам'))}"
+    )
+    return f"{_lower_first(ind.label)} — {format_number_ru(ind.total)}{split}, {basis}"
+
+
+def item_text(item: ItemSummary, summary: YearlySummary) -> tuple[str, ...]:
+    """A few sentences on one item's result, from the same figures as the tables."""
     sentences: list[str] = []
-    roadmap = (
-        f"дорожной карты «{summary.roadmap_title}»" if summary.roadmap_title else ("дорожной карты")
+    if item.needs_dates and not item.occurrences:
+        reason = f" ({item.needs_dates_reason})" if item.needs_dates_reason else ""
+        sentences.append(f"Сроки не установлены{reason}: задания не направлялись.")
+        return tuple(sentences)
+    if not item.started:
+        sentences.append(
+            "В этом учебном году мероприятие не проводилось."
+            if not item.occurrences
+            else "Срок мероприятия ещё не наступил."
+        )
+        return tuple(sentences)
+    c = item.counts
+    if item.continuous and not item.organisations_asked:
+        sentences.append(
+            f"Журнал ведёт методический центр: {count_ru(item.entries, ENTRIES)} за учебный год."
+        )
+    elif item.continuous:
+        sentences.append(
+            f"Журнал ведётся в течение учебного года: записи внесли "
+            f"{item.organisations_with_entries} из "
+            f"{count_ru(item.organisations_asked, ORGANISATIONS)}, "
+            f"всего {count_ru(item.entries, ENTRIES)}."
+        )
+        without = item.organisations_asked - item.organisations_with_entries
+        if without > 0:
+            sentences.append(f"Без единой записи — {count_ru(without, ORGANISATIONS)}.")
+    elif c.asked:
+        occs = [o for o in item.occurrences if o.started]
+        dues = ", ".join(f"{o.due:%d.%m.%Y}" for o in occs[:4])
+        more = f" и ещё {len(occs) - 4}" if len(occs) > 4 else ""
+        word = "срок" if len(occs) == 1 else "сроки"
+        sentences.append(
+            f"Направлено {count_ru(c.asked, TASKS)} ({word}: {dues}{more}): {outcome_phrase(c)}."
+        )
+        if c.max_late_days:
+            sentences.append(f"Наибольшее опоздание — {count_ru(c.max_late_days, WORKING_DAYS)}.")
+    if item.missed:
+        sentences.append(
+            f"Не получили задание, хотя должны: {count_ru(item.missed, ORGANISATIONS)}."
+        )
+    escalated, escalated_orgs = summary.escalations_of(item.number)
+    if escalated:
+        sentences.append(
+            f"Передано на контроль в методический центр (эскалации): {escalated} "
+            f"по {count_ru(escalated_orgs, ORGANISATIONS_DAT)}."
+        )
+    if item.centre.asked:
+        sentences.append(f"Задача методического центра: {item.centre.describe_ru()}.")
+    for ind in summary.indicators_of(item.number):
+        if ind.reported:
+            sentences.append(f"Показатель: {indicator_phrase(ind)}.")
+    if item.expected_result:
+        sentences.append(
+            f"Ожидаемый результат по дорожной карте: {item.expected_result.rstrip('.')}."
+        )
+    return tuple(sentences)
+
+
+def lagging_organisations(summary: YearlySummary) -> tuple[OrganisationSummary, ...]:
+    """Organisations with fewer than half their tasks accepted on time, weakest first."""
+    return tuple(
+        sorted(
+            (
+                o
+                for o in summary.organisations
+                if o.counts.asked and (o.counts.on_time_share or 0) < SUPPORT_BELOW
+            ),
+            key=lambda o: (o.counts.on_time_share or 0, -o.counts.missing, o.name),
+        )
     )
+
+
+def failed_items(summary: YearlySummary) -> tuple[ItemSummary, ...]:
+    """Items where fewer than half the organisations' tasks were accepted at all."""
+    return tuple(
+        i
+        for i in summary.items
+        if i.counts.asked
+        and i.counts.missing + i.counts.done
+        and ((i.counts.done_share or 0) < FAILED_BELOW)
+        and (i.counts.overdue or not summary.interim)
+    )
+
+
+def roadmap_genitive(title: str) -> str:
+    """ "дорожной карты «…»", or for a title that itself begins "Дорожная карта …" the
+    title in the genitive: "дорожной карты (плана мероприятий) по реализации …"."""
+    if not title:
+        return "дорожной карты"
+    head = "дорожная карта"
+    if title.lower().startswith(head):
+        rest = title[len(head) :]
+        rest = rest.replace("(план мероприятий)", "(плана мероприятий)", 1)
+        return f"дорожной карты{rest}"
+    return f"дорожной карты «{title}»"
+
+
+def summary_text(summary: YearlySummary) -> tuple[str, ...]:
+    """The year in a few Russian sentences: period, what was done, shares, who lagged."""
+    sentences: list[str] = []
+    roadmap = roadmap_genitive(summary.roadmap_title)
     order = f" (приказ {summary.roadmap_order})" if summary.roadmap_order else ""
+    kind = "Промежуточная справка подготовлена" if summary.interim else "Справка подготовлена"
     sentences.append(
-        f"Справка подготовлена по итогам реализации {roadmap}{order} "
+        f"{kind} по итогам реализации {roadmap}{order} "
         f"за {summary.cycle} учебный год: период с {summary.period_start:%d.%m.%Y} "
-        f"по {summary.period_end:%d.%m.%Y}, данные на {summary.as_of:%d.%m.%Y}."
+        f"по {summary.period_end:%d.%m.%Y}, на дату {summary.as_of:%d.%m.%Y}."
     )
+    if summary.interim:
+        sentences.append(
+            "Учебный год продолжается: задания, срок которых ещё не наступил, "
+            "показаны как «в работе»."
+        )
+    if summary.tracked_since:
+        sentences.append(f"Мониторинг ведётся с {summary.tracked_since:%d.%m.%Y}.")
     counts = summary.counts
     involved = summary.organisations_involved
     items_run = sum(1 for item in summary.items if item.counts.asked)
@@ -764,16 +1071,29 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
         late = ""
         if counts.late:
             late = (
-                f", с опозданием — {counts.late} (в среднем на "
+                f"; {LATE_LABEL} — {counts.late} (в среднем на "
                 f"{format_number_ru(counts.avg_late_days or 0)} раб. дн., наибольшее "
                 f"опоздание — {count_ru(counts.max_late_days or 0, WORKING_DAYS)})"
             )
-        rest = f", просрочено (не сдано) — {counts.overdue}" if counts.overdue else ""
-        progress = f", в работе — {counts.in_progress}" if counts.in_progress else ""
+        rest = f"; не сдано (просрочено) — {counts.overdue}" if counts.overdue else ""
+        progress = f"; в работе — {counts.in_progress}" if counts.in_progress else ""
+        if counts.overdue and counts.in_progress:
+            rest = (
+                f"; не сдано — {counts.missing} (из них просрочено — {counts.overdue}, "
+                f"срок ещё не наступил — {counts.in_progress})"
+            )
+            progress = ""
         sentences.append(
-            f"В срок выполнено {count_ru(counts.on_time, TASKS)} "
+            f"Принято в срок {count_ru(counts.on_time, TASKS)} "
             f"({format_share_ru(counts.on_time_share)}){late}{rest}{progress}."
         )
+        if len(summary.kinds) > 1:
+            listed = "; ".join(
+                f"{KIND_PLURAL.get(k.kind, k.kind_label)} ({k.organisations}) — "
+                f"{format_share_ru(k.counts.on_time_share)}"
+                for k in summary.kinds
+            )
+            sentences.append(f"Доля принятых в срок по типам организаций: {listed}.")
     else:
         sentences.append("Задания организациям в этом периоде не направлялись.")
 
@@ -797,15 +1117,27 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
             f"не сдано {o.counts.missing})"
             for o in weak_orgs
         )
-        sentences.append(f"Наибольшее отставание у организаций: {listed}.")
-    if summary.indicators:
+        lagging = lagging_organisations(summary)
+        missing_total = counts.missing
+        why = ""
+        if lagging and missing_total:
+            theirs = sum(o.counts.missing for o in lagging)
+            why = (
+                f" На {count_ru(len(lagging), ORGANISATIONS_ACC)} с долей в срок ниже 50 % "
+                f"приходится {theirs} из {missing_total} несданных заданий: без их отчётов "
+                "сведения по округу неполны."
+            )
+        sentences.append(f"Наибольшее отставание у организаций: {listed}.{why}")
+    reported = [ind for ind in summary.indicators if ind.reported]
+    if reported:
+        key = [ind for ind in reported if ind.by_kind][:KEY_INDICATORS] or reported[:KEY_INDICATORS]
         listed = "; ".join(
             f"{_lower_first(ind.label)} (п. {ind.item_number}) — {format_number_ru(ind.total)}"
-            for ind in summary.indicators
-            if ind.reported
+            for ind in key
         )
-        if listed:
-            sentences.append(f"Ключевые показатели по округу: {listed}.")
+        others = len(reported) - len(key)
+        more = f"; ещё {others} — в разделе 2 и приложении 4" if others > 0 else ""
+        sentences.append(f"Ключевые показатели по округу: {listed}{more}.")
     if summary.centre.asked:
         own = ("собственного задания", "собственных заданий", "собственных заданий")
         sentences.append(
@@ -821,8 +1153,100 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
         )
     esc, fail = len(summary.escalations), len(summary.delivery_failures)
     if esc or fail:
-        sentences.append(
-            f"Передано на контроль в методический центр (эскалации): {count_ru(esc, TASKS)}; "
-            f"не удалось доставить: {count_ru(fail, LETTERS)}."
-        )
+        escalated_orgs = len({row.organisation for row in summary.escalations})
+        parts = []
+        if esc:
+            parts.append(
+                f"передано на контроль в методический центр (эскалации): {esc} "
+                f"по {count_ru(escalated_orgs, ORGANISATIONS_DAT)}"
+            )
+        if fail:
+            parts.append(f"не удалось доставить: {count_ru(fail, LETTERS)}")
+        joined = "; ".join(parts)
+        sentences.append(f"{joined[0].upper()}{joined[1:]}.")
     return tuple(sentences)
+
+
+def conclusions_text(summary: YearlySummary) -> tuple[str, ...]:
+    """Conclusions drafted from the figures (the methodologist edits them before signing)."""
+    result: list[str] = []
+    counts = summary.counts
+    if not counts.asked:
+        return ("Задания организациям в этом периоде не направлялись; выводы делать рано.",)
+    share = counts.on_time_share or 0
+    level = "высокая" if share >= 0.9 else "удовлетворительная" if share >= 0.7 else "низкая"
+    result.append(
+        f"Исполнительская дисциплина по округу {level}: {ON_TIME_LABEL} "
+        f"{format_share_ru(counts.on_time_share)} заданий, выполнено всего (в срок и с "
+        f"опозданием) {format_share_ru(counts.done_share)}."
+    )
+    lagging = lagging_organisations(summary)
+    if lagging:
+        result.append(
+            f"{_verb(len(lagging), 'Нуждается', 'Нуждаются')} в методической поддержке "
+            f"{count_ru(len(lagging), ORGANISATIONS)} "
+            f"(в срок принято меньше половины заданий): "
+            f"{_names([o.short_name for o in lagging])}."
+        )
+    else:
+        result.append("Организаций, сдавших в срок меньше половины заданий, нет.")
+    failed = failed_items(summary)
+    if failed:
+        listed = "; ".join(
+            f"№ {i.number} «{i.title}» (выполнено {format_share_ru(i.counts.done_share)})"
+            for i in failed
+        )
+        result.append(
+            f"Не выполнены в большинстве организаций мероприятия: {listed}; "
+            "это трудность округа, а не отдельных организаций."
+        )
+    for item in summary.items:
+        if item.continuous and item.organisations_asked:
+            without = item.organisations_asked - item.organisations_with_entries
+            if without > 0:
+                result.append(
+                    f"Журнал по мероприятию № {item.number} не ведут "
+                    f"{count_ru(without, ORGANISATIONS)} из {item.organisations_asked}."
+                )
+    return tuple(result)
+
+
+def recommendations_text(summary: YearlySummary) -> tuple[str, ...]:
+    """Recommendations that follow from the conclusions."""
+    result: list[str] = []
+    lagging = lagging_organisations(summary)
+    if lagging:
+        result.append(
+            "Руководителям организаций с низкой долей заданий, принятых в срок ("
+            f"{_names([o.short_name for o in lagging], 5)}), представить в методический центр "
+            "причины несвоевременной сдачи; методическому центру провести для их кураторов "
+            "консультации."
+        )
+    failed = failed_items(summary)
+    if failed:
+        numbers = ", ".join(f"№ {i.number}" for i in failed)
+        result.append(
+            f"По мероприятиям {numbers} провести совещание с кураторами, уточнить форму "
+            "отчёта и сроки, при необходимости внести изменения в дорожную карту."
+        )
+    journals = [
+        i
+        for i in summary.items
+        if i.continuous and i.organisations_asked > i.organisations_with_entries
+    ]
+    if journals:
+        numbers = ", ".join(f"№ {i.number}" for i in journals)
+        result.append(
+            f"Напомнить кураторам о ежеквартальном заполнении журнала по мероприятиям {numbers}."
+        )
+    if summary.needs_dates:
+        numbers = ", ".join(f"№ {i.number}" for i in summary.needs_dates)
+        result.append(f"Установить даты мероприятий {numbers} по внешнему плану.")
+    if summary.delivery_failures:
+        result.append(
+            f"Уточнить адреса электронной почты: не доставлено "
+            f"{count_ru(len(summary.delivery_failures), LETTERS)}."
+        )
+    if not result:
+        result.append("Сохранить действующий порядок контроля исполнения дорожной карты.")
+    return tuple(result)

@@ -1,32 +1,61 @@
-"""The summary as a Word document in the shape of an аналитическая справка."""
+"""The summary as a Word document written the way a department's analytical report is:
+a title block, the year in prose, one section per roadmap section, the organisations,
+conclusions and recommendations, then the detailed tables as landscape appendices.
+
+Fonts are Times New Roman (LibreOffice substitutes the metric-compatible Liberation
+Serif), tables have fixed column widths computed from their content so that no word
+breaks, charts are scaled to fit the page.
+"""
 
 from __future__ import annotations
 
 import io
+import re
+import struct
+import textwrap
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from docx import Document
 from docx.document import Document as DocumentObject
-from docx.enum.section import WD_ORIENT
+from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT, WD_TAB_LEADER
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Cm, Pt, RGBColor
+from docx.section import Section
+from docx.shared import Cm, Emu, Pt, RGBColor
 from docx.table import _Row
+from docx.text.paragraph import Paragraph
 
-from domain.summary import YearlySummary
-from reports.charts import all_charts
+from domain.summary import YearlySummary, item_text, roadmap_genitive
+from reports.charts import ALL_ORGANISATIONS_UP_TO, all_charts, ranked_organisations
 from reports.tables import (
     TABLE_HEADINGS,
     CellKind,
     Table,
     all_tables,
     format_cell,
+    item_indicators_table,
+    kinds_table,
     needs_dates_lines,
+    organisations_compact_table,
 )
 
 BODY_FONT = "Times New Roman"
+NBSP = "\u00a0"
+PORTRAIT = (Cm(21.0), Cm(29.7))
+PORTRAIT_MARGINS = {"left": Cm(2.5), "right": Cm(1.5), "top": Cm(2.0), "bottom": Cm(2.0)}
+LANDSCAPE_MARGIN = Cm(1.5)
+CELL_PADDING_CM = 0.45  # left + right cell margins (0.19 cm each) and a little slack
+BODY_TABLE_PT = 9.0
+APPENDIX_TABLE_PT = 8.0
+KEEP_TOGETHER_ROWS = 12  # a table this short is kept on one page
+APPENDICES = ("items", "occurrences", "organisations", "indicators", "escalations", "delivery")
+
+
+# --- fonts and small XML helpers ---------------------------------------------------
 
 
 def _set_font(style: Any, name: str, size: float, bold: bool | None = None) -> None:
@@ -36,14 +65,47 @@ def _set_font(style: Any, name: str, size: float, bold: bool | None = None) -> N
     if bold is not None:
         font.bold = bold
     font.color.rgb = RGBColor(0, 0, 0)
-    # Word reads the Cyrillic font from the east-Asian/complex-script slots too.
     rpr = style.element.get_or_add_rPr()
     fonts = rpr.find(qn("w:rFonts"))
     if fonts is None:
         fonts = OxmlElement("w:rFonts")
         rpr.append(fonts)
+    # Theme fonts (Calibri in the default template) would win over the named one.
+    for theme in ("w:asciiTheme", "w:hAnsiTheme", "w:cstheme", "w:eastAsiaTheme"):
+        if fonts.get(qn(theme)) is not None:
+            del fonts.attrib[qn(theme)]
     for slot in ("w:ascii", "w:hAnsi", "w:cs", "w:eastAsia"):
         fonts.set(qn(slot), name)
+
+
+def _field(paragraph: Paragraph, instruction: str, shown: str = "") -> None:
+    """A Word field (PAGE, PAGEREF …) with `shown` as its last computed value."""
+    for kind, text in (("begin", None), ("instr", instruction), ("separate", None)):
+        run = paragraph.add_run()
+        if kind == "instr":
+            instr = OxmlElement("w:instrText")
+            instr.set(qn("xml:space"), "preserve")
+            instr.text = f" {text} "
+            run._r.append(instr)
+        else:
+            char = OxmlElement("w:fldChar")
+            char.set(qn("w:fldCharType"), kind)
+            run._r.append(char)
+    paragraph.add_run(shown)
+    end = paragraph.add_run()
+    char = OxmlElement("w:fldChar")
+    char.set(qn("w:fldCharType"), "end")
+    end._r.append(char)
+
+
+def _bookmark(paragraph: Paragraph, name: str, number: int) -> None:
+    start = OxmlElement("w:bookmarkStart")
+    start.set(qn("w:id"), str(number))
+    start.set(qn("w:name"), name)
+    end = OxmlElement("w:bookmarkEnd")
+    end.set(qn("w:id"), str(number))
+    paragraph._p.insert(1 if paragraph._p.pPr is not None else 0, start)
+    paragraph._p.append(end)
 
 
 def _repeat_header(row: _Row) -> None:
@@ -53,95 +115,423 @@ def _repeat_header(row: _Row) -> None:
     tr_pr.append(flag)
 
 
-def _add_table(doc: DocumentObject, table: Table) -> None:
-    if not table.rows:
-        paragraph = doc.add_paragraph(table.empty_text)
-        paragraph.runs[0].italic = True
-        return
-    width = len(table.columns)
-    grid = doc.add_table(rows=1, cols=width)
-    grid.style = "Table Grid"
-    grid.alignment = WD_TABLE_ALIGNMENT.CENTER
-    header = grid.rows[0]
-    _repeat_header(header)
-    for cell, column in zip(header.cells, table.columns, strict=True):
-        cell.text = column.header
-        for run in cell.paragraphs[0].runs:
-            run.bold = True
-            run.font.size = Pt(8)
-    for group, rows in table.grouped():
-        if group is not None:
-            cells = grid.add_row().cells
-            merged = cells[0].merge(cells[-1])
-            merged.text = group
-            for run in merged.paragraphs[0].runs:
-                run.bold = True
-                run.font.size = Pt(8)
-        for row in rows:
-            cells = grid.add_row().cells
-            for cell, value, column in zip(cells, row, table.columns, strict=True):
-                cell.text = format_cell(value, column.kind)
-                paragraph = cell.paragraphs[0]
-                if column.kind is not CellKind.text:
-                    paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                for run in paragraph.runs:
-                    run.font.size = Pt(8)
+def _update_fields_on_open(doc: DocumentObject) -> None:
+    """Word recomputes the table of contents' page numbers when the file is opened."""
+    settings = doc.settings.element
+    flag = OxmlElement("w:updateFields")
+    flag.set(qn("w:val"), "true")
+    settings.append(flag)
+
+
+# --- column widths -----------------------------------------------------------------
+
+
+def _char_em(ch: str) -> float:
+    """A generous estimate of a character's advance in Times New Roman, in em."""
+    if ch.isspace():
+        return 0.25
+    if ch.isdigit():
+        return 0.5
+    if ch in "шщжмюыШЩЖМЮЫWMmw%":
+        return 0.95 if ch.isupper() or ch in "%" else 0.78
+    if ch.isupper():
+        return 0.74
+    if ch.isalpha():
+        return 0.5
+    return 0.4
+
+
+def text_width_cm(text: str, size_pt: float, bold: bool = False) -> float:
+    """The width `text` takes on one line at `size_pt` (an over-estimate on purpose)."""
+    em_cm = size_pt / 72 * 2.54
+    return sum(_char_em(ch) for ch in text) * em_cm * (1.06 if bold else 1.0)
+
+
+def _words(text: str) -> list[str]:
+    """Words as a line breaks them: at ordinary spaces, never at no-break ones."""
+    return [w for w in re.split(r"[ \t\n]+", text) if w] or [""]
+
+
+def column_widths(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], available_cm: float, size_pt: float
+) -> list[float]:
+    """Widths (cm) for a table: each column at least as wide as its longest word (so that
+    no word breaks), the rest of the page shared out by how much text each column has."""
+    count = len(headers)
+    minimum = [0.0] * count
+    natural = [0.0] * count
+    for index, header in enumerate(headers):
+        minimum[index] = max(text_width_cm(w, size_pt, bold=True) for w in _words(header))
+        natural[index] = minimum[index]  # headers wrap at their words
+    for row in rows:
+        for index, text in enumerate(row):
+            longest = max(text_width_cm(w, size_pt) for w in _words(text))
+            minimum[index] = max(minimum[index], longest)
+            natural[index] = max(natural[index], text_width_cm(text, size_pt))
+    minimum = [m + CELL_PADDING_CM for m in minimum]
+    natural = [max(n + CELL_PADDING_CM, m) for n, m in zip(natural, minimum, strict=True)]
+    if sum(natural) <= available_cm:
+        return natural
+    spare = available_cm - sum(minimum)
+    if spare <= 0:
+        return minimum  # the caller picks a smaller font
+    wants = [n - m for n, m in zip(natural, minimum, strict=True)]
+    total_want = sum(wants) or 1.0
+    return [m + spare * w / total_want for m, w in zip(minimum, wants, strict=True)]
+
+
+# --- building blocks ---------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, summary: YearlySummary) -> None:
+        self.summary = summary
+        self.doc = Document()
+        self.bookmarks: list[tuple[int, str, str]] = []  # (level, text, bookmark)
+        self.toc: Paragraph | None = None
+        self._setup()
+
+    def _setup(self) -> None:
+        doc = self.doc
+        section = doc.sections[0]
+        self._portrait(section)
+        _set_font(doc.styles["Normal"], BODY_FONT, 12)
+        normal = doc.styles["Normal"].paragraph_format
+        normal.space_after = Pt(4)
+        normal.space_before = Pt(0)
+        for name, size in (("Title", 16), ("Heading 1", 14), ("Heading 2", 13), ("Heading 3", 12)):
+            _set_font(doc.styles[name], BODY_FONT, size, bold=True)
+            fmt = doc.styles[name].paragraph_format
+            fmt.space_before = Pt(10 if name != "Heading 3" else 6)
+            fmt.space_after = Pt(4)
+            fmt.keep_with_next = True
+        for name in ("List Bullet", "List Number", "Caption"):
+            _set_font(doc.styles[name], BODY_FONT, 12 if name != "Caption" else 10)
+        props = doc.core_properties
+        props.title = self.summary.title
+        props.subject = f"{self.summary.cycle} учебный год"
+        props.author = "Roadmap engine"
+        self._header_footer(section)
+        _update_fields_on_open(doc)
+
+    def _portrait(self, section: Section) -> None:
+        section.orientation = WD_ORIENT.PORTRAIT
+        section.page_width, section.page_height = PORTRAIT
+        section.left_margin = PORTRAIT_MARGINS["left"]
+        section.right_margin = PORTRAIT_MARGINS["right"]
+        section.top_margin = PORTRAIT_MARGINS["top"]
+        section.bottom_margin = PORTRAIT_MARGINS["bottom"]
+        section.header_distance = section.footer_distance = Cm(1.0)
+
+    def _header_footer(self, section: Section) -> None:
+        header = section.header.paragraphs[0]
+        name = textwrap.shorten(
+            self.summary.roadmap_title or "Дорожная карта", width=90, placeholder="…"
+        )
+        header.text = f"{name} · {self.summary.cycle} учебный год"
+        header.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        for run in header.runs:
+            run.font.size = Pt(9)
+            run.italic = True
+        footer = section.footer.paragraphs[0]
+        footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        _field(footer, "PAGE", "1")
+        for run in footer.runs:
+            run.font.size = Pt(10)
+
+    @property
+    def text_width_cm(self) -> float:
+        return _text_area_cm(self.doc.sections[-1])[0]
+
+    @property
+    def text_height_cm(self) -> float:
+        return _text_area_cm(self.doc.sections[-1])[1]
+
+    def heading(self, text: str, level: int, in_toc: bool = True) -> Paragraph:
+        paragraph: Paragraph = self.doc.add_heading(text, level=level)
+        if in_toc:
+            mark = f"_Toc_r{len(self.bookmarks) + 1}"
+            _bookmark(paragraph, mark, len(self.bookmarks) + 1)
+            self.bookmarks.append((level, text, mark))
+        return paragraph
+
+    def para(self, text: str, *, indent: bool = True, bold: bool = False) -> Paragraph:
+        paragraph = self.doc.add_paragraph()
+        run = paragraph.add_run(text)
+        run.bold = bold
+        paragraph.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
+        if indent:
+            paragraph.paragraph_format.first_line_indent = Cm(1.25)
+        return paragraph
+
+    def centred(self, text: str, *, size: float = 12, bold: bool = False) -> Paragraph:
+        paragraph = self.doc.add_paragraph()
+        run = paragraph.add_run(text)
+        run.bold = bold
+        run.font.size = Pt(size)
+        paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        paragraph.paragraph_format.space_after = Pt(2)
+        return paragraph
+
+    def table(self, table: Table, size_pt: float = BODY_TABLE_PT) -> None:
+        if not table.rows:
+            paragraph = self.doc.add_paragraph(table.empty_text)
+            paragraph.runs[0].italic = True
+            return
+        headers = [column.header for column in table.columns]
+        # Numbers stay on one line ("81,7 %" does not break before its sign).
+        texts = [
+            [
+                format_cell(value, column.kind).replace(" ", NBSP)
+                if column.kind is not CellKind.text
+                else format_cell(value, column.kind)
+                for value, column in zip(row, table.columns, strict=True)
+            ]
+            for row in table.rows
+        ]
+        available = self.text_width_cm - 0.2
+        size = size_pt
+        widths = column_widths(headers, texts, available, size)
+        while sum(widths) > available and size > 6:
+            size -= 0.5
+            widths = column_widths(headers, texts, available, size)
+        grid = self.doc.add_table(rows=1, cols=len(headers))
+        grid.style = "Table Grid"
+        grid.alignment = WD_TABLE_ALIGNMENT.CENTER
+        grid.autofit = False
+        layout = OxmlElement("w:tblLayout")
+        layout.set(qn("w:type"), "fixed")
+        grid._tbl.tblPr.append(layout)
+        for column, width in zip(grid.columns, widths, strict=True):
+            column.width = Cm(width)
+        header = grid.rows[0]
+        _repeat_header(header)
+        for cell, text, width in zip(header.cells, headers, widths, strict=True):
+            cell.width = Cm(width)
+            self._cell_text(cell.paragraphs[0], text, size, bold=True, centre=True)
+        numeric = [column.kind is not CellKind.text for column in table.columns]
+        by_row = iter(texts)
+        for group, rows in table.grouped():
+            if group is not None:
+                cells = grid.add_row().cells
+                for cell, width in zip(cells, widths, strict=True):
+                    cell.width = Cm(width)
+                merged = cells[0].merge(cells[-1])
+                self._cell_text(merged.paragraphs[0], group, size, bold=True)
+            for _row in rows:
+                row_texts = next(by_row)
+                cells = grid.add_row().cells
+                for cell, text, width, right in zip(cells, row_texts, widths, numeric, strict=True):
+                    cell.width = Cm(width)
+                    self._cell_text(cell.paragraphs[0], text, size, right=right)
+        if len(table.rows) <= KEEP_TOGETHER_ROWS:
+            for row in grid.rows[:-1]:
+                for cell in row.cells:
+                    for paragraph in cell.paragraphs:
+                        paragraph.paragraph_format.keep_with_next = True
+        for row in grid.rows:
+            flag = OxmlElement("w:cantSplit")
+            flag.set(qn("w:val"), "true")
+            row._tr.get_or_add_trPr().append(flag)
+        self.doc.add_paragraph().paragraph_format.space_after = Pt(2)
+
+    @staticmethod
+    def _cell_text(
+        paragraph: Paragraph,
+        text: str,
+        size: float,
+        *,
+        bold: bool = False,
+        right: bool = False,
+        centre: bool = False,
+    ) -> None:
+        run = paragraph.add_run(text)
+        run.font.size = Pt(size)
+        run.bold = bold
+        fmt = paragraph.paragraph_format
+        fmt.space_after = Pt(0)
+        fmt.first_line_indent = Cm(0)
+        if right:
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+        elif centre:
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        else:
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.LEFT
+
+    def picture(self, caption: str, png: bytes) -> None:
+        """A chart scaled to the text width, or smaller so that it and its caption fit
+        the page's height."""
+        width_px, height_px = _png_size(png)
+        width = self.text_width_cm
+        height_limit = self.text_height_cm - 3.0
+        if width * height_px / width_px > height_limit:
+            width = height_limit * width_px / height_px
+        self.doc.add_picture(io.BytesIO(png), width=Cm(width))
+        picture = self.doc.paragraphs[-1]
+        picture.alignment = WD_ALIGN_PARAGRAPH.CENTER
+        picture.paragraph_format.keep_with_next = True
+        picture.paragraph_format.first_line_indent = Cm(0)
+        note = self.doc.add_paragraph()
+        run = note.add_run(caption)
+        run.italic = True
+        run.font.size = Pt(10)
+        note.alignment = WD_ALIGN_PARAGRAPH.CENTER
+
+    def landscape_section(self) -> None:
+        section = self.doc.add_section(WD_SECTION.NEW_PAGE)
+        section.orientation = WD_ORIENT.LANDSCAPE
+        section.page_width, section.page_height = PORTRAIT[1], PORTRAIT[0]
+        for margin in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+            setattr(section, margin, LANDSCAPE_MARGIN)
+
+    def fill_toc(self) -> None:
+        """The table of contents: headings with page references (LibreOffice computes
+        them on layout; Word updates them on opening)."""
+        assert self.toc is not None
+        anchor = self.toc
+        width = self.text_width_cm_first
+        for level, text, mark in reversed(self.bookmarks):
+            if level > 2:
+                continue
+            paragraph = anchor.insert_paragraph_before()
+            anchor._p.addnext(paragraph._p)  # moved: entries end up in order after it
+            fmt = paragraph.paragraph_format
+            fmt.left_indent = Cm(0.6 * (level - 1))
+            fmt.space_after = Pt(1)
+            fmt.tab_stops.add_tab_stop(Cm(width), WD_TAB_ALIGNMENT.RIGHT, WD_TAB_LEADER.DOTS)
+            paragraph.add_run(f"{text}\t")
+            _field(paragraph, f"PAGEREF {mark} \\h", "")
+
+    @property
+    def text_width_cm_first(self) -> float:
+        return _text_area_cm(self.doc.sections[0])[0]
+
+
+def _text_area_cm(section: Section) -> tuple[float, float]:
+    """The width and height of a section's text area, in cm."""
+    sizes = (
+        section.page_width,
+        section.page_height,
+        section.left_margin,
+        section.right_margin,
+        section.top_margin,
+        section.bottom_margin,
+    )
+    page_w, page_h, left, right, top, bottom = (int(v or 0) for v in sizes)
+    return Emu(page_w - left - right).cm, Emu(page_h - top - bottom).cm
+
+
+def _without_empty_columns(table: Table, keep: int) -> Table:
+    """The table without rows that are all zero and without columns (after the first
+    `keep`) that are zero or empty in every row: a centre-only item shows no per-kind
+    columns, an item with no answers no table."""
+    rows = [row for row in table.rows if any(v not in (0, None, "") for v in row[1:])]
+    kept = [
+        index
+        for index in range(len(table.columns))
+        if index < keep or any(row[index] not in (0, None, "") for row in rows)
+    ]
+    return replace(
+        table,
+        columns=tuple(table.columns[i] for i in kept),
+        rows=tuple(tuple(row[i] for i in kept) for row in rows),
+    )
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """A PNG's pixel size from its IHDR chunk."""
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
+
+
+# --- the document ------------------------------------------------------------------
+
+
+def _title_block(b: _Builder) -> None:
+    s = b.summary
+    if s.district:
+        b.centred(s.district, size=12)
+    b.centred("")
+    b.centred(
+        "ПРОМЕЖУТОЧНАЯ АНАЛИТИЧЕСКАЯ СПРАВКА" if s.interim else "АНАЛИТИЧЕСКАЯ СПРАВКА",
+        size=16,
+        bold=True,
+    )
+    b.centred(f"о реализации {roadmap_genitive(s.roadmap_title)}", size=13, bold=True)
+    if s.roadmap_order:
+        b.centred(f"(приказ {s.roadmap_order})", size=12)
+    b.centred(f"за {s.cycle} учебный год, период {s.period_label}", size=12)
+    b.centred(f"на дату {s.as_of:%d.%m.%Y}", size=12, bold=True)
+    if s.tracked_since:
+        b.centred(f"Мониторинг ведётся с {s.tracked_since:%d.%m.%Y}", size=11)
 
 
 def build_docx(summary: YearlySummary, charts: list[tuple[str, bytes]] | None = None) -> bytes:
-    """The document as bytes; `charts` (caption, PNG) default to the standard charts."""
+    """The document as bytes; `charts` (caption, PNG) default to the standard charts:
+    the first is the items' chart, the others the organisations'."""
     pictures = all_charts(summary) if charts is None else charts
-    doc = Document()
-    section = doc.sections[0]
-    # Landscape A4: the item table is wide.
-    section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = Cm(29.7), Cm(21.0)
-    for margin in ("left_margin", "right_margin"):
-        setattr(section, margin, Cm(2.0))
-    section.top_margin = section.bottom_margin = Cm(1.5)
-    _set_font(doc.styles["Normal"], BODY_FONT, 12)
-    for name in ("Title", "Heading 1", "Heading 2"):
-        _set_font(doc.styles[name], BODY_FONT, {"Title": 18, "Heading 1": 16}.get(name, 13))
+    b = _Builder(summary)
+    doc = b.doc
 
-    props = doc.core_properties
-    props.title = summary.title
-    props.subject = f"{summary.cycle} учебный год"
-    props.author = "Roadmap engine"
+    _title_block(b)
+    contents = doc.add_paragraph()
+    contents.add_run("Содержание").bold = True
+    contents.paragraph_format.space_before = Pt(12)
+    b.toc = contents
 
-    heading = doc.add_heading(summary.title, level=1)
-    heading.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    if summary.roadmap_title:
-        order = f" (приказ {summary.roadmap_order})" if summary.roadmap_order else ""
-        line = doc.add_paragraph(f"Дорожная карта: {summary.roadmap_title}{order}")
-        line.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    period = doc.add_paragraph(
-        f"Период: {summary.period_label}; данные на {summary.as_of:%d.%m.%Y}."
-    )
-    period.alignment = WD_ALIGN_PARAGRAPH.CENTER
-
+    b.heading("1. Общие итоги", 1).paragraph_format.page_break_before = True
     for sentence in summary.text:
-        paragraph = doc.add_paragraph(sentence)
-        paragraph.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
-        paragraph.paragraph_format.first_line_indent = Cm(1.25)
+        b.para(sentence)
+    if summary.kinds:
+        b.table(kinds_table(summary))
+    if pictures:
+        b.picture(*pictures[0])
 
+    b.heading("2. Исполнение мероприятий по разделам дорожной карты", 1)
+    for s_index, section in enumerate(summary.sections, start=1):
+        b.heading(f"2.{s_index}. {section.name}", 2)
+        for item in section.items:
+            b.heading(f"№ {item.number}. {item.title}", 3, in_toc=False)
+            b.para(f"Сроки: {item.schedule_text}. Ответственные: {item.responsible}.", indent=True)
+            b.para(" ".join(item_text(item, summary)))
+            indicators = _without_empty_columns(item_indicators_table(summary, item.number), 2)
+            if indicators.rows:
+                b.table(indicators)
+
+    b.heading("3. Исполнение по организациям", 1)
+    ranked = ranked_organisations(summary)
+    if len(ranked) <= ALL_ORGANISATIONS_UP_TO:
+        b.table(organisations_compact_table(summary))
+    else:
+        weakest = list(reversed(ranked[-15:]))
+        b.para(
+            f"Организаций с заданиями — {len(ranked)}; ниже 15 организаций с наименьшей "
+            "долей заданий, принятых в срок. Полная таблица — в приложении 3."
+        )
+        b.table(organisations_compact_table(summary, weakest))
+    for caption, png in pictures[1:]:
+        b.picture(caption, png)
+
+    b.heading("4. Выводы", 1)
+    for number, sentence in enumerate(summary.conclusions, start=1):
+        b.para(f"{number}. {sentence}")
+    b.heading("5. Рекомендации", 1)
+    for number, sentence in enumerate(summary.recommendations, start=1):
+        b.para(f"{number}. {sentence}")
     missing_dates = needs_dates_lines(summary)
     if missing_dates:
-        doc.add_heading("Мероприятия без установленных сроков", level=2)
+        b.heading("Мероприятия без установленных сроков", 2)
         for entry in missing_dates:
             doc.add_paragraph(entry, style="List Bullet")
 
     tables = {table.key: table for table in all_tables(summary)}
-    doc.add_heading(TABLE_HEADINGS["items"], level=2)
-    _add_table(doc, tables["items"])
-    for caption, png in pictures:
-        doc.add_picture(io.BytesIO(png), width=Cm(22))
-        doc.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
-        note = doc.add_paragraph(caption)
-        note.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        note.runs[0].italic = True
-    for key in ("occurrences", "organisations", "indicators", "escalations", "delivery"):
-        doc.add_heading(TABLE_HEADINGS[key], level=2)
-        _add_table(doc, tables[key])
+    for number, key in enumerate(APPENDICES, start=1):
+        if number == 1:
+            b.landscape_section()
+        heading = b.heading(f"Приложение {number}. {TABLE_HEADINGS[key]}", 1)
+        heading.paragraph_format.page_break_before = number > 1
+        b.table(tables[key], APPENDIX_TABLE_PT)
+    b.fill_toc()
 
     buffer = io.BytesIO()
     doc.save(buffer)

@@ -9,7 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from domain.summary import YearlySummary
+from domain.summary import YearlySummary, item_text
 from reports.charts import all_charts
 from reports.tables import (
     TABLE_HEADINGS,
@@ -68,6 +68,10 @@ def render_html(summary: YearlySummary, charts: list[tuple[str, bytes]] | None =
             summary=summary,
             charts=[(caption, base64.b64encode(png).decode("ascii")) for caption, png in pictures],
             needs_dates=needs_dates_lines(summary),
+            sections=[
+                (section.name, [(item, item_text(item, summary)) for item in section.items])
+                for section in summary.sections
+            ],
             tables=[_table_view(table) for table in all_tables(summary)],
         )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from domain.summary import YearlySummary
+from domain.summary import YearlySummary, item_text
 from reports.tables import (
     TABLE_HEADINGS,
     CellKind,
@@ -51,13 +51,26 @@ def render_markdown(summary: YearlySummary) -> str:
         order = f" (приказ {summary.roadmap_order})" if summary.roadmap_order else ""
         lines += [f"**Дорожная карта:** {escape_md(summary.roadmap_title + order)}", ""]
     lines += [
-        f"**Период:** {summary.period_label}; данные на {summary.as_of:%d.%m.%Y}.",
+        f"**Период:** {summary.period_label}; на дату {summary.as_of:%d.%m.%Y}.",
         "",
         "## Итоги",
         "",
     ]
     for sentence in summary.text:
         lines += [escape_md(sentence), ""]
+    lines += ["## Исполнение мероприятий по разделам", ""]
+    for section in summary.sections:
+        lines += [f"### {escape_md(section.name)}", ""]
+        for item in section.items:
+            lines += [f"**№ {item.number}. {escape_md(item.title)}**", ""]
+            lines += [escape_md(" ".join(item_text(item, summary))), ""]
+    for heading, entries in (
+        ("Выводы", summary.conclusions),
+        ("Рекомендации", summary.recommendations),
+    ):
+        lines += [f"## {heading}", ""]
+        lines += [f"{n}. {escape_md(t)}" for n, t in enumerate(entries, start=1)]
+        lines.append("")
     missing_dates = needs_dates_lines(summary)
     if missing_dates:
         lines += ["## Мероприятия без установленных сроков", ""]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from domain.enums import OrgKind
 from domain.summary import (
+    ORG_KIND_LABELS,
     Counts,
+    IndicatorTotal,
+    OrganisationSummary,
     Outcome,
     YearlySummary,
     format_number_ru,
@@ -54,11 +59,14 @@ class Table:
 
 
 OUTCOME_LABELS: dict[Outcome, str] = {
-    Outcome.on_time: "выполнено в срок",
-    Outcome.late: "выполнено с опозданием",
-    Outcome.overdue: "просрочено",
+    Outcome.on_time: "принято в срок",
+    Outcome.late: "принято с опозданием",
+    Outcome.overdue: "не сдано (просрочено)",
     Outcome.in_progress: "в работе",
 }
+ON_TIME = "Принято в срок"
+LATE = "Принято с опозданием"
+MISSING = "Не сдано"
 
 EMAIL_KIND_LABELS: dict[str, str] = {
     "opened": "новое задание",
@@ -102,15 +110,16 @@ def items_table(summary: YearlySummary) -> Table:
         Column("№", CellKind.int, 5),
         Column("Мероприятие", width=48),
         Column("Сроки исполнения", width=24),
-        Column("Привлечено", CellKind.int),
-        Column("В срок", CellKind.int),
-        Column("С опозданием", CellKind.int),
+        Column("Заданий", CellKind.int),
+        Column(ON_TIME, CellKind.int),
+        Column(LATE, CellKind.int),
         Column("Ср. опоздание, раб. дн.", CellKind.num),
         Column("Макс. опоздание, раб. дн.", CellKind.int),
         Column("Просрочено", CellKind.int),
         Column("В работе", CellKind.int),
         Column("Доля в срок", CellKind.share),
         Column(NOT_ASKED_HEADER, CellKind.int),
+        Column("Эскалаций", CellKind.int),
         Column("Задача центра", width=22),
         Column("Примечание", width=30),
     )
@@ -130,6 +139,7 @@ def items_table(summary: YearlySummary) -> Table:
                 c.in_progress,
                 c.on_time_share,
                 item.missed,
+                summary.escalations_of(item.number)[0],
                 item.centre_label,
                 item.note,
             )
@@ -149,9 +159,9 @@ def occurrences_table(summary: YearlySummary) -> Table:
         Column("Мероприятие", width=48),
         Column("Открыто", CellKind.date),
         Column("Срок", CellKind.date),
-        Column("Привлечено", CellKind.int),
-        Column("В срок", CellKind.int),
-        Column("С опозданием", CellKind.int),
+        Column("Заданий", CellKind.int),
+        Column(ON_TIME, CellKind.int),
+        Column(LATE, CellKind.int),
         Column("Просрочено", CellKind.int),
         Column("В работе", CellKind.int),
         Column(NOT_ASKED_HEADER, CellKind.int),
@@ -187,14 +197,16 @@ def organisations_table(summary: YearlySummary) -> Table:
         Column("Тип", width=16),
         Column("Мероприятий", CellKind.int),
         Column("Заданий", CellKind.int),
-        Column("В срок", CellKind.int),
-        Column("С опозданием", CellKind.int),
+        Column(ON_TIME, CellKind.int),
+        Column(LATE, CellKind.int),
         Column("Ср. опоздание, раб. дн.", CellKind.num),
-        Column("Не выполнено", CellKind.int),
+        Column(MISSING, CellKind.int),
         Column("из них просрочено", CellKind.int),
         Column("Доля выполнения", CellKind.share),
         Column("Доля в срок", CellKind.share),
+        Column("Эскалаций", CellKind.int),
     )
+    escalated = {row.organisation: row.total for row in summary.escalation_counts}
     rows = []
     for org in summary.organisations:
         c = org.counts
@@ -212,9 +224,108 @@ def organisations_table(summary: YearlySummary) -> Table:
                 c.overdue,
                 c.done_share,
                 c.on_time_share,
+                escalated.get(org.short_name, 0),
             )
         )
     return Table(key="organisations", title="Организации", columns=columns, rows=tuple(rows))
+
+
+def organisations_compact_table(
+    summary: YearlySummary, organisations: Sequence[OrganisationSummary] | None = None
+) -> Table:
+    """The body's table of organisations: on time, late, not submitted, share."""
+    columns = (
+        Column("Организация", width=34),
+        Column("Тип", width=16),
+        Column("Заданий", CellKind.int),
+        Column(ON_TIME, CellKind.int),
+        Column(LATE, CellKind.int),
+        Column(MISSING, CellKind.int),
+        Column("Доля в срок", CellKind.share),
+    )
+    chosen = summary.organisations if organisations is None else organisations
+    rows = tuple(
+        (
+            org.short_name,
+            org.kind_label,
+            org.counts.asked,
+            org.counts.on_time,
+            org.counts.late,
+            org.counts.missing,
+            org.counts.on_time_share,
+        )
+        for org in chosen
+        if org.counts.asked
+    )
+    return Table(key="organisations_compact", title="Организации", columns=columns, rows=rows)
+
+
+def kinds_table(summary: YearlySummary) -> Table:
+    """Per kind of organisation."""
+    columns = (
+        Column("Тип организаций", width=20),
+        Column("Организаций", CellKind.int),
+        Column("Заданий", CellKind.int),
+        Column(ON_TIME, CellKind.int),
+        Column(LATE, CellKind.int),
+        Column(MISSING, CellKind.int),
+        Column("Доля в срок", CellKind.share),
+    )
+    rows: list[tuple[Cell, ...]] = [
+        (
+            k.kind_label,
+            k.organisations,
+            k.counts.asked,
+            k.counts.on_time,
+            k.counts.late,
+            k.counts.missing,
+            k.counts.on_time_share,
+        )
+        for k in summary.kinds
+    ]
+    c = summary.counts
+    if rows:
+        rows.append(
+            (
+                "Всего",
+                summary.organisations_involved,
+                c.asked,
+                c.on_time,
+                c.late,
+                c.missing,
+                c.on_time_share,
+            )
+        )
+    return Table(key="kinds", title="Типы организаций", columns=columns, rows=tuple(rows))
+
+
+INDICATOR_KINDS = (OrgKind.school, OrgKind.kindergarten, OrgKind.extra)
+
+
+def _indicator_cells(ind: IndicatorTotal) -> tuple[Cell, ...]:
+    per = {k.kind: k.total for k in ind.by_kind}
+    return (
+        ind.total,
+        *(per.get(kind, 0) for kind in INDICATOR_KINDS),
+        ind.centre_total,
+    )
+
+
+def _indicator_columns() -> tuple[Column, ...]:
+    return (
+        Column("Итого по округу", CellKind.num),
+        Column("Школы", CellKind.num),
+        Column("Детские сады", CellKind.num),
+        Column("Доп. образование", CellKind.num),
+        Column("Методический центр", CellKind.num),
+    )
+
+
+def item_indicators_table(summary: YearlySummary, item_number: int) -> Table:
+    """One item's indicators: totals and per kind, as in the appendix and the workbook."""
+    columns = (Column("Показатель", width=36), *_indicator_columns())
+    rows = tuple((ind.label, *_indicator_cells(ind)) for ind in summary.indicators_of(item_number))
+    return Table(key=f"indicators-{item_number}", title="Показатели", columns=columns, rows=rows)
 
 
 def indicators_table(summary: YearlySummary) -> Table:
@@ -222,12 +333,21 @@ def indicators_table(summary: YearlySummary) -> Table:
         Column("№", CellKind.int, 5),
         Column("Мероприятие", width=40),
         Column("Показатель", width=36),
-        Column("Итого по округу", CellKind.num),
+        Column("Как считается", width=24),
+        *_indicator_columns(),
         Column("Ответов с числом", CellKind.int),
         Column("Ответов без числа", CellKind.int),
     )
     rows = tuple(
-        (ind.item_number, ind.item_title, ind.label, ind.total, ind.reported, ind.ignored)
+        (
+            ind.item_number,
+            ind.item_title,
+            ind.label,
+            "сумма всех записей журнала" if ind.journal else "последний ответ задания",
+            *_indicator_cells(ind),
+            ind.reported,
+            ind.ignored,
+        )
         for ind in summary.indicators
     )
     return Table(
@@ -240,24 +360,21 @@ def indicators_table(summary: YearlySummary) -> Table:
 
 
 def escalations_table(summary: YearlySummary) -> Table:
+    """Escalations counted per organisation and item, never listed one by one."""
     columns = (
-        Column("Дата", CellKind.date),
-        Column("№", CellKind.int, 5),
-        Column("Мероприятие", width=40),
-        Column("Организация", width=30),
-        Column("Кому направлено", width=30),
-        Column("Состояние задания", width=24),
+        Column("Организация", width=34),
+        Column("Тип", width=16),
+        Column("Эскалаций", CellKind.int),
+        Column("По мероприятиям: № (эскалаций)", width=40),
     )
     rows = tuple(
         (
-            row.on_day,
-            row.item_number,
-            row.item_title,
             row.organisation,
-            row.recipient,
-            OUTCOME_LABELS[row.outcome],
+            ORG_KIND_LABELS.get(row.kind, str(row.kind)) if row.kind else "центр",
+            row.total,
+            row.items_label,
         )
-        for row in summary.escalations
+        for row in summary.escalation_counts
     )
     return Table(
         key="escalations",
@@ -298,11 +415,13 @@ def delivery_table(summary: YearlySummary) -> Table:
 
 
 TABLE_HEADINGS: dict[str, str] = {
+    "kinds": "Исполнение по типам организаций",
+    "organisations_compact": "Исполнение по организациям",
     "items": "Исполнение мероприятий",
     "occurrences": "Исполнение по срокам",
     "organisations": "Исполнение по организациям",
     "indicators": "Показатели по округу",
-    "escalations": "Эскалации",
+    "escalations": "Эскалации по организациям и мероприятиям",
     "delivery": "Недоставленные письма",
 }
 
@@ -310,6 +429,7 @@ TABLE_HEADINGS: dict[str, str] = {
 def all_tables(summary: YearlySummary) -> tuple[Table, ...]:
     """Every view, in the order the reading formats show them."""
     return (
+        kinds_table(summary),
         items_table(summary),
         occurrences_table(summary),
         organisations_table(summary),

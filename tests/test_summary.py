@@ -445,9 +445,11 @@ def test_period_and_generated_text(summary) -> None:
     assert "с 08.04.2022 по 31.08.2023" in text
     assert "участвовали 3 организации" in text
     assert "направлено 9 заданий по 3 мероприятиям" in text
-    assert "В срок выполнено 3 задания (33,3 %)" in text
+    assert "Принято в срок 3 задания (33,3 %); принято с опозданием — 3" in text
     assert "наибольшее опоздание — 3 рабочих дня" in text
     assert "количество наставников (п. 13) — 57; количество наставляемых (п. 13) — 61" in text
+    assert "Мониторинг ведётся" not in text  # no activation date given
+    assert not summary.interim and "Промежуточная" not in summary.title
     assert "№ 13" in text and "СОШ 2" in text  # the weakest item and organisation
     assert "Сроки не установлены для 1 мероприятия (№ 10)" in text
     assert "не удалось доставить: 1 письмо" in text

@@ -58,10 +58,10 @@ def test_writes_the_format_the_extension_names(filled: Path) -> None:
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     assert "Справка записана: out/s.xlsx (xlsx)" in output
-    assert "данные на 15.09.2023: 4 мероприятия, 3 организации, 9 заданий" in output
-    assert "в срок 3 (33,3 %), с опозданием 3, просрочено 3, в работе 0" in output
+    assert "на дату 15.09.2023: 4 мероприятия, 3 организации, 9 заданий" in output
+    assert "принято в срок 3 (33,3 %), принято с опозданием 3, просрочено 3, в работе 0" in output
     book = load_workbook(filled / "out" / "s.xlsx")
-    totals = {row[2]: row[3] for row in book["Показатели"].iter_rows(min_row=2, values_only=True)}
+    totals = {row[2]: row[4] for row in book["Показатели"].iter_rows(min_row=2, values_only=True)}
     assert totals["Количество наставников"] == 57
 
 
@@ -76,7 +76,7 @@ def test_default_file_name_in_the_current_folder(filled: Path) -> None:
     result = runner.invoke(app, ["summary", "--cycle", "2022-2023", "--as-of", "2023-09-15"])
     assert result.exit_code == 0, result.output
     doc = Document(str(filled / "summary-2022-2023.docx"))
-    assert doc.paragraphs[0].text.startswith("Аналитическая справка")
+    assert "АНАЛИТИЧЕСКАЯ СПРАВКА" in [p.text for p in doc.paragraphs[:3]]
 
 
 def test_format_option_wins_over_the_extension(filled: Path) -> None:
@@ -132,3 +132,32 @@ def test_an_unwritable_output_is_a_message(filled: Path) -> None:
     assert result.exit_code == 1
     assert "не удаётся записать справку в taken/s.md" in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_as_of_in_a_running_cycle_writes_an_interim_report(filled: Path) -> None:
+    result = runner.invoke(
+        app, ["summary", "--cycle", "2026/2027", "--as-of", "2027-01-15", "-o", "interim.docx"]
+    )
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "Промежуточная справка записана: interim.docx (docx)" in output
+    assert "на дату 15.01.2027" in output
+    texts = [p.text for p in Document(str(filled / "interim.docx")).paragraphs]
+    assert "ПРОМЕЖУТОЧНАЯ АНАЛИТИЧЕСКАЯ СПРАВКА" in texts
+    assert "на дату 15.01.2027" in texts
+    assert "за 2026/2027 учебный год, период 01.09.2026 – 31.08.2027" in texts
+
+    result = runner.invoke(
+        app, ["summary", "--cycle", "2022/2023", "--as-of", "2023-09-15", "-o", "final.md"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Промежуточная" not in result.output
+    assert (filled / "final.md").read_text("utf-8").startswith("# Аналитическая справка")
+
+
+def test_as_of_before_the_cycle_is_refused(filled: Path) -> None:
+    result = runner.invoke(app, ["summary", "--cycle", "2023/2024", "--as-of", "2023-05-01"])
+    assert result.exit_code == 2, result.output
+    assert "--as-of: 01.05.2023 раньше начала учебного года 2023/2024 (01.09.2023)" in " ".join(
+        result.output.split()
+    )

@@ -46,15 +46,16 @@ def test_write_all_writes_every_format(written: dict[str, Path]) -> None:
 def test_markdown_has_the_text_and_tables(written: dict[str, Path]) -> None:
     md = written["md"].read_text(encoding="utf-8")
     assert md.startswith("# Аналитическая справка о реализации дорожной карты в 2022/2023")
-    assert "**Период:** 08.04.2022 – 31.08.2023" in md
+    assert "**Период:** 08.04.2022 – 31.08.2023; на дату 15.09.2023." in md
     assert "участвовали 3 организации" in md
-    assert "| № | Мероприятие | Сроки исполнения | Привлечено | В срок |" in md
+    assert "| № | Мероприятие | Сроки исполнения | Заданий | Принято в срок |" in md
     row13 = next(line for line in md.splitlines() if line.startswith("| 13 | Формирование"))
     cells = [c.strip() for c in row13.strip("|").split(" | ")]
     assert cells[3:8] == ["3", "1", "2", "2", "3"]  # asked, on time, late, avg, max days
     assert "| 13 | Формирование банка наставников \\<script\\>" in md
-    assert "| Количество наставников | 57 |" in md
-    assert "| Количество наставляемых | 61 |" in md
+    assert "| Количество наставников | последний ответ задания | 57 |" in md
+    assert "| Количество наставляемых | последний ответ задания | 61 |" in md
+    assert "## Выводы" in md and "## Рекомендации" in md
     assert "550 5.1.1 mailbox unavailable" in md
     assert "<script>" not in md
 
@@ -72,42 +73,90 @@ def test_html_is_self_contained_and_escaped(written: dict[str, Path]) -> None:
     assert "Мероприятия без установленных сроков" in html
 
 
+def docx_tables(path: Path) -> dict[str, list[list[str]]]:
+    """Every table of the document under the heading above it (the last table of a
+    heading wins; the appendices have one table each)."""
+    from docx.table import Table as DocxTable
+    from docx.text.paragraph import Paragraph
+
+    doc = Document(str(path))
+    heading, found = "", {}
+    for block in doc.element.body.iterchildren():
+        if block.tag.endswith("}p"):
+            paragraph = Paragraph(block, doc)
+            if paragraph.style is not None and paragraph.style.name.startswith("Heading"):
+                heading = paragraph.text
+        elif block.tag.endswith("}tbl"):
+            table = DocxTable(block, doc)
+            found[heading] = [[cell.text for cell in row.cells] for row in table.rows]
+    return found
+
+
 def test_docx_is_an_analytical_report(written: dict[str, Path]) -> None:
     doc = Document(str(written["docx"]))
-    heading = doc.paragraphs[0]
-    assert heading.style is not None and heading.style.name == "Heading 1"
-    assert heading.text.startswith("Аналитическая справка")
-    body = "\n".join(p.text for p in doc.paragraphs)
-    assert "Период: 08.04.2022 – 31.08.2023" in body
-    assert "В срок выполнено 3 задания (33,3 %)" in body
-    assert len(doc.tables) == 6
-    items, _occ, orgs, totals, escalations, delivery = doc.tables
-    assert [c.text for c in items.rows[0].cells][:5] == [
+    texts = [p.text for p in doc.paragraphs]
+    assert "АНАЛИТИЧЕСКАЯ СПРАВКА" in texts[:3]
+    assert "на дату 15.09.2023" in texts
+    headings = [
+        p.text for p in doc.paragraphs if p.style is not None and p.style.name == "Heading 1"
+    ]
+    assert headings[:5] == [
+        "1. Общие итоги",
+        "2. Исполнение мероприятий по разделам дорожной карты",
+        "3. Исполнение по организациям",
+        "4. Выводы",
+        "5. Рекомендации",
+    ]
+    assert [h.split(".")[0] for h in headings[5:]] == [f"Приложение {n}" for n in range(1, 7)]
+    body = "\n".join(texts)
+    assert "Период: 08.04.2022 – 31.08.2023" not in body  # one date format, in the title
+    assert "период 08.04.2022 – 31.08.2023" in body
+    assert "Принято в срок 3 задания (33,3 %)" in body
+    assert "№ 13. Формирование банка наставников <script>alert(1)</script>" in body
+    tables = docx_tables(written["docx"])
+    items = tables["Приложение 1. Исполнение мероприятий"]
+    assert items[0][:6] == [
         "№",
         "Мероприятие",
         "Сроки исполнения",
-        "Привлечено",
-        "В срок",
+        "Заданий",
+        "Принято в срок",
+        "Принято с опозданием",
     ]
-    item_rows = {row.cells[0].text: [c.text for c in row.cells] for row in items.rows}
+    item_rows = {row[0]: row for row in items}
     assert item_rows["13"][3:6] == ["3", "1", "2"]
     assert item_rows["13"][1] == f"Формирование банка наставников {SCRIPT}"
-    org_rows = {row.cells[0].text: [c.text for c in row.cells] for row in orgs.rows}
-    assert org_rows["МКОУ СОШ № 1"][3:5] == ["4", "3"]
-    total_rows = {row.cells[2].text: row.cells[3].text for row in totals.rows}
-    assert total_rows["Количество наставников"] == "57"
-    assert total_rows["Количество наставляемых"] == "61"
-    assert escalations.rows[1].cells[0].text == "16.01.2023"
-    assert delivery.rows[1].cells[2].text == "h2@s2.example"
+    orgs = {row[0]: row for row in tables["Приложение 3. Исполнение по организациям"]}
+    assert orgs["МКОУ СОШ № 1"][3:5] == ["4", "3"]
+    totals = {row[2]: row[4] for row in tables["Приложение 4. Показатели по округу"]}
+    assert totals["Количество наставников"] == "57"
+    assert totals["Количество наставляемых"] == "61"
+    escalations = tables["Приложение 5. Эскалации по организациям и мероприятиям"]
+    assert escalations[1] == [f"СОШ 2 {SCRIPT}", "школа", "1", "№ 15 (1)"]
+    assert "owner@imcso.example" not in body + str(tables)  # counts, not a list of emails
+    delivery = tables["Приложение 6. Недоставленные письма"]
+    assert delivery[1][2] == "h2@s2.example"
     assert len(doc.inline_shapes) >= 1
     picture = doc.inline_shapes[0]._inline.graphic.graphicData.pic
     blob = doc.part.related_parts[picture.blipFill.blip.embed].blob
     assert blob.startswith(PNG_MAGIC)
+    sections = doc.sections
+    first, last = sections[0], sections[-1]
+    assert int(first.page_width or 0) < int(first.page_height or 0)  # the text: portrait
+    assert int(last.page_width or 0) > int(last.page_height or 0)  # appendices: landscape
 
 
 def test_xlsx_has_one_sheet_per_view(written: dict[str, Path]) -> None:
     book = load_workbook(written["xlsx"])
-    for name in ("Мероприятия", "Организации", "Показатели", "Эскалации", "Доставка"):
+    for name in (
+        "Справка",
+        "Мероприятия",
+        "Типы организаций",
+        "Организации",
+        "Показатели",
+        "Эскалации",
+        "Доставка",
+    ):
         assert name in book.sheetnames
     items = book["Мероприятия"]
     assert items.freeze_panes == "A2"
@@ -121,7 +170,10 @@ def test_xlsx_has_one_sheet_per_view(written: dict[str, Path]) -> None:
     share = rows[13][header.index("Доля в срок")]
     assert isinstance(share, float) and abs(share - 1 / 3) < 1e-9
 
-    totals = {row[2]: row[3] for row in book["Показатели"].iter_rows(min_row=2, values_only=True)}
+    indicators = book["Показатели"]
+    head = [cell.value for cell in indicators[1]]
+    column = head.index("Итого по округу")
+    totals = {row[2]: row[column] for row in indicators.iter_rows(min_row=2, values_only=True)}
     assert totals == {
         "Количество наставников": 57,
         "Количество наставляемых": 61,
@@ -130,13 +182,22 @@ def test_xlsx_has_one_sheet_per_view(written: dict[str, Path]) -> None:
     assert all(isinstance(v, int) for v in totals.values())
 
     escalations = list(book["Эскалации"].iter_rows(min_row=2, values_only=True))
-    assert len(escalations) == 1
-    assert escalations[0][0].date() == date(2023, 1, 16)
-    assert escalations[0][3] == f"СОШ 2 {SCRIPT}"
+    assert escalations == [(f"СОШ 2 {SCRIPT}", "школа", 1, "№ 15 (1)")]
     delivery = list(book["Доставка"].iter_rows(min_row=2, values_only=True))
     assert [(r[2], r[4]) for r in delivery] == [("h2@s2.example", "550 5.1.1 mailbox unavailable")]
     orgs = {row[0]: row for row in book["Организации"].iter_rows(min_row=2, values_only=True)}
     assert orgs["МКОУ СОШ № 1"][3:6] == (4, 3, 0)
+    for sheet in book.worksheets[1:]:
+        assert sheet.page_setup.orientation == "landscape"
+        assert sheet.page_setup.fitToWidth == 1 and sheet.page_setup.fitToHeight == 0
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert sheet.print_title_rows in ("1:1", "$1:$1")
+        assert sheet.freeze_panes == "A2"
+        if sheet.max_row > 1:
+            assert sheet.auto_filter.ref
+    front = book["Справка"]
+    assert all(cell.alignment.wrap_text for (cell,) in front.iter_rows(max_col=1) if cell.value)
+    assert front.column_dimensions["A"].width <= 100  # a portrait page's width
 
 
 def test_charts_are_png(engine: Engine) -> None:
