@@ -16,7 +16,7 @@ from cli.common import fail, no_traceback, parse_date, settings_or_exit
 from config.runtime import open_engine
 from domain.cycles import Cycle, CycleError, first_cycle
 from domain.db import session_scope
-from domain.roadmaps import NoRoadmap, RoadmapChoiceError, choose_roadmap
+from domain.roadmaps import NoRoadmap, RoadmapChoiceError, choose_roadmap, tracked_since
 from domain.summary import (
     ITEMS,
     ORGANISATIONS,
@@ -128,6 +128,9 @@ def register(app: typer.Typer) -> None:
                     as_of=day,
                     tz=settings.tz,
                     roadmap_id=roadmap.id,
+                    tracked_since=tracked_since(
+                        roadmap, wanted.span(roadmap.order_date)[0], settings.tz
+                    ),
                 )
         finally:
             engine.dispose()

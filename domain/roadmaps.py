@@ -111,3 +111,10 @@ def item_by_label(session: Session, roadmap: Roadmap, label: str) -> RoadmapItem
     if item is None:
         raise RoadmapChoiceError(f"в дорожной карте «{roadmap.key}» нет пункта {label}")
     return item
+
+
+def tracked_since(roadmap: Roadmap, cycle_start: date, tz: tzinfo) -> date | None:
+    """The day tracking started, when it started inside a cycle beginning `cycle_start`
+    (the report of that cycle says so); None when the whole cycle was tracked."""
+    activated = activation_day(roadmap, tz)
+    return activated if activated is not None and activated > cycle_start else None

@@ -14,7 +14,7 @@ from domain.cycles import Cycle, academic_year_of, first_cycle
 from domain.db import session_scope
 from domain.roadmap import Roadmap
 from domain.roadmap_file import slug_part
-from domain.roadmaps import activation_day, choose_roadmap, running_roadmaps
+from domain.roadmaps import activation_day, choose_roadmap, running_roadmaps, tracked_since
 from domain.summary import build_summary
 from flows.context import local_day, moment, runtime
 from notifications.mime import Attachment, mail_domain
@@ -82,6 +82,7 @@ def write_summary(
             as_of=as_of,
             tz=settings.tz,
             roadmap_id=roadmap.id,
+            tracked_since=tracked_since(roadmap, cycle.span(roadmap.order_date)[0], settings.tz),
         )
         files = write_all(summary, directory, stem=f"summary-{cycle_slug}")
         store_summary(

@@ -105,6 +105,12 @@ def test_the_first_tick_today_tracks_from_today(centre: Path) -> None:
             .where(col(Notice.kind).in_([NoticeKind.chase, NoticeKind.escalation]))
         ).all()
     assert all(due >= date(2026, 12, 1) for due in chased)
+    interim = centre / "interim.md"
+    written = runner.invoke(
+        app, ["summary", "--cycle", "2026/2027", "--as-of", "2026-12-10", "-o", str(interim)]
+    )
+    assert written.exit_code == 0, written.output
+    assert "Мониторинг ведётся с 01.12.2026" in interim.read_text(encoding="utf-8")
 
 
 def test_tracking_from_the_order_date_catches_up_in_readable_mail(centre: Path) -> None:
