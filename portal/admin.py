@@ -21,7 +21,8 @@ from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import ru_date
 from domain.organisations import Organisation
 from domain.progress import status_label
-from domain.roadmap import RoadmapItem
+from domain.roadmap import Roadmap, RoadmapItem
+from domain.roadmaps import all_roadmaps
 from domain.tasks import Occurrence, Task, TaskEvent
 from portal.answers import AnswerError, accept_task, parse_evidence_date, return_task
 from portal.app import DB_ID_MAX, DbId, Portal, portal_of
@@ -252,6 +253,7 @@ class ListFilter:
     item: int | None = None
     org: int | None = None
     cycle: str = ""
+    roadmap: str = ""  # a roadmap's key; empty: every roadmap
 
     def query(self, **changes: Any) -> str:
         data = {
@@ -259,6 +261,7 @@ class ListFilter:
             "item": self.item,
             "org": self.org,
             "cycle": self.cycle,
+            "roadmap": self.roadmap,
         }
         data.update(changes)
         return urlencode({k: v for k, v in data.items() if v not in (None, "", "all")})
@@ -269,7 +272,7 @@ def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and int(text) <= DB_ID_MAX
 
 
-def parse_filter(status: str, item: str, org: str, cycle: str) -> ListFilter:
+def parse_filter(status: str, item: str, org: str, cycle: str, roadmap: str = "") -> ListFilter:
     try:
         chosen = StatusFilter(status)
     except ValueError:
@@ -279,11 +282,18 @@ def parse_filter(status: str, item: str, org: str, cycle: str) -> ListFilter:
         item=int(item) if _is_id(item) else None,
         org=int(org) if _is_id(org) else None,
         cycle=cycle if len(cycle) <= 9 else "",
+        roadmap=roadmap if len(roadmap) <= 64 else "",
     )
 
 
 def filtered_tasks(session: Session, flt: ListFilter, today: date) -> list[Task]:
     query = select(Task)
+    if flt.roadmap:
+        query = (
+            query.join(RoadmapItem, col(RoadmapItem.id) == col(Task.item_id))
+            .join(Roadmap, col(Roadmap.id) == col(RoadmapItem.roadmap_id))
+            .where(Roadmap.key == flt.roadmap)
+        )
     if flt.item is not None:
         query = query.where(Task.item_id == flt.item)
     if flt.org is not None:
@@ -315,10 +325,20 @@ def require_admin(portal: Portal, request: Request, session: Session) -> AdminCo
 
 
 def filter_choices(session: Session) -> dict[str, Any]:
-    items = session.exec(select(RoadmapItem).order_by(col(RoadmapItem.number))).all()
+    roadmaps = all_roadmaps(session)
+    keys = {r.id: r.key for r in roadmaps}
+    items = session.exec(
+        select(RoadmapItem).order_by(col(RoadmapItem.roadmap_id), col(RoadmapItem.number))
+    ).all()
     orgs = session.exec(select(Organisation).order_by(col(Organisation.short_name))).all()
     cycles = sorted(set(session.exec(select(Occurrence.cycle)).all()), reverse=True)
-    return {"items": items, "orgs": orgs, "cycles": cycles}
+    return {
+        "items": items,
+        "orgs": orgs,
+        "cycles": cycles,
+        "roadmaps": roadmaps,
+        "roadmap_keys": keys if len(roadmaps) > 1 else {},
+    }
 
 
 @router.get("", response_class=Response)
@@ -358,9 +378,10 @@ def task_list(
     item: str = "",
     org: str = "",
     cycle: str = "",
+    roadmap: str = "",
     portal: Portal = Depends(portal_of),
 ) -> Response:
-    flt = parse_filter(status, item, org, cycle)
+    flt = parse_filter(status, item, org, cycle, roadmap)
     with portal.session() as session:
         ctx = require_admin(portal, request, session)
         if ctx is None:
@@ -440,9 +461,10 @@ def task_csv(
     item: str = "",
     org: str = "",
     cycle: str = "",
+    roadmap: str = "",
     portal: Portal = Depends(portal_of),
 ) -> Response:
-    flt = parse_filter(status, item, org, cycle)
+    flt = parse_filter(status, item, org, cycle, roadmap)
     with portal.session() as session:
         if require_admin(portal, request, session) is None:
             return _login_redirect(request)

@@ -739,6 +739,30 @@ def test_lists_filter_by_status_and_export_csv(client: TestClient, world: World)
     assert len(awaiting_csv.content.decode("utf-8-sig").strip().splitlines()) == 2
 
 
+def test_lists_filter_by_roadmap_when_there_are_several(
+    client: TestClient, world: World, engine: Engine
+) -> None:
+    assert login(client).status_code == 303
+    single = client.get("/admin/tasks")
+    assert 'name="roadmap"' not in single.text, "one roadmap: no roadmap filter"
+    with Session(engine) as s:
+        s.add(Roadmap(key="gia-2027", title="ГИА-2027", order_date=date(2026, 9, 1)))
+        s.commit()
+
+    def listed(query: str) -> list[str]:
+        page = client.get(f"/admin/tasks?{query}")
+        assert page.status_code == 200
+        return re.findall(r'<span class="meta">(СОШ № \d)', page.text)
+
+    page = client.get("/admin/tasks")
+    assert 'name="roadmap"' in page.text and "ГИА-2027 (gia-2027)" in page.text
+    assert sorted(listed("roadmap=r209")) == ["СОШ № 1", "СОШ № 2"]
+    assert listed("roadmap=gia-2027") == []
+    assert sorted(listed("")) == ["СОШ № 1", "СОШ № 2"]
+    export = client.get("/admin/tasks.csv?roadmap=gia-2027")
+    assert len(export.content.decode("utf-8-sig").strip().splitlines()) == 1
+
+
 def test_a_curator_task_is_returned_to_the_curator_with_the_head_in_copy(
     world: World, engine: Engine
 ) -> None:
