@@ -10,7 +10,9 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
+from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
@@ -98,7 +100,8 @@ def owed_steps(
         # The opening is announced by the same run that sends the day's other notices,
         # so that everything owed to one person on one day goes as one digest. The
         # announcement carries the due date: nobody is chased, reminded or escalated about
-        # a task on the day they first hear of it (after downtime, say); that waits a day.
+        # a task on the day they first hear of it (after downtime, say): that waits for the
+        # task's next look day.
         owed.append((NoticeKind.opened, 0))
         return owed
     if task.continuous:
@@ -156,6 +159,28 @@ def _nudges(
     return [(NoticeKind.nudge, step)]
 
 
+# "Nothing more to look at" for a task's next_notice_on (until its state changes).
+NEVER = date(9999, 12, 31)
+
+
+def _scanned(query: Any, today: date) -> Any:
+    """Waiting tasks and continuous logs whose next look is due: an indexed read of
+    `next_notice_on`, so a day's scan does not touch the tasks that owe nothing."""
+    return query.join(Occurrence, col(Occurrence.id) == Task.occurrence_id).where(
+        (col(Task.status).in_(WAITING)) | (col(Occurrence.continuous).is_(True)),
+        Occurrence.opens <= today,
+        or_(col(Task.next_notice_on).is_(None), col(Task.next_notice_on) <= today),
+    )
+
+
+def next_look(
+    task: TaskView, *, today: date, policy: Policy, calendar: WorkingCalendar = RUSSIAN_CALENDAR
+) -> date:
+    """The first day after `today` on which the task may owe a notice (NEVER if none)."""
+    ahead = [d for d in look_days(task, policy=policy, calendar=calendar) if d > today]
+    return min(ahead, default=NEVER)
+
+
 def owed_notices(
     *,
     session: Session,
@@ -165,33 +190,33 @@ def owed_notices(
     tz: tzinfo,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> list[OwedNotice]:
-    """Every notice owed on `today` (a date in the district's zone `tz`) across all
-    waiting tasks and continuous logs."""
+    """Every notice owed on `today` (a date in the district's zone `tz`) across the
+    waiting tasks and continuous logs due a look; each one looked at gets its next look
+    day (`next_notice_on`) in the caller's transaction."""
     if not calendar.is_working_day(today):
         return []
-    rows = session.exec(
-        select(Task, Occurrence)
-        .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
-        .where(
-            (col(Task.status).in_(WAITING)) | (col(Occurrence.continuous).is_(True)),
-            Occurrence.opens <= today,
-        )
-    ).all()
+    rows = session.exec(_scanned(select(Task, Occurrence), today)).all()
     if not rows:
         return []
-    task_ids = [t.id for t, _ in rows]
     sent: dict[int, set[tuple[NoticeKind, int]]] = defaultdict(set)
     for task_id, kind, step in session.exec(
-        select(Notice.task_id, Notice.kind, Notice.step).where(col(Notice.task_id).in_(task_ids))
+        _scanned(
+            select(Notice.task_id, Notice.kind, Notice.step).join(
+                Task, col(Task.id) == Notice.task_id
+            ),
+            today,
+        )
     ).all():
         sent[task_id].add((NoticeKind(kind), step))
     entries: dict[int, list[date]] = defaultdict(list)
-    continuous_ids = [t.id for t, o in rows if o.continuous]
-    if continuous_ids:
+    if any(o.continuous for _, o in rows):
         for task_id, submitted_at in session.exec(
-            select(Evidence.task_id, Evidence.submitted_at).where(
-                col(Evidence.task_id).in_(continuous_ids)
-            )
+            _scanned(
+                select(Evidence.task_id, Evidence.submitted_at).join(
+                    Task, col(Task.id) == Evidence.task_id
+                ),
+                today,
+            ).where(col(Occurrence.continuous).is_(True))
         ).all():
             entries[task_id].append(submitted_at.astimezone(tz).date())
     items = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
@@ -208,6 +233,8 @@ def owed_notices(
             policy=policy,
             calendar=calendar,
         )
+        task.next_notice_on = next_look(view, today=today, policy=policy, calendar=calendar)
+        session.add(task)
         if not steps:
             continue
         item = items[task.item_id]

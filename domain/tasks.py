@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from domain.enums import Role, TaskEventKind, TaskStatus
@@ -51,6 +52,11 @@ class Task(SQLModel, table=True):
     escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revision: int = 0  # how many times the centre returned it
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # The next district day on which the task may owe a notice (domain.reminders): the
+    # daily scan reads only tasks due a look through this index. None means "look at the
+    # next scan": any change of status, due date or revision resets it, so a stale value
+    # can never hide a notice.
+    next_notice_on: date | None = Field(default=None, index=True)
 
 
 class TaskEvent(SQLModel, table=True):
@@ -103,3 +109,11 @@ def change_status(
     task.status = to
     task.updated_at = now
     return record
+
+
+@event.listens_for(Task.status, "set", propagate=True)
+@event.listens_for(Task.due, "set", propagate=True)
+@event.listens_for(Task.revision, "set", propagate=True)
+def _look_again(task: Task, value: Any, old: Any, _initiator: Any) -> None:
+    if value != old:
+        task.next_notice_on = None
