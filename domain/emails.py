@@ -33,6 +33,11 @@ class OutgoingEmail(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     next_attempt_at: datetime = Field(sa_type=UTCDateTime, index=True)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Which deliverer holds the claim (renewed while it sends), and when its SMTP
+    # transaction for this row began: a lapsed claim with a transaction begun is
+    # reconciled, never sent again.
+    claim_token: str | None = Field(default=None, max_length=36)
+    sending_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = ""
 
