@@ -141,9 +141,12 @@ def test_the_re_check_before_sending_refuses_a_row_another_deliverer_took(any_en
     theirs = claim_due(engine=any_engine, now=NOW, lease_until=lease_b, limit=10, token="b")
     assert {r.id for r in theirs} == {r.id for r in mine}
     ids = [r.id for r in mine if r.id is not None]
-    assert begin_transactions(
-        engine=any_engine, token="a", ids=ids, at=datetime.now(UTC), lease_until=lease_b
-    ) == set()
+    assert (
+        begin_transactions(
+            engine=any_engine, token="a", ids=ids, at=datetime.now(UTC), lease_until=lease_b
+        )
+        == set()
+    )
     assert begin_transactions(
         engine=any_engine, token="b", ids=ids, at=datetime.now(UTC), lease_until=lease_b
     ) == set(ids)
