@@ -54,6 +54,7 @@ from domain.formatting import local_time
 from notifications.mime import address_of, build_message, mail_domain, safe_filename_part
 from notifications.outbox import queue_email
 from notifications.render import render
+from notifications.wire import message_bytes
 
 log = logging.getLogger(__name__)
 
@@ -494,7 +495,7 @@ class SmtpConnection:
         """Send one row; None when the re-check found the claim lost (nothing sent)."""
         checked = self.gate is None
         try:
-            message = build_message(row, settings=self.settings, now=now)
+            message = message_bytes(row, settings=self.settings, now=now)
             sender = address_of(self.settings.mail_from)
             recipients = [row.to_addr, *row.cc_addrs]
         except ValueError as exc:
@@ -521,9 +522,7 @@ class SmtpConnection:
                     return None
                 checked = True
             try:
-                refused, _reply_text = await self.client.send_message(
-                    message, sender=sender, recipients=recipients
-                )
+                refused, _reply_text = await self.client.sendmail(sender, recipients, message)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 await self.close()
                 if reused and attempt == 1:
@@ -613,6 +612,7 @@ class _Run:
         self.claimed = 0
         self.pending: list[tuple[OutgoingEmail, Outcome]] = []
         self.record_lock = asyncio.Lock()
+        self.flushes: set[asyncio.Task[None]] = set()
         self.gate_waiting: list[tuple[int, asyncio.Future[bool]]] = []
         self.gate_task: asyncio.Task[None] | None = None
 
@@ -700,9 +700,19 @@ class _Run:
                     log.warning("outgoing email %s: claim lost before sending; not sent", email_id)
 
     async def record(self, row: OutgoingEmail, outcome: Outcome) -> None:
+        """Keep the outcome for the next batch; a full batch is written in the background
+        (the connection goes on sending meanwhile)."""
         self.pending.append((row, outcome))
-        if len(self.pending) >= self.RECORD_BATCH:
-            await self.flush()
+        if len(self.pending) >= self.RECORD_BATCH and not self.record_lock.locked():
+            task = asyncio.create_task(self.flush())
+            self.flushes.add(task)
+            task.add_done_callback(self.flushes.discard)
+
+    async def finish_records(self) -> None:
+        """Wait for the background writes (re-raising their errors), then write the rest."""
+        while self.flushes:
+            await asyncio.gather(*list(self.flushes))
+        await self.flush()
 
     async def flush(self) -> None:
         async with self.record_lock:
@@ -781,7 +791,7 @@ async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
                     # Outcomes still unrecorded may queue more (the centre's failure
                     # notices, due at once): finish them and look once more.
                     await queue.join()
-                    await run.flush()
+                    await run.finish_records()
                     rows = await run.claim(run.chunk_size())
                     if not rows:
                         break
@@ -799,7 +809,7 @@ async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
         group.create_task(feeder())
         try:
             await asyncio.gather(*workers)
-            await run.flush()
+            await run.finish_records()
         finally:
             stop_renewing.set()
 
@@ -841,7 +851,7 @@ async def _write_all(run: _Run) -> None:
             except ValueError as exc:
                 outcome = Outcome(Result.permanent, f"не удалось составить письмо: {exc}")
             await run.record(row, outcome)
-        await run.flush()
+        await run.finish_records()
 
 
 async def deliver_due(

@@ -622,3 +622,58 @@ async def test_without_an_smtp_host_mail_is_written_as_readable_eml_files(
 def test_report_defaults_to_zero():
     assert DeliveryReport() == DeliveryReport(sent=0, retried=0, failed=0, written_to_files=0)
     assert datetime(2022, 1, 1, tzinfo=UTC) < NOW
+
+
+def test_the_wire_bytes_are_the_same_message_as_the_mime_build(settings: Settings):
+    from notifications.mime import build_message
+    from notifications.wire import message_bytes
+
+    row = OutgoingEmail(
+        id=7,
+        message_id=f"<w1@{DOMAIN}>",
+        kind="opened",
+        to_addr="head@school.example",
+        cc_addrs=["curator@school.example", "deputy@school.example"],
+        subject="Новая задача: п. 13 «Утверждение приказов о закреплении наставнических пар» "
+        "— срок 14.09.2022, ответ по личной ссылке",
+        text_body="Здравствуйте!\n\nСтрока " + "очень длинная " * 200 + "\n.\nконец\n",
+        html_body="<!DOCTYPE html><p>Ссылка &amp; текст</p>",
+        attachments=[
+            Attachment(
+                "справка 2022.docx", "application/octet-stream", b"PK\x03\x04" * 50
+            ).to_row(),
+            Attachment(
+                "srok.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+            ).to_row(),
+        ],
+        created_at=NOW,
+        next_attempt_at=NOW,
+    )
+    raw = message_bytes(row, settings=settings, now=NOW)
+    assert raw.isascii() and b"\n" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    wire = email.message_from_bytes(raw, policy=email.policy.default)
+    built = email.message_from_bytes(
+        build_message(row, settings=settings, now=NOW).as_bytes(), policy=email.policy.default
+    )
+    for name in ("Message-ID", "Date", "From", "To", "Cc", "Subject", "Reply-To"):
+        assert str(wire[name]) == str(built[name]), name
+    assert wire["Auto-Submitted"] == "auto-generated"
+    assert wire.get_content_type() == built.get_content_type() == "multipart/mixed"
+    for kind in ("plain", "html"):
+        got, want = wire.get_body(preferencelist=(kind,)), built.get_body(preferencelist=(kind,))
+        assert got is not None and want is not None
+        assert got.get_content() == want.get_content()
+    assert [
+        (a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+        for a in wire.iter_attachments()
+    ] == [
+        (a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+        for a in built.iter_attachments()
+    ]
+    with pytest.raises(ValueError, match="line break"):
+        message_bytes(
+            OutgoingEmail(**{**row.model_dump(), "subject": "a\r\nBcc: x@y.example"}),
+            settings=settings,
+            now=NOW,
+        )
