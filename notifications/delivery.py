@@ -626,8 +626,11 @@ class _Run:
     def out_of_time(self) -> bool:
         if self.limit is not None and self.claimed >= self.limit:
             return True
-        return self.budget is not None and (
-            time.monotonic() - self.started >= self.budget.total_seconds()
+        # Past its budget a run claims no more (it always gets one chunk done).
+        return (
+            self.budget is not None
+            and self.claimed > 0
+            and time.monotonic() - self.started >= self.budget.total_seconds()
         )
 
     async def claim(self, size: int) -> list[OutgoingEmail]:

@@ -7,6 +7,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -677,3 +678,40 @@ def test_the_wire_bytes_are_the_same_message_as_the_mime_build(settings: Setting
             settings=settings,
             now=NOW,
         )
+
+
+async def test_one_run_delivers_everything_due_with_no_cap(
+    engine: Engine, smtp_settings: Settings, smtp: SmtpSink
+):
+    queue_plain(engine, 1200)
+    report = await deliver_due(engine=engine, settings=smtp_settings, now=NOW)
+    assert report == DeliveryReport(sent=1200)
+    assert len({m.message["Message-ID"] for m in smtp.messages}) == len(smtp.messages) == 1200
+
+
+async def test_a_run_out_of_time_hands_the_rest_to_the_next(
+    engine: Engine, smtp_settings: Settings, smtp: SmtpSink
+):
+    queue_plain(engine, 300)
+    first = await deliver_due(
+        engine=engine, settings=smtp_settings, now=NOW, budget=timedelta(seconds=0)
+    )
+    # a run past its budget finishes what it claimed (one chunk) and claims no more
+    assert 0 < first.sent < 300
+    assert sum(r.status == EmailStatus.queued for r in rows(engine)) == 300 - first.sent
+    assert all(r.claim_token is None for r in rows(engine))
+    second = await deliver_due(engine=engine, settings=smtp_settings, now=NOW)
+    assert first.sent + second.sent == 300 and len(smtp.messages) == 300
+
+
+async def test_the_rate_limit_spaces_the_transactions(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink
+):
+    settings = make_settings(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_rate_per_second=20
+    )
+    queue_plain(engine, 11)
+    started = time.monotonic()
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert report.sent == 11
+    assert time.monotonic() - started >= 10 / 20  # ten gaps of 1/20 s at least
