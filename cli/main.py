@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    check_cmd,
     cycle_cmd,
     orgs_cmd,
     portal_cmd,
@@ -23,6 +24,7 @@ app = typer.Typer(
 
 for module in (schedule_cmd, roadmap_cmd, orgs_cmd, cycle_cmd, summary_cmd, portal_cmd):
     module.register(app)
+check_cmd.register(app)
 
 
 if __name__ == "__main__":

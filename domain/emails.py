@@ -55,3 +55,18 @@ class Notice(SQLModel, table=True):
     recipient: str = Field(max_length=254)
     email_id: int = Field(foreign_key="outgoing_email.id", index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutboxRun(SQLModel, table=True):
+    """One delivery run and what it did (the health check shows the last one's age)."""
+
+    __tablename__ = "outbox_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    written_to_files: int = 0
+    problem: str = ""  # a configuration problem that stopped all mail, in Russian

@@ -1,7 +1,7 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
 from domain.access import AccessLink, AdminUser, StoredSummary
-from domain.emails import Notice, OutgoingEmail
+from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
@@ -15,6 +15,7 @@ __all__ = [
     "Notice",
     "Occurrence",
     "Organisation",
+    "OutboxRun",
     "OutgoingEmail",
     "Roadmap",
     "RoadmapItem",

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from prefect import flow, task
 
 from flows.context import moment, run_name, runtime
-from notifications.delivery import deliver_due
+from notifications.delivery import DeliveryProblem, deliver_due
 
 
 @task(retries=1, retry_delay_seconds=30)
-def deliver(at: datetime, budget_seconds: float | None = None) -> dict[str, int]:
+def deliver(at: datetime, budget_seconds: float | None = None) -> dict[str, int | str]:
     """Everything due at `at` (or as much as `budget_seconds` allows; the next run takes
     the rest). Sending is asyncio inside (aiosmtplib, bounded concurrency); the task is
     sync so that the flows calling it stay sync, which costs Prefect far less per run."""
@@ -23,10 +23,24 @@ def deliver(at: datetime, budget_seconds: float | None = None) -> dict[str, int]
     return asdict(report)
 
 
+def raise_on_problem(delivered: dict[str, int | str]) -> None:
+    """Fail the run (after every outcome was recorded) when nothing could be sent for a
+    configuration reason: the run shows Failed in Prefect and `tick` exits non-zero."""
+    problem = delivered.get("problem")
+    if problem:
+        retried = delivered.get("retried", 0)
+        raise DeliveryProblem(
+            f"почта не отправлена: {problem}. Письма ({retried}) остаются в очереди и уйдут "
+            "после исправления настроек; проверить настройки: roadmap check"
+        )
+
+
 @flow(name="outbox", flow_run_name=run_name("outbox"))
-def outbox_flow(at: datetime | None = None) -> dict[str, int]:
+def outbox_flow(at: datetime | None = None) -> dict[str, int | str]:
     """Claims queued rows, sends them, records each outcome; a crash loses nothing. A
     scheduled run stops after ROADMAP_OUTBOX_TIME_BUDGET_SECONDS and the next one
     carries on."""
     settings, _ = runtime()
-    return deliver(moment(at), settings.outbox_time_budget_seconds)
+    delivered = deliver(moment(at), settings.outbox_time_budget_seconds)
+    raise_on_problem(delivered)
+    return delivered

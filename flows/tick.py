@@ -14,7 +14,7 @@ from domain.tasks import Occurrence
 from flows.context import local_day, moment, run_name, runtime
 from flows.items import open_due_items
 from flows.mailing import queue_owed_notices
-from flows.outbox import deliver
+from flows.outbox import deliver, raise_on_problem
 from flows.summary import summary_flow
 
 
@@ -41,4 +41,5 @@ def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, A
     for cycle in cycles:
         summary_flow(cycle, when)
     delivered = deliver(when)
+    raise_on_problem(delivered)
     return {"opened": opened, "notices": notices, "delivered": delivered, "summaries": cycles}

@@ -34,10 +34,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -48,7 +50,7 @@ from sqlalchemy import ColumnElement, Engine, and_, or_, update
 from sqlmodel import Session, col, select
 
 from config.settings import Settings, SmtpSecurity
-from domain.emails import Notice, OutgoingEmail
+from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.enums import EmailStatus
 from domain.formatting import local_time
 from notifications.mime import address_of, build_message, mail_domain, safe_filename_part
@@ -80,6 +82,14 @@ class DeliveryReport:
     retried: int = 0  # temporary failure: will be tried again
     failed: int = 0  # permanent failure (or gave up after MAX_ATTEMPTS)
     written_to_files: int = 0  # no SMTP host configured: written as .eml files
+    # Nothing went out and the reason is our configuration (unknown host, refused login,
+    # TLS): what to fix, in Russian. Not part of the counts' equality.
+    problem: str = field(default="", compare=False)
+
+
+class DeliveryProblem(RuntimeError):
+    """Raised by the outbox flow (after recording every outcome) when a run delivered
+    nothing for a configuration reason; the message says which variable to fix."""
 
 
 class Result(StrEnum):
@@ -97,10 +107,36 @@ class Outcome:
     # The server or our configuration failed, not the message: a temporary failure that
     # is retried without limit.
     not_the_message: bool = False
+    config_problem: str = ""  # our settings are wrong (see config_problem())
 
 
 def _unreachable(detail: str) -> Outcome:
     return Outcome(Result.temporary, detail, not_the_message=True)
+
+
+def config_problem(exc: BaseException, settings: Settings) -> str:
+    """What to fix when `exc` (from connecting or logging in) is our configuration's
+    fault; empty when it is not (a server that is down, a busy relay)."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return (
+            f"почтовый сервер {settings.smtp_host} не принял вход "
+            f"({_reply(exc.code, exc.message)}): проверьте ROADMAP_SMTP_USERNAME и "
+            "ROADMAP_SMTP_PASSWORD"
+        )
+    causes = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return (
+            f"почтовый сервер «{settings.smtp_host}» не найден (нет такого имени в DNS): "
+            "проверьте ROADMAP_SMTP_HOST"
+        )
+    if isinstance(exc, aiosmtplib.SMTPNotSupported) or any(
+        isinstance(c, ssl.SSLError) for c in causes
+    ):
+        return (
+            f"не удалось установить защищённое соединение с {settings.smtp_host}:"
+            f"{settings.smtp_port} ({exc}): проверьте ROADMAP_SMTP_TLS и ROADMAP_SMTP_PORT"
+        )
+    return ""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -511,8 +547,11 @@ class SmtpConnection:
                     # Greeting, TLS or login failed: never the message's fault, so never
                     # permanent, whatever the reply code.
                     client.close()
-                    return _unreachable(
-                        "не удалось подключиться к почтовому серверу: " + classify(exc).detail
+                    return Outcome(
+                        Result.temporary,
+                        "не удалось подключиться к почтовому серверу: " + classify(exc).detail,
+                        not_the_message=True,
+                        config_problem=config_problem(exc, self.settings),
                     )
                 self.client = client
             assert self.client is not None
@@ -613,6 +652,7 @@ class _Run:
         self.pending: list[tuple[OutgoingEmail, Outcome]] = []
         self.record_lock = asyncio.Lock()
         self.flushes: set[asyncio.Task[None]] = set()
+        self.problem = ""
         self.gate_waiting: list[tuple[int, asyncio.Future[bool]]] = []
         self.gate_task: asyncio.Task[None] | None = None
 
@@ -734,6 +774,8 @@ class _Run:
             self._count(row, outcome, result)
 
     def _count(self, row: OutgoingEmail, outcome: Outcome, result: Result | None) -> None:
+        if outcome.config_problem:
+            self.problem = outcome.config_problem
         if result is Result.sent:
             if self.settings.email_enabled:
                 self.report.sent += 1
@@ -871,14 +913,34 @@ async def deliver_due(
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     report = DeliveryReport()
+    started = datetime.now(UTC)
     run = _Run(engine=engine, settings=settings, now=now, report=report, limit=limit, budget=budget)
     if not settings.email_enabled:
         await _write_all(run)
-        return report
-    connections = [SmtpConnection(settings) for _ in range(settings.smtp_concurrency)]
-    try:
-        await _send_all(run, connections)
-    finally:
-        for connection in connections:
-            await connection.close()
+    else:
+        connections = [SmtpConnection(settings) for _ in range(settings.smtp_concurrency)]
+        try:
+            await _send_all(run, connections)
+        finally:
+            for connection in connections:
+                await connection.close()
+        if run.problem and not report.sent:
+            report.problem = run.problem
+    await asyncio.to_thread(_record_run, engine, report, started)
     return report
+
+
+def _record_run(engine: Engine, report: DeliveryReport, started: datetime) -> None:
+    with Session(engine) as session:
+        session.add(
+            OutboxRun(
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                sent=report.sent,
+                retried=report.retried,
+                failed=report.failed,
+                written_to_files=report.written_to_files,
+                problem=report.problem,
+            )
+        )
+        session.commit()

@@ -259,4 +259,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(api.router)
+    from portal import health
+
+    app.include_router(health.router)
     return app

@@ -1,4 +1,4 @@
-"""Outbox claims: the deliverer's token and when its SMTP transaction began.
+"""Outbox claims: the deliverer's token and when its SMTP transaction began; outbox runs.
 
 Revision ID: 0016
 Revises: 0001
@@ -28,7 +28,26 @@ def upgrade() -> None:
         )
 
 
+    op.create_table(
+        "outbox_run",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("started_at", domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", domain.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent", sa.Integer(), nullable=False),
+        sa.Column("retried", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("written_to_files", sa.Integer(), nullable=False),
+        sa.Column("problem", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("outbox_run", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_run_started_at"), ["started_at"], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("outbox_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_run_started_at"))
+    op.drop_table("outbox_run")
     with op.batch_alter_table("outgoing_email", schema=None) as batch_op:
         batch_op.drop_column("sending_since")
         batch_op.drop_column("claim_token")
