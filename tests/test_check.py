@@ -58,7 +58,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def login_server() -> Iterator[tuple[SinkHandler, int]]:
     handler = SinkHandler()
 
-    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+    def authenticator(server, session, envelope, mechanism, auth_data):
         ok = isinstance(auth_data, LoginPassword) and auth_data.password == SECRET.encode()
         return AuthResult(success=ok, handled=False)
 
