@@ -245,6 +245,7 @@ def claim_due(
                     sending_since=None,
                 )
                 .returning(col(OutgoingEmail.id))
+                .execution_options(synchronize_session=False)
             )
             claimed = [int(email_id) for (email_id,) in won]
             session.commit()
@@ -264,8 +265,8 @@ def claim_due(
 
 def renew_claims(*, engine: Engine, token: str, lease_until: datetime) -> int:
     """Extend every claim `token` still holds; returns how many rows it holds."""
-    with Session(engine) as session:
-        result = session.execute(
+    with engine.begin() as conn:
+        result = conn.execute(
             update(OutgoingEmail)
             .where(
                 col(OutgoingEmail.claim_token) == token,
@@ -273,8 +274,7 @@ def renew_claims(*, engine: Engine, token: str, lease_until: datetime) -> int:
             )
             .values(claimed_until=lease_until)
         )
-        session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
 
 def begin_transactions(
@@ -282,8 +282,10 @@ def begin_transactions(
 ) -> set[int]:
     """The re-check right before sending: of `ids`, the rows still claimed by `token`,
     now marked as having their SMTP transaction begun (and their lease extended)."""
-    with Session(engine) as session:
-        held = session.execute(
+    # Core statements on a plain connection: this runs before every SMTP transaction,
+    # and the ORM's bookkeeping would cost more than the statement.
+    with engine.begin() as conn:
+        held = conn.execute(
             update(OutgoingEmail)
             .where(
                 col(OutgoingEmail.id).in_(list(ids)),
@@ -293,9 +295,7 @@ def begin_transactions(
             .values(sending_since=at, claimed_until=lease_until)
             .returning(col(OutgoingEmail.id))
         )
-        found = {int(email_id) for (email_id,) in held}
-        session.commit()
-    return found
+        return {int(email_id) for (email_id,) in held if email_id is not None}
 
 
 # -- recording ------------------------------------------------------------------------
@@ -362,6 +362,7 @@ def record_outcomes(
                     **_RELEASED,
                 )
                 .returning(col(OutgoingEmail.id))
+                .execution_options(synchronize_session=False)
             )
             recorded = {int(email_id) for (email_id,) in done}
         plain_ids = set(plain)
@@ -511,6 +512,14 @@ class SmtpConnection:
         # Asked right before each SMTP transaction whether the row is still ours (and
         # marks it begun); False means another deliverer owns it: not sent.
         self.gate: Callable[[OutgoingEmail], Awaitable[bool]] | None = None
+        self._sender: str | None = None
+
+    @property
+    def sender(self) -> str:
+        """The envelope sender (ROADMAP_MAIL_FROM's address); ValueError if it has none."""
+        if self._sender is None:
+            self._sender = address_of(self.settings.mail_from)
+        return self._sender
 
     def _new_client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -532,7 +541,7 @@ class SmtpConnection:
         checked = self.gate is None
         try:
             message = message_bytes(row, settings=self.settings, now=now)
-            sender = address_of(self.settings.mail_from)
+            sender = self.sender
             recipients = [row.to_addr, *row.cc_addrs]
         except ValueError as exc:
             return Outcome(Result.permanent, f"не удалось составить письмо: {exc}")

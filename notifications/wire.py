@@ -12,7 +12,6 @@ import binascii
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from urllib.parse import quote
@@ -25,11 +24,27 @@ CRLF = b"\r\n"
 
 
 def _header(value: str) -> str:
+    """The value as is when ASCII, else RFC 2047 base64 words of at most 45 octets
+    (never splitting a character), folded one word a line."""
     if "\r" in value or "\n" in value:
         raise ValueError(f"a header value may not contain a line break: {value!r}")
     if value.isascii():
         return value
-    return Header(value, "utf-8").encode(linesep="\r\n")
+    words: list[str] = []
+    chunk = bytearray()
+    for char in value:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:
+            words.append(_word(bytes(chunk)))
+            chunk.clear()
+        chunk += encoded
+    if chunk:
+        words.append(_word(bytes(chunk)))
+    return "\r\n ".join(words)
+
+
+def _word(data: bytes) -> str:
+    return "=?utf-8?b?" + binascii.b2a_base64(data, newline=False).decode("ascii") + "?="
 
 
 def _address(mailbox: str) -> str:
