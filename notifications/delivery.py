@@ -47,6 +47,7 @@ from typing import Any
 
 import aiosmtplib
 from sqlalchemy import ColumnElement, Engine, and_, or_, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from config.settings import Settings, SmtpSecurity
@@ -391,19 +392,30 @@ def record_outcomes(
                 results.append(None)
                 continue
             results.append(result)
-            if row.kind != DELIVERY_FAILURE_KIND:
-                if result is Result.permanent:
-                    _queue_failure_notice(session, row, detail, attempts, settings, now)
-                elif outcome.refused:
-                    _queue_failure_notice(
-                        session,
-                        row,
-                        outcome.refused,
-                        attempts,
-                        settings,
-                        now,
-                        refused=outcome.refused_addrs,
-                    )
+            if row.kind == DELIVERY_FAILURE_KIND or not (
+                result is Result.permanent or outcome.refused
+            ):
+                continue
+            # The centre's notice in its own savepoint: one that cannot be written (a
+            # broken ROADMAP_CENTRE_EMAIL, a template error) never loses the outcomes.
+            try:
+                with session.begin_nested():
+                    if result is Result.permanent:
+                        _queue_failure_notice(session, row, detail, attempts, settings, now)
+                    else:
+                        _queue_failure_notice(
+                            session,
+                            row,
+                            outcome.refused,
+                            attempts,
+                            settings,
+                            now,
+                            refused=outcome.refused_addrs,
+                        )
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                log.exception("outgoing email %s: the centre's failure notice not queued", row.id)
         session.commit()
     for (row, _), got in zip(items, results, strict=True):
         if got is None:

@@ -715,3 +715,22 @@ async def test_the_rate_limit_spaces_the_transactions(
     report = await deliver_due(engine=engine, settings=settings, now=NOW)
     assert report.sent == 11
     assert time.monotonic() - started >= 10 / 20  # ten gaps of 1/20 s at least
+
+
+async def test_a_failure_notice_that_cannot_be_written_never_loses_the_outcomes(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink
+):
+    settings = make_settings(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port, centre_email="методический центр"
+    )
+    queue_plain(engine, 3)
+    smtp.handler.fail_with["user1@school.example"] = "550 5.1.1 No such user"
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert (report.sent, report.failed) == (2, 1)
+    assert [r.status for r in rows(engine)] == [
+        EmailStatus.sent,
+        EmailStatus.failed,
+        EmailStatus.sent,
+    ]
+    assert "550 5.1.1" in rows(engine)[1].last_error
+    assert len(smtp.messages) == 2
