@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, Engine, and_, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
@@ -54,6 +54,7 @@ from config.settings import Settings, SmtpSecurity
 from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.enums import EmailStatus
 from domain.formatting import local_time
+from domain.types import UTCDateTime
 from notifications.mime import address_of, build_message, mail_domain, safe_filename_part
 from notifications.outbox import queue_email
 from notifications.render import render
@@ -278,23 +279,32 @@ def renew_claims(*, engine: Engine, token: str, lease_until: datetime) -> int:
         return int(result.rowcount)
 
 
+# Built once: this runs before every SMTP transaction, and building the statement costs
+# more than running it.
+_BEGIN = (
+    update(OutgoingEmail)
+    .where(
+        col(OutgoingEmail.id).in_(bindparam("ids", expanding=True)),
+        col(OutgoingEmail.claim_token) == bindparam("token"),
+        col(OutgoingEmail.status) == EmailStatus.sending,
+    )
+    .values(
+        sending_since=bindparam("at", type_=UTCDateTime()),
+        claimed_until=bindparam("until", type_=UTCDateTime()),
+    )
+    .returning(col(OutgoingEmail.id))
+)
+
+
 def begin_transactions(
     *, engine: Engine, token: str, ids: Sequence[int], at: datetime, lease_until: datetime
 ) -> set[int]:
     """The re-check right before sending: of `ids`, the rows still claimed by `token`,
     now marked as having their SMTP transaction begun (and their lease extended)."""
-    # Core statements on a plain connection: this runs before every SMTP transaction,
-    # and the ORM's bookkeeping would cost more than the statement.
+    # A plain connection: the ORM's bookkeeping would cost more than the statement.
     with engine.begin() as conn:
         held = conn.execute(
-            update(OutgoingEmail)
-            .where(
-                col(OutgoingEmail.id).in_(list(ids)),
-                col(OutgoingEmail.claim_token) == token,
-                col(OutgoingEmail.status) == EmailStatus.sending,
-            )
-            .values(sending_since=at, claimed_until=lease_until)
-            .returning(col(OutgoingEmail.id))
+            _BEGIN, {"ids": list(ids), "token": token, "at": at, "until": lease_until}
         )
         return {int(email_id) for (email_id,) in held if email_id is not None}
 
