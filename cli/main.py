@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    check_cmd,
     cycle_cmd,
     inbox_cmd,
     orgs_cmd,
@@ -34,6 +35,7 @@ for module in (
 ):
     module.register(app)
 inbox_cmd.register(app)
+check_cmd.register(app)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     smtp_tls: SmtpSecurity = SmtpSecurity.none
     smtp_timeout: float = Field(default=30.0, gt=0)
     smtp_concurrency: int = Field(default=4, ge=1, le=64)
+    # How long a claim on outbox rows holds unless its deliverer renews it (it does,
+    # every third of it, while it sends); unset rate = as fast as the server takes it.
+    smtp_lease_seconds: float = Field(default=120.0, gt=0)
+    smtp_rate_per_second: float | None = Field(default=None, gt=0)
+    # A scheduled outbox run stops claiming after this long and leaves the rest to the
+    # next run (`tick` delivers everything due).
+    outbox_time_budget_seconds: float = Field(default=240.0, gt=0)
     mail_from: str = "Методический центр <roadmap@imcso-levokumskoe.example>"
     centre_email: str = "imcso@levokumskoe.example"
     centre_name: str = "МКУ «ИМЦСО ЛМО СК»"

@@ -33,6 +33,11 @@ class OutgoingEmail(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     next_attempt_at: datetime = Field(sa_type=UTCDateTime, index=True)
     claimed_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Which deliverer holds the claim (renewed while it sends), and when its SMTP
+    # transaction for this row began: a lapsed claim with a transaction begun is
+    # reconciled, never sent again.
+    claim_token: str | None = Field(default=None, max_length=36)
+    sending_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = ""
     reply_to: str = Field(default="", max_length=254)  # empty: the centre's address
@@ -51,3 +56,18 @@ class Notice(SQLModel, table=True):
     recipient: str = Field(max_length=254)
     email_id: int = Field(foreign_key="outgoing_email.id", index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutboxRun(SQLModel, table=True):
+    """One delivery run and what it did (the health check shows the last one's age)."""
+
+    __tablename__ = "outbox_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    finished_at: datetime = Field(sa_type=UTCDateTime)
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    written_to_files: int = 0
+    problem: str = ""  # a configuration problem that stopped all mail, in Russian

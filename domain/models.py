@@ -1,7 +1,7 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
 from domain.access import AccessLink, AdminSessionRecord, AdminUser, LoginAttempt, StoredSummary
-from domain.emails import Notice, OutgoingEmail
+from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile
 from domain.inbound import InboundMessage
 from domain.organisations import Organisation
@@ -19,6 +19,7 @@ __all__ = [
     "Notice",
     "Occurrence",
     "Organisation",
+    "OutboxRun",
     "OutgoingEmail",
     "Roadmap",
     "RoadmapItem",

@@ -4,24 +4,43 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prefect import flow, task
 
 from flows.context import moment, run_name, runtime
-from notifications.delivery import deliver_due
+from notifications.delivery import DeliveryProblem, deliver_due
 
 
 @task(retries=1, retry_delay_seconds=30)
-def deliver(at: datetime) -> dict[str, int]:
-    """Sending is asyncio inside (aiosmtplib, bounded concurrency); the task is sync so
-    that the flows calling it stay sync, which costs Prefect far less per run."""
+def deliver(at: datetime, budget_seconds: float | None = None) -> dict[str, int | str]:
+    """Everything due at `at` (or as much as `budget_seconds` allows; the next run takes
+    the rest). Sending is asyncio inside (aiosmtplib, bounded concurrency); the task is
+    sync so that the flows calling it stay sync, which costs Prefect far less per run."""
     settings, engine = runtime()
-    report = asyncio.run(deliver_due(engine=engine, settings=settings, now=at))
+    budget = timedelta(seconds=budget_seconds) if budget_seconds is not None else None
+    report = asyncio.run(deliver_due(engine=engine, settings=settings, now=at, budget=budget))
     return asdict(report)
 
 
+def raise_on_problem(delivered: dict[str, int | str]) -> None:
+    """Fail the run (after every outcome was recorded) when nothing could be sent for a
+    configuration reason: the run shows Failed in Prefect and `tick` exits non-zero."""
+    problem = delivered.get("problem")
+    if problem:
+        retried = delivered.get("retried", 0)
+        raise DeliveryProblem(
+            f"почта не отправлена: {problem}. Письма ({retried}) остаются в очереди и уйдут "
+            "после исправления настроек; проверить настройки: roadmap check"
+        )
+
+
 @flow(name="outbox", flow_run_name=run_name("outbox"))
-def outbox_flow(at: datetime | None = None) -> dict[str, int]:
-    """Claims queued rows, sends them, records each outcome; a crash loses nothing."""
-    return deliver(moment(at))
+def outbox_flow(at: datetime | None = None) -> dict[str, int | str]:
+    """Claims queued rows, sends them, records each outcome; a crash loses nothing. A
+    scheduled run stops after ROADMAP_OUTBOX_TIME_BUDGET_SECONDS and the next one
+    carries on."""
+    settings, _ = runtime()
+    delivered = deliver(moment(at), settings.outbox_time_budget_seconds)
+    raise_on_problem(delivered)
+    return delivered

@@ -16,7 +16,7 @@ from domain.tasks import Occurrence
 from flows.context import local_day, moment, run_name, runtime
 from flows.items import open_due_items
 from flows.mailing import queue_owed_notices
-from flows.outbox import deliver
+from flows.outbox import deliver, raise_on_problem
 from flows.summary import summary_flow
 
 
@@ -65,6 +65,7 @@ def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, A
     for key, cycle in due:
         summary_flow(cycle, when, roadmap=key)
     delivered = deliver(when)
+    raise_on_problem(delivered)
     several = len({key for key, _ in due}) > 1
     return {
         "opened": opened,

@@ -1,15 +1,27 @@
 """Delivery: send the outbox rows that are due, exactly once each, and record every outcome.
 
 A row is first *claimed* by a conditional UPDATE (queued/retry and due, or a lapsed
-claim) that sets status=sending and a lease, committed before anything is sent; only
-rows whose UPDATE changed exactly one row are sent. So two deliverers never send the
-same row, and a deliverer that dies after its claim leaves rows that a later run (past
-the lease) picks up again. Each outcome is written in its own transaction, guarded by
-the same claim, so one bad row never holds up the others.
+claim) that sets status=sending, this deliverer's claim token and a lease, committed
+before anything is sent. So two deliverers never send the same row:
+
+- the lease is renewed (every third of it) while the deliverer works, so a slow relay
+  never lets it lapse under a live deliverer;
+- right before each SMTP transaction the row is re-checked in the database (still
+  `sending` under this token) and marked `sending_since`; a row that fails the check
+  is not sent;
+- a claim whose lease lapsed without a transaction begun (the deliverer died before
+  sending) is claimable again; one whose transaction had begun is *reconciled*: marked
+  sent with a note, never sent a second time;
+- outcomes are written in batches (one transaction per batch), each row guarded by the
+  claim token, so a deliverer that lost a row cannot overwrite another's outcome.
 
 Leases are wall-clock instants: a run for a logical `now` in the past (`roadmap tick
 --at ...`) still holds its rows against a run on the real clock, and the other way round.
 Whether a row is due is decided by the logical `now`.
+
+A run works until nothing is due (or until its time budget, then the next run takes
+over): claims come in chunks sized to the measured rate and are fed to one worker per
+SMTP connection, so a connection never waits for a chunk boundary.
 
 Failures that are not the message's fault (no connection, TLS, login, timeouts before the
 message was accepted) never fail a row for good: it is retried with the capped backoff
@@ -22,28 +34,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import ssl
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, Engine, and_, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from config.settings import Settings, SmtpSecurity
-from domain.emails import Notice, OutgoingEmail
+from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.enums import EmailStatus
 from domain.formatting import local_time
+from domain.types import UTCDateTime
 from notifications.mime import address_of, build_message, mail_domain, safe_filename_part
 from notifications.outbox import queue_email
 from notifications.render import render
+from notifications.wire import message_bytes
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=2)  # the default of ROADMAP_SMTP_LEASE_SECONDS
 BACKOFF = (
     timedelta(minutes=1),
     timedelta(minutes=5),
@@ -53,6 +72,10 @@ BACKOFF = (
 )
 MAX_ATTEMPTS = 10
 DELIVERY_FAILURE_KIND = "delivery_failure"
+RECONCILED_NOTE = (
+    "исход не подтверждён: отправка началась, но отправитель не записал ответ сервера "
+    "до конца срока захвата; письмо не отправлялось повторно, чтобы не прийти дважды"
+)
 
 
 @dataclass
@@ -61,6 +84,14 @@ class DeliveryReport:
     retried: int = 0  # temporary failure: will be tried again
     failed: int = 0  # permanent failure (or gave up after MAX_ATTEMPTS)
     written_to_files: int = 0  # no SMTP host configured: written as .eml files
+    # Nothing went out and the reason is our configuration (unknown host, refused login,
+    # TLS): what to fix, in Russian. Not part of the counts' equality.
+    problem: str = field(default="", compare=False)
+
+
+class DeliveryProblem(RuntimeError):
+    """Raised by the outbox flow (after recording every outcome) when a run delivered
+    nothing for a configuration reason; the message says which variable to fix."""
 
 
 class Result(StrEnum):
@@ -78,10 +109,36 @@ class Outcome:
     # The server or our configuration failed, not the message: a temporary failure that
     # is retried without limit.
     not_the_message: bool = False
+    config_problem: str = ""  # our settings are wrong (see config_problem())
 
 
 def _unreachable(detail: str) -> Outcome:
     return Outcome(Result.temporary, detail, not_the_message=True)
+
+
+def config_problem(exc: BaseException, settings: Settings) -> str:
+    """What to fix when `exc` (from connecting or logging in) is our configuration's
+    fault; empty when it is not (a server that is down, a busy relay)."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return (
+            f"почтовый сервер {settings.smtp_host} не принял вход "
+            f"({_reply(exc.code, exc.message)}): проверьте ROADMAP_SMTP_USERNAME и "
+            "ROADMAP_SMTP_PASSWORD"
+        )
+    causes = [exc, exc.__cause__, exc.__context__]
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return (
+            f"почтовый сервер «{settings.smtp_host}» не найден (нет такого имени в DNS): "
+            "проверьте ROADMAP_SMTP_HOST"
+        )
+    if isinstance(exc, aiosmtplib.SMTPNotSupported) or any(
+        isinstance(c, ssl.SSLError) for c in causes
+    ):
+        return (
+            f"не удалось установить защищённое соединение с {settings.smtp_host}:"
+            f"{settings.smtp_port} ({exc}): проверьте ROADMAP_SMTP_TLS и ROADMAP_SMTP_PORT"
+        )
+    return ""
 
 
 def backoff(attempts: int) -> timedelta:
@@ -92,6 +149,10 @@ def backoff(attempts: int) -> timedelta:
 def wall_clock(now: datetime) -> datetime:
     """The instant leases are measured against: the real clock, or `now` if later."""
     return max(now, datetime.now(UTC))
+
+
+def lease_of(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.smtp_lease_seconds)
 
 
 # -- claiming -------------------------------------------------------------------------
@@ -107,21 +168,59 @@ def _claimable(now: datetime, clock: datetime) -> ColumnElement[bool]:
             col(OutgoingEmail.next_attempt_at) <= now,
             lease_free,
         ),
-        # A deliverer claimed it and died before recording the outcome.
+        # A deliverer claimed it and died before its SMTP transaction began.
         and_(
             col(OutgoingEmail.status) == EmailStatus.sending,
             col(OutgoingEmail.claimed_until) <= clock,
+            col(OutgoingEmail.sending_since).is_(None),
         ),
     )
 
 
+def reconcile_lapsed(*, engine: Engine, now: datetime) -> int:
+    """Rows whose deliverer began the SMTP transaction and then lost its claim (died,
+    or stalled past the lease) without recording the reply: the server may well have
+    taken the message, so it is marked sent with a note instead of being sent again."""
+    clock = wall_clock(now)
+    with Session(engine) as session:
+        result = session.execute(
+            update(OutgoingEmail)
+            .where(
+                col(OutgoingEmail.status) == EmailStatus.sending,
+                col(OutgoingEmail.claimed_until) <= clock,
+                col(OutgoingEmail.sending_since).is_not(None),
+            )
+            .values(
+                status=EmailStatus.sent,
+                sent_at=OutgoingEmail.sending_since,
+                attempts=OutgoingEmail.attempts + 1,
+                claimed_until=None,
+                claim_token=None,
+                last_error=RECONCILED_NOTE,
+            )
+        )
+        session.commit()
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    if count:
+        log.warning("%d outgoing email(s) reconciled: transaction begun, reply unknown", count)
+    return count
+
+
 def claim_due(
-    *, engine: Engine, now: datetime, lease_until: datetime, limit: int
+    *,
+    engine: Engine,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    token: str | None = None,
 ) -> list[OutgoingEmail]:
-    """Claim up to `limit` rows due at `now` for this deliverer and commit; returns the
-    claimed rows (detached). Rows another deliverer claimed first are skipped; a lease
-    counts as lapsed once the wall clock (or `now`, if later) reaches its end, so
-    `lease_until` must be a wall-clock instant (see `wall_clock`)."""
+    """Claim up to `limit` rows due at `now` for the deliverer `token` (a fresh one if not
+    given) and commit; returns the claimed rows (detached, `claim_token` set). Rows another
+    deliverer claimed first are skipped; a lease counts as lapsed once the wall clock (or
+    `now`, if later) reaches its end, so `lease_until` must be a wall-clock instant (see
+    `wall_clock`)."""
+    token = token or uuid.uuid4().hex
+    reconcile_lapsed(engine=engine, now=now)
     claimed: list[int] = []
     while not claimed:
         clock = wall_clock(now)
@@ -136,17 +235,21 @@ def claim_due(
             return []
         # A fresh transaction whose first statement is a write: on SQLite it takes the
         # write lock at once (waiting for other writers) instead of failing on a stale
-        # read snapshot.
+        # read snapshot; on PostgreSQL the WHERE is re-checked on each locked row.
         with Session(engine) as session:
-            for email_id in candidates:
-                result = session.execute(
-                    update(OutgoingEmail)
-                    .where(col(OutgoingEmail.id) == email_id, _claimable(now, clock))
-                    .values(status=EmailStatus.sending, claimed_until=lease_until)
+            won = session.execute(
+                update(OutgoingEmail)
+                .where(col(OutgoingEmail.id).in_(candidates), _claimable(now, clock))
+                .values(
+                    status=EmailStatus.sending,
+                    claimed_until=lease_until,
+                    claim_token=token,
+                    sending_since=None,
                 )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    assert email_id is not None
-                    claimed.append(email_id)
+                .returning(col(OutgoingEmail.id))
+                .execution_options(synchronize_session=False)
+            )
+            claimed = [int(email_id) for (email_id,) in won]
             session.commit()
         # Losing every candidate to another deliverer means they are no longer
         # claimable: look again for the rows behind them.
@@ -162,21 +265,55 @@ def claim_due(
     return rows
 
 
+def renew_claims(*, engine: Engine, token: str, lease_until: datetime) -> int:
+    """Extend every claim `token` still holds; returns how many rows it holds."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(OutgoingEmail)
+            .where(
+                col(OutgoingEmail.claim_token) == token,
+                col(OutgoingEmail.status) == EmailStatus.sending,
+            )
+            .values(claimed_until=lease_until)
+        )
+        return int(result.rowcount)
+
+
+# Built once: this runs before every SMTP transaction, and building the statement costs
+# more than running it.
+_BEGIN = (
+    update(OutgoingEmail)
+    .where(
+        col(OutgoingEmail.id).in_(bindparam("ids", expanding=True)),
+        col(OutgoingEmail.claim_token) == bindparam("token"),
+        col(OutgoingEmail.status) == EmailStatus.sending,
+    )
+    .values(
+        sending_since=bindparam("at", type_=UTCDateTime()),
+        claimed_until=bindparam("until", type_=UTCDateTime()),
+    )
+    .returning(col(OutgoingEmail.id))
+)
+
+
+def begin_transactions(
+    *, engine: Engine, token: str, ids: Sequence[int], at: datetime, lease_until: datetime
+) -> set[int]:
+    """The re-check right before sending: of `ids`, the rows still claimed by `token`,
+    now marked as having their SMTP transaction begun (and their lease extended)."""
+    # A plain connection: the ORM's bookkeeping would cost more than the statement.
+    with engine.begin() as conn:
+        held = conn.execute(
+            _BEGIN, {"ids": list(ids), "token": token, "at": at, "until": lease_until}
+        )
+        return {int(email_id) for (email_id,) in held if email_id is not None}
+
+
 # -- recording ------------------------------------------------------------------------
 
 
-def record_outcome(
-    *,
-    engine: Engine,
-    row: OutgoingEmail,
-    outcome: Outcome,
-    settings: Settings,
-    now: datetime,
-    lease_until: datetime,
-) -> Result | None:
-    """Write what happened to one claimed row in its own transaction. Returns the final
-    result (a temporary reply about the message on its last attempt becomes permanent), or
-    None when the claim had lapsed and another deliverer owns the row now.
+def _final(row: OutgoingEmail, outcome: Outcome) -> tuple[Result, str, int]:
+    """The result to record, its detail and the new attempt count.
 
     `attempts` counts the tries, except that failures which are not the message's fault
     stop adding to it once the backoff is at its cap: a long outage neither fails the row
@@ -192,46 +329,108 @@ def record_outcome(
             detail = (
                 f"после {attempts} попыток сервер так и не принял письмо; последний ответ: {detail}"
             )
-    values: dict[str, object] = {"attempts": attempts, "claimed_until": None}
-    if result is Result.sent:
-        values.update(status=EmailStatus.sent, sent_at=now, last_error=detail)
-    elif result is Result.temporary:
-        values.update(
-            status=EmailStatus.retry, next_attempt_at=now + backoff(attempts), last_error=detail
-        )
-    else:
-        values.update(status=EmailStatus.failed, last_error=detail)
+    return result, detail, attempts
+
+
+_RELEASED: dict[str, Any] = {"claimed_until": None, "claim_token": None, "sending_since": None}
+
+
+def record_outcomes(
+    *,
+    engine: Engine,
+    items: Sequence[tuple[OutgoingEmail, Outcome]],
+    settings: Settings,
+    now: datetime,
+    token: str,
+) -> list[Result | None]:
+    """Write what happened to claimed rows, all in one transaction. Returns each row's
+    final result (a temporary reply about the message on its last attempt becomes
+    permanent), or None when the row is no longer this deliverer's (`token`): another
+    deliverer or the reconciliation owns it now, and its record stands."""
+    guard = (
+        col(OutgoingEmail.claim_token) == token,
+        col(OutgoingEmail.status) == EmailStatus.sending,
+    )
+    results: list[Result | None] = []
     with Session(engine) as session:
-        # The write comes first (see claim_due); the claim guard means a deliverer whose
-        # lease lapsed cannot overwrite the outcome of the one that took the row over.
-        changed = session.execute(
-            update(OutgoingEmail)
-            .where(
-                col(OutgoingEmail.id) == row.id,
-                col(OutgoingEmail.status) == EmailStatus.sending,
-                col(OutgoingEmail.claimed_until) == lease_until,
-            )
-            .values(**values)
-        )
-        if changed.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            log.warning("outgoing email %s: claim lapsed before its outcome was recorded", row.id)
-            return None
-        if row.kind != DELIVERY_FAILURE_KIND:
-            if result is Result.permanent:
-                _queue_failure_notice(session, row, detail, attempts, settings, now)
-            elif outcome.refused:
-                _queue_failure_notice(
-                    session,
-                    row,
-                    outcome.refused,
-                    attempts,
-                    settings,
-                    now,
-                    refused=outcome.refused_addrs,
+        # Plain successes (the bulk) in one statement; the write comes first (see
+        # claim_due).
+        plain = [
+            row.id
+            for row, outcome in items
+            if outcome.result is Result.sent and not outcome.detail and not outcome.refused
+        ]
+        recorded: set[int] = set()
+        if plain:
+            done = session.execute(
+                update(OutgoingEmail)
+                .where(col(OutgoingEmail.id).in_(plain), *guard)
+                .values(
+                    status=EmailStatus.sent,
+                    sent_at=now,
+                    last_error="",
+                    attempts=OutgoingEmail.attempts + 1,
+                    **_RELEASED,
                 )
+                .returning(col(OutgoingEmail.id))
+                .execution_options(synchronize_session=False)
+            )
+            recorded = {int(email_id) for (email_id,) in done}
+        plain_ids = set(plain)
+        for row, outcome in items:
+            if row.id in plain_ids:
+                results.append(Result.sent if row.id in recorded else None)
+                continue
+            result, detail, attempts = _final(row, outcome)
+            values: dict[str, Any] = {"attempts": attempts, **_RELEASED}
+            if result is Result.sent:
+                values.update(status=EmailStatus.sent, sent_at=now, last_error=detail)
+            elif result is Result.temporary:
+                values.update(
+                    status=EmailStatus.retry,
+                    next_attempt_at=now + backoff(attempts),
+                    last_error=detail,
+                )
+            else:
+                values.update(status=EmailStatus.failed, last_error=detail)
+            changed = session.execute(
+                update(OutgoingEmail)
+                .where(col(OutgoingEmail.id) == row.id, *guard)
+                .values(**values)
+            )
+            if changed.rowcount != 1:  # type: ignore[attr-defined]
+                results.append(None)
+                continue
+            results.append(result)
+            if row.kind == DELIVERY_FAILURE_KIND or not (
+                result is Result.permanent or outcome.refused
+            ):
+                continue
+            # The centre's notice in its own savepoint: one that cannot be written (a
+            # broken ROADMAP_CENTRE_EMAIL, a template error) never loses the outcomes.
+            try:
+                with session.begin_nested():
+                    if result is Result.permanent:
+                        _queue_failure_notice(session, row, detail, attempts, settings, now)
+                    else:
+                        _queue_failure_notice(
+                            session,
+                            row,
+                            outcome.refused,
+                            attempts,
+                            settings,
+                            now,
+                            refused=outcome.refused_addrs,
+                        )
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                log.exception("outgoing email %s: the centre's failure notice not queued", row.id)
         session.commit()
-    return result
+    for (row, _), got in zip(items, results, strict=True):
+        if got is None:
+            log.warning("outgoing email %s: claim lost before its outcome was recorded", row.id)
+    return results
 
 
 def _queue_failure_notice(
@@ -332,6 +531,17 @@ class SmtpConnection:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: aiosmtplib.SMTP | None = None
+        # Asked right before each SMTP transaction whether the row is still ours (and
+        # marks it begun); False means another deliverer owns it: not sent.
+        self.gate: Callable[[OutgoingEmail], Awaitable[bool]] | None = None
+        self._sender: str | None = None
+
+    @property
+    def sender(self) -> str:
+        """The envelope sender (ROADMAP_MAIL_FROM's address); ValueError if it has none."""
+        if self._sender is None:
+            self._sender = address_of(self.settings.mail_from)
+        return self._sender
 
     def _new_client(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -348,10 +558,12 @@ class SmtpConnection:
             local_hostname=mail_domain(s),
         )
 
-    async def send(self, row: OutgoingEmail, *, now: datetime) -> Outcome:
+    async def send(self, row: OutgoingEmail, *, now: datetime) -> Outcome | None:
+        """Send one row; None when the re-check found the claim lost (nothing sent)."""
+        checked = self.gate is None
         try:
-            message = build_message(row, settings=self.settings, now=now)
-            sender = address_of(self.settings.mail_from)
+            message = message_bytes(row, settings=self.settings, now=now)
+            sender = self.sender
             recipients = [row.to_addr, *row.cc_addrs]
         except ValueError as exc:
             return Outcome(Result.permanent, f"не удалось составить письмо: {exc}")
@@ -366,15 +578,21 @@ class SmtpConnection:
                     # Greeting, TLS or login failed: never the message's fault, so never
                     # permanent, whatever the reply code.
                     client.close()
-                    return _unreachable(
-                        "не удалось подключиться к почтовому серверу: " + classify(exc).detail
+                    return Outcome(
+                        Result.temporary,
+                        "не удалось подключиться к почтовому серверу: " + classify(exc).detail,
+                        not_the_message=True,
+                        config_problem=config_problem(exc, self.settings),
                     )
                 self.client = client
             assert self.client is not None
+            if not checked:
+                assert self.gate is not None
+                if not await self.gate(row):
+                    return None
+                checked = True
             try:
-                refused, _reply_text = await self.client.send_message(
-                    message, sender=sender, recipients=recipients
-                )
+                refused, _reply_text = await self.client.sendmail(sender, recipients, message)
             except aiosmtplib.SMTPServerDisconnected as exc:
                 await self.close()
                 if reused and attempt == 1:
@@ -418,47 +636,258 @@ class SmtpConnection:
             client.close()
 
 
-async def _send_rows(
-    rows: Sequence[OutgoingEmail],
-    *,
-    engine: Engine,
-    settings: Settings,
-    now: datetime,
-    lease_until: datetime,
-    report: DeliveryReport,
-    connections: Sequence[SmtpConnection],
-) -> None:
-    """Send one claimed chunk: one worker per connection (the connections outlive the
-    chunk, so a run reuses each one for many messages)."""
-    queue: asyncio.Queue[OutgoingEmail] = asyncio.Queue()
-    for row in rows:
-        queue.put_nowait(row)
+class _RateLimit:
+    """At most `rate` transactions a second over all connections (None: no limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_slot = 0.0
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        loop_now = time.monotonic()
+        slot = max(self.next_slot, loop_now)
+        self.next_slot = slot + self.interval
+        if slot > loop_now:
+            await asyncio.sleep(slot - loop_now)
+
+
+class _Run:
+    """One deliverer: its claim token, its clock, its batched re-checks and records."""
+
+    RECORD_BATCH = 100
+    MIN_CHUNK_SECONDS = 2.0  # a chunk holds about this much sending at the measured rate
+    MAX_CHUNK = 2000
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        settings: Settings,
+        now: datetime,
+        report: DeliveryReport,
+        limit: int | None,
+        budget: timedelta | None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.now = now
+        self.report = report
+        self.limit = limit
+        self.budget = budget
+        self.token = uuid.uuid4().hex
+        self.lease = lease_of(settings)
+        self.started = time.monotonic()
+        self.claimed = 0
+        self.pending: list[tuple[OutgoingEmail, Outcome]] = []
+        self.record_lock = asyncio.Lock()
+        self.flushes: set[asyncio.Task[None]] = set()
+        self.problem = ""
+        self.gate_waiting: list[tuple[int, asyncio.Future[bool]]] = []
+        self.gate_task: asyncio.Task[None] | None = None
+
+    def clock(self) -> datetime:
+        """Wall clock, or the logical `now` plus the time this run has taken, if later."""
+        return wall_clock(self.now + timedelta(seconds=time.monotonic() - self.started))
+
+    def lease_until(self) -> datetime:
+        return self.clock() + self.lease
+
+    def out_of_time(self) -> bool:
+        if self.limit is not None and self.claimed >= self.limit:
+            return True
+        # Past its budget a run claims no more (it always gets one chunk done).
+        return (
+            self.budget is not None
+            and self.claimed > 0
+            and time.monotonic() - self.started >= self.budget.total_seconds()
+        )
+
+    async def claim(self, size: int) -> list[OutgoingEmail]:
+        if self.limit is not None:
+            size = min(size, self.limit - self.claimed)
+        if size <= 0:
+            return []
+        rows = await asyncio.to_thread(
+            claim_due,
+            engine=self.engine,
+            now=self.now,
+            lease_until=self.lease_until(),
+            limit=size,
+            token=self.token,
+        )
+        self.claimed += len(rows)
+        return rows
+
+    async def renew_until(self, stop: asyncio.Event) -> None:
+        """Keep this deliverer's claims alive while it works (a slow relay never makes
+        them lapse); a failed renewal is only logged, the next one tries again."""
+        interval = self.lease.total_seconds() / 3
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await asyncio.to_thread(
+                    renew_claims,
+                    engine=self.engine,
+                    token=self.token,
+                    lease_until=self.lease_until(),
+                )
+            except Exception as exc:
+                log.warning("could not renew outbox claims: %s", exc)
+
+    # The re-check before each transaction, batched: whatever the workers ask for while
+    # one check runs goes into the next one.
+    async def gate(self, row: OutgoingEmail) -> bool:
+        assert row.id is not None
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.gate_waiting.append((row.id, future))
+        if self.gate_task is None or self.gate_task.done():
+            self.gate_task = asyncio.create_task(self._check_gate())
+        return await future
+
+    async def _check_gate(self) -> None:
+        while self.gate_waiting:
+            batch, self.gate_waiting = self.gate_waiting, []
+            try:
+                held = await asyncio.to_thread(
+                    begin_transactions,
+                    engine=self.engine,
+                    token=self.token,
+                    ids=[email_id for email_id, _ in batch],
+                    at=self.clock(),
+                    lease_until=self.lease_until(),
+                )
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for email_id, future in batch:
+                if not future.done():
+                    future.set_result(email_id in held)
+                if email_id not in held:
+                    log.warning("outgoing email %s: claim lost before sending; not sent", email_id)
+
+    async def record(self, row: OutgoingEmail, outcome: Outcome) -> None:
+        """Keep the outcome for the next batch; a full batch is written in the background
+        (the connection goes on sending meanwhile)."""
+        self.pending.append((row, outcome))
+        if len(self.pending) >= self.RECORD_BATCH and not self.record_lock.locked():
+            task = asyncio.create_task(self.flush())
+            self.flushes.add(task)
+            task.add_done_callback(self.flushes.discard)
+
+    async def finish_records(self) -> None:
+        """Wait for the background writes (re-raising their errors), then write the rest."""
+        while self.flushes:
+            await asyncio.gather(*list(self.flushes))
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self.record_lock:
+            items, self.pending = self.pending, []
+            if not items:
+                return
+            results = await asyncio.to_thread(
+                record_outcomes,
+                engine=self.engine,
+                items=items,
+                settings=self.settings,
+                now=self.now,
+                token=self.token,
+            )
+        for (row, outcome), result in zip(items, results, strict=True):
+            self._count(row, outcome, result)
+
+    def _count(self, row: OutgoingEmail, outcome: Outcome, result: Result | None) -> None:
+        if outcome.config_problem:
+            self.problem = outcome.config_problem
+        if result is Result.sent:
+            if self.settings.email_enabled:
+                self.report.sent += 1
+            else:
+                self.report.written_to_files += 1
+        elif result is Result.temporary:
+            self.report.retried += 1
+            log.info("email %s to %s: will retry: %s", row.id, row.to_addr, outcome.detail)
+        elif result is Result.permanent:
+            self.report.failed += 1
+            log.warning("email %s to %s failed: %s", row.id, row.to_addr, outcome.detail)
+
+    def chunk_size(self) -> int:
+        """Claims sized to the rate this run achieves (at least a few rows a connection)."""
+        floor = self.settings.smtp_concurrency * 4
+        elapsed = time.monotonic() - self.started
+        done = self.report.sent + self.report.retried + self.report.failed
+        if elapsed <= 0 or not done:
+            return floor
+        rate = done / elapsed
+        return max(floor, min(self.MAX_CHUNK, int(rate * self.MIN_CHUNK_SECONDS)))
+
+
+async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
+    """Feed claimed rows to one worker per connection until nothing is due (or the run is
+    out of time); the next chunk is claimed while the connections still have work."""
+    queue: asyncio.Queue[OutgoingEmail | None] = asyncio.Queue()
+    hungry = asyncio.Event()
+    hungry.set()
+    limiter = _RateLimit(run.settings.smtp_rate_per_second)
+    low_water = run.settings.smtp_concurrency * 2
+    stop_renewing = asyncio.Event()
 
     async def worker(connection: SmtpConnection) -> None:
-        while not queue.empty():
-            row = queue.get_nowait()
-            outcome = await connection.send(row, now=now)
-            result = await asyncio.to_thread(
-                record_outcome,
-                engine=engine,
-                row=row,
-                outcome=outcome,
-                settings=settings,
-                now=now,
-                lease_until=lease_until,
-            )
-            if result is Result.sent:
-                report.sent += 1
-            elif result is Result.temporary:
-                report.retried += 1
-                log.info("email %s to %s: will retry: %s", row.id, row.to_addr, outcome.detail)
-            elif result is Result.permanent:
-                report.failed += 1
-                log.warning("email %s to %s failed: %s", row.id, row.to_addr, outcome.detail)
+        connection.gate = run.gate
+        while True:
+            row = await queue.get()
+            if queue.qsize() <= low_water:
+                hungry.set()
+            if row is None:
+                queue.task_done()
+                return
+            try:
+                await limiter.wait()
+                outcome = await connection.send(row, now=run.now)
+                if outcome is not None:
+                    await run.record(row, outcome)
+            finally:
+                queue.task_done()
+
+    async def feeder() -> None:
+        try:
+            while not run.out_of_time():
+                await hungry.wait()
+                hungry.clear()
+                rows = await run.claim(run.chunk_size())
+                if not rows:
+                    # Outcomes still unrecorded may queue more (the centre's failure
+                    # notices, due at once): finish them and look once more.
+                    await queue.join()
+                    await run.finish_records()
+                    rows = await run.claim(run.chunk_size())
+                    if not rows:
+                        break
+                for row in rows:
+                    queue.put_nowait(row)
+                if queue.qsize() <= low_water:
+                    hungry.set()
+        finally:
+            for _ in connections:
+                queue.put_nowait(None)
 
     async with asyncio.TaskGroup() as group:
-        for connection in connections[: len(rows)]:
-            group.create_task(worker(connection))
+        group.create_task(run.renew_until(stop_renewing))
+        workers = [group.create_task(worker(c)) for c in connections]
+        group.create_task(feeder())
+        try:
+            await asyncio.gather(*workers)
+            await run.finish_records()
+        finally:
+            stop_renewing.set()
 
 
 # -- .eml files when no SMTP host is configured ---------------------------------------
@@ -480,107 +909,69 @@ def write_eml(row: OutgoingEmail, *, settings: Settings, now: datetime) -> Path:
     return path
 
 
-def _write_rows(
-    rows: Sequence[OutgoingEmail],
-    *,
-    engine: Engine,
-    settings: Settings,
-    now: datetime,
-    lease_until: datetime,
-    report: DeliveryReport,
-) -> None:
-    for row in rows:
-        try:
-            path = write_eml(row, settings=settings, now=now)
-            outcome = Outcome(Result.sent)
-        except OSError as exc:
-            outcome = _unreachable(f"не удалось записать файл в {settings.outbox_dir}: {exc}")
-        except ValueError as exc:
-            outcome = Outcome(Result.permanent, f"не удалось составить письмо: {exc}")
-        result = record_outcome(
-            engine=engine,
-            row=row,
-            outcome=outcome,
-            settings=settings,
-            now=now,
-            lease_until=lease_until,
-        )
-        if result is Result.sent:
-            report.written_to_files += 1
-            log.info("email %s written to %s", row.id, path)
-        elif result is Result.temporary:
-            report.retried += 1
-        elif result is Result.permanent:
-            report.failed += 1
+async def _write_all(run: _Run) -> None:
+    """No SMTP host: write each due row as an .eml file, chunk by chunk, until none is due."""
+    while not run.out_of_time():
+        rows = await run.claim(50)
+        if not rows:
+            break
+        for row in rows:
+            try:
+                path = await asyncio.to_thread(write_eml, row, settings=run.settings, now=run.now)
+                outcome = Outcome(Result.sent)
+                log.info("email %s written to %s", row.id, path)
+            except OSError as exc:
+                outcome = _unreachable(
+                    f"не удалось записать файл в {run.settings.outbox_dir}: {exc}"
+                )
+            except ValueError as exc:
+                outcome = Outcome(Result.permanent, f"не удалось составить письмо: {exc}")
+            await run.record(row, outcome)
+        await run.finish_records()
 
 
 async def deliver_due(
-    *, engine: Engine, settings: Settings, now: datetime, limit: int = 500
-) -> DeliveryReport:
-    """Send (or, with no SMTP host, write as .eml files) up to `limit` rows due at `now`."""
-    if now.tzinfo is None:
-        raise ValueError("now must be an aware datetime")
-    report = DeliveryReport()
-    connections = [SmtpConnection(settings) for _ in range(settings.smtp_concurrency)]
-    try:
-        await _deliver_chunks(
-            engine=engine,
-            settings=settings,
-            now=now,
-            limit=limit,
-            report=report,
-            connections=connections,
-        )
-    finally:
-        for connection in connections:
-            await connection.close()
-    return report
-
-
-async def _deliver_chunks(
     *,
     engine: Engine,
     settings: Settings,
     now: datetime,
-    limit: int,
-    report: DeliveryReport,
-    connections: Sequence[SmtpConnection],
-) -> None:
-    # Small SMTP chunks: a chunk must be done well within its lease even when the server
-    # is slow (a few messages per connection, each bounded by the timeout).
-    chunk = settings.smtp_concurrency * 3 if settings.email_enabled else 50
-    started = time.monotonic()
-    remaining = limit
-    while remaining > 0:
-        # Claims are made chunk by chunk, each leased from the wall clock (or from `now`
-        # plus the time this run has taken so far, if that is later), so a long run never
-        # holds rows on a lease that has already lapsed, and a run for a past `now` never
-        # gives out leases that a run on the real clock sees as lapsed.
-        elapsed = timedelta(seconds=time.monotonic() - started)
-        lease_until = wall_clock(now + elapsed) + LEASE
-        rows = await asyncio.to_thread(
-            claim_due, engine=engine, now=now, lease_until=lease_until, limit=min(chunk, remaining)
+    limit: int | None = None,
+    budget: timedelta | None = None,
+) -> DeliveryReport:
+    """Send (or, with no SMTP host, write as .eml files) every row due at `now`, including
+    the centre's failure notices the run itself queues. `budget` stops claiming after that
+    long (what is left waits for the next run); `limit` caps the rows claimed."""
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    report = DeliveryReport()
+    started = datetime.now(UTC)
+    run = _Run(engine=engine, settings=settings, now=now, report=report, limit=limit, budget=budget)
+    if not settings.email_enabled:
+        await _write_all(run)
+    else:
+        connections = [SmtpConnection(settings) for _ in range(settings.smtp_concurrency)]
+        try:
+            await _send_all(run, connections)
+        finally:
+            for connection in connections:
+                await connection.close()
+        if run.problem and not report.sent:
+            report.problem = run.problem
+    await asyncio.to_thread(_record_run, engine, report, started)
+    return report
+
+
+def _record_run(engine: Engine, report: DeliveryReport, started: datetime) -> None:
+    with Session(engine) as session:
+        session.add(
+            OutboxRun(
+                started_at=started,
+                finished_at=datetime.now(UTC),
+                sent=report.sent,
+                retried=report.retried,
+                failed=report.failed,
+                written_to_files=report.written_to_files,
+                problem=report.problem,
+            )
         )
-        if not rows:
-            break
-        remaining -= len(rows)
-        if settings.email_enabled:
-            await _send_rows(
-                rows,
-                engine=engine,
-                settings=settings,
-                now=now,
-                lease_until=lease_until,
-                report=report,
-                connections=connections,
-            )
-        else:
-            await asyncio.to_thread(
-                _write_rows,
-                rows,
-                engine=engine,
-                settings=settings,
-                now=now,
-                lease_until=lease_until,
-                report=report,
-            )
+        session.commit()

@@ -9,12 +9,15 @@ Message-ID is unique in OutgoingEmail.
 from __future__ import annotations
 
 import hashlib
+import html
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -43,6 +46,10 @@ from notifications.reply import reply_address
 from portal.links import issue_org_link
 
 __all__ = ["Attachment", "digest_message_id", "notice_message_id", "queue_email", "queue_notices"]
+
+log = logging.getLogger(__name__)
+
+QUEUE_FAILURE_KIND = "queue_failure"
 
 NoticeKey = tuple[int, NoticeKind, int]
 
@@ -360,6 +367,11 @@ def _queue_group(
 ) -> OutgoingEmail:
     first = group[0]
     recipient, on_day = first.recipient.strip(), first.on_day
+    _check_address(recipient)
+    for notice in group:
+        for addr in notice.cc:
+            if addr and addr.strip():
+                _check_address(addr.strip())
     domain = mail_domain(settings)
     keys = [_key(n) for n in group]
     entries = [_entry(session, n, settings, now) for n in group]
@@ -467,21 +479,131 @@ def _queue_group(
     return email
 
 
+class GroupError(ValueError):
+    """Why one recipient's email could not be written (Russian: it goes to the centre)."""
+
+
+def _check_address(addr: str) -> None:
+    try:
+        address_of(addr)
+    except ValueError:
+        raise GroupError(f"«{addr}» не является адресом электронной почты") from None
+
+
+_KIND_LABELS = {
+    NoticeKind.opened: "новая задача",
+    NoticeKind.reminder: "напоминание о сроке",
+    NoticeKind.chase: "напоминание о просроченной задаче",
+    NoticeKind.escalation: "эскалация (просроченные задачи)",
+    NoticeKind.nudge: "напоминание о записях в журнале",
+    NoticeKind.receipt: "подтверждение получения ответа",
+    NoticeKind.returned: "возврат на доработку",
+}
+
+
+def _open_outer_transaction(session: Session) -> None:
+    """pysqlite begins no transaction before the first write, and a SAVEPOINT outside one
+    would be released as a commit: begin it first, so every savepoint nests in it."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        raw: Any = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            connection.exec_driver_sql("BEGIN")
+
+
+def _report_group_failure(
+    session: Session,
+    group: Sequence[OwedNotice],
+    reason: str,
+    settings: Settings,
+    now: datetime,
+) -> OutgoingEmail:
+    """Tell the centre, once per (recipient, reason), that an email could not be written;
+    its notices stay owed and go out once the record is fixed."""
+    recipient = group[0].recipient.strip()
+    digest = hashlib.sha1(f"{recipient.lower()}\n{reason}".encode()).hexdigest()[:20]
+    base = settings.portal_url.rstrip("/")
+    lines = [
+        (
+            f"{_KIND_LABELS.get(NoticeKind(n.kind), str(n.kind))}, задача {n.task_id}",
+            f"{base}/admin/tasks/{n.task_id}",
+        )
+        for n in group
+    ]
+    address_problem = "адресом электронной почты" in reason
+    if address_problem:
+        fix = (
+            "Исправьте адрес: для ответственного за пункт дорожной карты — поле owner_email "
+            "в config/roadmap.yaml (или в приказе, затем `roadmap import-roadmap`), для "
+            "руководителя или куратора — контакты организации (`roadmap orgs import`)."
+        )
+    else:
+        fix = (
+            "Проверьте задачи по ссылкам ниже; если причина непонятна, передайте это "
+            "письмо администратору системы."
+        )
+    intro = (
+        f"Письмо для «{recipient}» на {group[0].on_day:%d.%m.%Y} не удалось подготовить, "
+        "поэтому оно не отправлено. Остальные письма ушли как обычно."
+    )
+    after = (
+        "Уведомления не потеряны: после исправления они уйдут при следующей рассылке "
+        "(ежедневный запуск или `roadmap tick`). Об этой же ошибке повторно писать не будем."
+    )
+    text = "\n".join(
+        [
+            "Здравствуйте!",
+            "",
+            intro,
+            "",
+            f"Причина: {reason}",
+            "",
+            fix,
+            "",
+            "Что должно было быть в письме:",
+            *[f"- {label}: {link}" for label, link in lines],
+            "",
+            after,
+            "",
+            f"{settings.centre_name}, система «Дорожная карта»",
+            "",
+        ]
+    )
+    e = html.escape
+    items = "".join(
+        f'<li>{e(label)}: <a href="{e(link)}">{e(link)}</a></li>' for label, link in lines
+    )
+    body_html = (
+        '<!DOCTYPE html><html lang="ru"><body>'
+        f"<p>Здравствуйте!</p><p>{e(intro)}</p><p><b>Причина:</b> {e(reason)}</p>"
+        f"<p>{e(fix)}</p><p>Что должно было быть в письме:</p><ul>{items}</ul>"
+        f"<p>{e(after)}</p><p>{e(settings.centre_name)}, система «Дорожная карта»</p>"
+        "</body></html>"
+    )
+    return queue_email(
+        session=session,
+        kind=QUEUE_FAILURE_KIND,
+        to=settings.centre_email,
+        subject=f"Письмо не подготовлено: {recipient}",
+        text_body=text,
+        html_body=body_html,
+        message_id=f"<queue-failure-{digest}@{mail_domain(settings)}>",
+        now=now,
+    )
+
+
 def queue_notices(
     *, session: Session, owed: Sequence[OwedNotice], settings: Settings, now: datetime
 ) -> list[OutgoingEmail]:
     """Write the emails for `owed` notices; skips any (task, kind, step) already noticed.
 
     Notices to one recipient on one day go as one email (a digest when there are
-    several); escalations go as their own digest to the item's owner. Flushes, never
-    commits: the caller owns the transaction. Returns the emails written, in order.
+    several); escalations go as their own digest to the item's owner. Each email is
+    written in its own savepoint: a group that cannot be written (an address that is not
+    one, a broken record, a template error) is rolled back, reported to the centre once,
+    and stays owed, while every other email is written. Flushes, never commits: the
+    caller owns the transaction. Returns the emails written, in order.
     """
-    for notice in owed:
-        if "@" not in notice.recipient:
-            raise ValueError(
-                f"owed {NoticeKind(notice.kind).value} notice for task {notice.task_id}: "
-                f"recipient {notice.recipient!r} is not an email address"
-            )
     fresh = _not_yet_noticed(session, owed)
     groups: dict[tuple[str, date, bool], list[OwedNotice]] = {}
     for notice in fresh:
@@ -491,4 +613,22 @@ def queue_notices(
         )
     # Escalations last, so that chases written in this same call are listed in them.
     ordered = sorted(groups.items(), key=lambda pair: pair[0][2])
-    return [_queue_group(session, group, settings, now) for _, group in ordered]
+    if ordered:
+        _open_outer_transaction(session)
+    written: list[OutgoingEmail] = []
+    for _, group in ordered:
+        try:
+            with session.begin_nested():
+                written.append(_queue_group(session, group, settings, now))
+        except (OperationalError, InterfaceError):
+            raise  # the database itself: nothing to isolate
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, GroupError) else f"{type(exc).__name__}: {exc}"
+            log.warning(
+                "notices for %r (%s) not queued: %s",
+                group[0].recipient,
+                ", ".join(f"task {n.task_id} {NoticeKind(n.kind).value}" for n in group),
+                reason,
+            )
+            _report_group_failure(session, group, reason, settings, now)
+    return written

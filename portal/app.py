@@ -291,4 +291,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(inbox_review.router)
     app.include_router(api.router)
+    from portal import health
+
+    app.include_router(health.router)
     return app

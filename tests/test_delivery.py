@@ -7,6 +7,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -622,3 +623,114 @@ async def test_without_an_smtp_host_mail_is_written_as_readable_eml_files(
 def test_report_defaults_to_zero():
     assert DeliveryReport() == DeliveryReport(sent=0, retried=0, failed=0, written_to_files=0)
     assert datetime(2022, 1, 1, tzinfo=UTC) < NOW
+
+
+def test_the_wire_bytes_are_the_same_message_as_the_mime_build(settings: Settings):
+    from notifications.mime import build_message
+    from notifications.wire import message_bytes
+
+    row = OutgoingEmail(
+        id=7,
+        message_id=f"<w1@{DOMAIN}>",
+        kind="opened",
+        to_addr="head@school.example",
+        cc_addrs=["curator@school.example", "deputy@school.example"],
+        subject="Новая задача: п. 13 «Утверждение приказов о закреплении наставнических пар» "
+        "— срок 14.09.2022, ответ по личной ссылке",
+        text_body="Здравствуйте!\n\nСтрока " + "очень длинная " * 200 + "\n.\nконец\n",
+        html_body="<!DOCTYPE html><p>Ссылка &amp; текст</p>",
+        attachments=[
+            Attachment(
+                "справка 2022.docx", "application/octet-stream", b"PK\x03\x04" * 50
+            ).to_row(),
+            Attachment(
+                "srok.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+            ).to_row(),
+        ],
+        created_at=NOW,
+        next_attempt_at=NOW,
+    )
+    raw = message_bytes(row, settings=settings, now=NOW)
+    assert raw.isascii() and b"\n" not in raw.replace(b"\r\n", b"")
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    wire = email.message_from_bytes(raw, policy=email.policy.default)
+    built = email.message_from_bytes(
+        build_message(row, settings=settings, now=NOW).as_bytes(), policy=email.policy.default
+    )
+    for name in ("Message-ID", "Date", "From", "To", "Cc", "Subject", "Reply-To"):
+        assert str(wire[name]) == str(built[name]), name
+    assert wire["Auto-Submitted"] == "auto-generated"
+    assert wire.get_content_type() == built.get_content_type() == "multipart/mixed"
+    for kind in ("plain", "html"):
+        got, want = wire.get_body(preferencelist=(kind,)), built.get_body(preferencelist=(kind,))
+        assert got is not None and want is not None
+        assert got.get_content() == want.get_content()
+    assert [
+        (a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+        for a in wire.iter_attachments()
+    ] == [
+        (a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+        for a in built.iter_attachments()
+    ]
+    with pytest.raises(ValueError, match="line break"):
+        message_bytes(
+            OutgoingEmail(**{**row.model_dump(), "subject": "a\r\nBcc: x@y.example"}),
+            settings=settings,
+            now=NOW,
+        )
+
+
+async def test_one_run_delivers_everything_due_with_no_cap(
+    engine: Engine, smtp_settings: Settings, smtp: SmtpSink
+):
+    queue_plain(engine, 1200)
+    report = await deliver_due(engine=engine, settings=smtp_settings, now=NOW)
+    assert report == DeliveryReport(sent=1200)
+    assert len({m.message["Message-ID"] for m in smtp.messages}) == len(smtp.messages) == 1200
+
+
+async def test_a_run_out_of_time_hands_the_rest_to_the_next(
+    engine: Engine, smtp_settings: Settings, smtp: SmtpSink
+):
+    queue_plain(engine, 300)
+    first = await deliver_due(
+        engine=engine, settings=smtp_settings, now=NOW, budget=timedelta(seconds=0)
+    )
+    # a run past its budget finishes what it claimed (one chunk) and claims no more
+    assert 0 < first.sent < 300
+    assert sum(r.status == EmailStatus.queued for r in rows(engine)) == 300 - first.sent
+    assert all(r.claim_token is None for r in rows(engine))
+    second = await deliver_due(engine=engine, settings=smtp_settings, now=NOW)
+    assert first.sent + second.sent == 300 and len(smtp.messages) == 300
+
+
+async def test_the_rate_limit_spaces_the_transactions(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink
+):
+    settings = make_settings(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_rate_per_second=20
+    )
+    queue_plain(engine, 11)
+    started = time.monotonic()
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert report.sent == 11
+    assert time.monotonic() - started >= 10 / 20  # ten gaps of 1/20 s at least
+
+
+async def test_a_failure_notice_that_cannot_be_written_never_loses_the_outcomes(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink
+):
+    settings = make_settings(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port, centre_email="методический центр"
+    )
+    queue_plain(engine, 3)
+    smtp.handler.fail_with["user1@school.example"] = "550 5.1.1 No such user"
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert (report.sent, report.failed) == (2, 1)
+    assert [r.status for r in rows(engine)] == [
+        EmailStatus.sent,
+        EmailStatus.failed,
+        EmailStatus.sent,
+    ]
+    assert "550 5.1.1" in rows(engine)[1].last_error
+    assert len(smtp.messages) == 2

@@ -537,13 +537,17 @@ def test_a_returned_email_gives_the_reason_and_the_new_due_date(engine: Engine, 
 def test_a_returned_notice_without_a_reason_is_refused(engine: Engine, settings: Settings):
     with Session(engine) as session:
         world = build_world(session, n_orgs=1)
-        with pytest.raises(ValueError, match="no 'returned' event"):
-            queue_notices(
-                session=session,
-                owed=[owed(world.tasks13[0], NoticeKind.returned, 1, to="x@y.example")],
-                settings=settings,
-                now=NOW,
-            )
+        # refused for this recipient only: nothing written for it, the centre is told
+        written = queue_notices(
+            session=session,
+            owed=[owed(world.tasks13[0], NoticeKind.returned, 1, to="x@y.example")],
+            settings=settings,
+            now=NOW,
+        )
+        assert written == []
+        [report] = session.exec(select(OutgoingEmail)).all()
+        assert report.kind == "queue_failure" and report.to_addr == settings.centre_email
+        assert "no 'returned' event" in report.text_body
 
 
 def test_a_nudge_for_a_continuous_task(engine: Engine, settings: Settings):
@@ -722,13 +726,20 @@ def test_the_centres_own_task_goes_to_the_items_owner(engine: Engine, settings: 
         assert f"Организация: {settings.centre_name}" in email.text_body
         assert "осталось 2 рабочих дня" in email.text_body  # 12.09 -> 14.09.2022
         assert len(ics_events(email)) == 1
-        with pytest.raises(ValueError, match="is not an email address"):
+        # a recipient that is not an address: not written, reported to the centre
+        assert (
             queue_notices(
                 session=session,
                 owed=[owed(task, NoticeKind.chase, 1, to="")],
                 settings=settings,
                 now=NOW,
             )
+            == []
+        )
+        reports = session.exec(
+            select(OutgoingEmail).where(OutgoingEmail.kind == "queue_failure")
+        ).all()
+        assert ["не является адресом электронной почты" in r.text_body for r in reports] == [True]
 
 
 def test_an_overdue_chase_attaches_no_calendar_entry(engine: Engine, settings: Settings):

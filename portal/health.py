@@ -1,0 +1,117 @@
+"""`GET /healthz`: is the database reachable, is its schema current, is mail moving.
+
+JSON for monitoring; 200 when all is well, 503 otherwise, with the problems in Russian.
+Nothing secret is shown (no URLs, no passwords, no addresses).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, func, text
+from sqlmodel import Session, col, select
+
+from domain.emails import OutboxRun, OutgoingEmail
+from domain.enums import EmailStatus
+
+router = APIRouter(tags=["health"])
+
+
+def schema_heads(engine: Engine) -> tuple[set[str], set[str]]:
+    """(the database's migration revisions, the newest ones the code has)."""
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from domain.db import alembic_config
+
+    script = ScriptDirectory.from_config(
+        alembic_config(engine.url.render_as_string(hide_password=False))
+    )
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current, set(script.get_heads())
+
+
+def database_problems(engine: Engine) -> tuple[list[str], dict[str, Any]]:
+    """What is wrong with the database (in Russian) and what was found."""
+    found: dict[str, Any] = {"reachable": False}
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return [f"база данных недоступна ({type(exc).__name__}): проверьте ROADMAP_DATABASE_URL"], (
+            found
+        )
+    found["reachable"] = True
+    current, heads = schema_heads(engine)
+    found["schema"] = {"current": sorted(current), "newest": sorted(heads)}
+    if current != heads:
+        return [
+            "схема базы данных не последней версии "
+            f"({', '.join(sorted(current)) or 'пустая'} вместо {', '.join(sorted(heads))}): "
+            "запустите любую команду roadmap (например, roadmap orgs list): она обновит схему"
+        ], found
+    return [], found
+
+
+def outbox_status(engine: Engine, now: datetime) -> dict[str, Any]:
+    with Session(engine) as session:
+        last = session.exec(
+            select(OutboxRun).order_by(col(OutboxRun.finished_at).desc()).limit(1)
+        ).first()
+        counts = dict(
+            session.exec(
+                select(OutgoingEmail.status, func.count())
+                .where(col(OutgoingEmail.status).in_([EmailStatus.retry, EmailStatus.failed]))
+                .group_by(OutgoingEmail.status)
+            ).all()
+        )
+        due = session.exec(
+            select(func.count())
+            .select_from(OutgoingEmail)
+            .where(
+                col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry]),
+                col(OutgoingEmail.next_attempt_at) <= now,
+            )
+        ).one()
+    status: dict[str, Any] = {
+        "last_run": None,
+        "in_retry": int(counts.get(EmailStatus.retry, 0)),
+        "failed": int(counts.get(EmailStatus.failed, 0)),
+        "due_now": int(due),
+    }
+    if last is not None:
+        status["last_run"] = {
+            "finished_at": last.finished_at.isoformat(),
+            "age_seconds": max(0, round((now - last.finished_at).total_seconds())),
+            "sent": last.sent,
+            "retried": last.retried,
+            "failed": last.failed,
+            "written_to_files": last.written_to_files,
+            "problem": last.problem,
+        }
+    return status
+
+
+def health(engine: Engine, now: datetime) -> tuple[bool, dict[str, Any]]:
+    problems, database = database_problems(engine)
+    body: dict[str, Any] = {"database": database}
+    if database.get("reachable") and not problems:
+        outbox = outbox_status(engine, now)
+        body["outbox"] = outbox
+        last = outbox["last_run"]
+        if last is not None and last["problem"]:
+            problems.append(f"последняя доставка почты не удалась: {last['problem']}")
+    body["ok"] = not problems
+    body["problems"] = problems
+    return not problems, body
+
+
+@router.get("/healthz")
+def healthz(request: Request) -> JSONResponse:
+    portal = request.app.state.portal
+    ok, body = health(portal.engine, datetime.now(UTC))
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,228 @@
+"""Operations: `roadmap check`, `GET /healthz`, and a run that fails for a configuration
+reason failing loudly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from cli.main import app
+from config.runtime import cached_engine
+from config.settings import get_settings
+from domain.db import make_engine, upgrade
+from flows.outbox import raise_on_problem
+from notifications.delivery import DeliveryProblem, deliver_due
+from notifications.sink import free_port
+from portal.app import create_app
+from tests.conftest import make_settings
+from tests.smtp import SinkHandler, SmtpSink
+from tests.test_delivery import queue_plain
+from tests.test_notifications import NOW
+
+SECRET = "s3cr3t-pass"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    var = tmp_path / "var"
+    url = f"sqlite:///{(var / 'roadmap.db').as_posix()}"
+    monkeypatch.setenv("ROADMAP_VAR_DIR", str(var))
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", url)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in (
+        "ROADMAP_SMTP_HOST",
+        "ROADMAP_SMTP_PORT",
+        "ROADMAP_SMTP_USERNAME",
+        "ROADMAP_SMTP_PASSWORD",
+        "PREFECT_API_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    get_settings.cache_clear()
+    cached_engine.cache_clear()
+    yield var
+    get_settings.cache_clear()
+    cached_engine.cache_clear()
+
+
+@pytest.fixture
+def login_server() -> Iterator[tuple[SinkHandler, int]]:
+    handler = SinkHandler()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == SECRET.encode()
+        return AuthResult(success=ok, handled=False)
+
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
+    controller.start()
+    yield handler, int(controller.port)
+    controller.stop()
+
+
+def test_a_healthy_setup_passes(env: Path, monkeypatch: pytest.MonkeyPatch, smtp: SmtpSink):
+    monkeypatch.setenv("ROADMAP_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ROADMAP_SMTP_PORT", str(smtp.port))
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "✓ база данных: доступна, схема" in result.output
+    assert f"✓ почта: 127.0.0.1:{smtp.port}: соединение — в порядке" in result.output
+    assert "Всё в порядке." in result.output
+    assert smtp.messages == []  # nothing is sent
+
+
+def test_a_wrong_smtp_host_or_port_is_named(env: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROADMAP_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ROADMAP_SMTP_PORT", str(free_port()))  # nobody listens
+    monkeypatch.setenv("ROADMAP_SMTP_TIMEOUT", "3")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "✗ почта: не удалось подключиться к 127.0.0.1" in result.output
+    assert "ROADMAP_SMTP_HOST и ROADMAP_SMTP_PORT" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_refused_login_names_the_variables(
+    env: Path, monkeypatch: pytest.MonkeyPatch, login_server: tuple[SinkHandler, int]
+):
+    _, port = login_server
+    monkeypatch.setenv("ROADMAP_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ROADMAP_SMTP_PORT", str(port))
+    monkeypatch.setenv("ROADMAP_SMTP_USERNAME", "roadmap")
+    monkeypatch.setenv("ROADMAP_SMTP_PASSWORD", "wrong")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "не принял вход" in result.output
+    assert "ROADMAP_SMTP_USERNAME и ROADMAP_SMTP_PASSWORD" in result.output
+    monkeypatch.setenv("ROADMAP_SMTP_PASSWORD", SECRET)
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "соединение, вход — в порядке" in result.output
+    assert SECRET not in result.output
+
+
+def test_a_wrong_database_url_is_named_without_its_password(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv(
+        "ROADMAP_DATABASE_URL",
+        f"postgresql+psycopg://roadmap:{SECRET}@127.0.0.1:{free_port()}/roadmap",
+    )
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "✗ база данных: база данных недоступна" in result.output
+    assert "проверьте ROADMAP_DATABASE_URL" in result.output
+    assert SECRET not in result.output
+
+
+def test_bad_settings_and_an_unreachable_prefect_are_named(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "✗ Prefect: сервер Prefect не отвечает" in result.output
+    assert "проверьте PREFECT_API_URL" in result.output
+    assert "✓ почта: ROADMAP_SMTP_HOST не задан" in result.output
+    monkeypatch.setenv("ROADMAP_SMTP_PORT", "сто")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "✗ настройки:" in result.output and "ROADMAP_SMTP_PORT" in result.output
+
+
+async def test_a_run_that_cannot_log_in_is_marked_failed_after_recording(
+    engine: Engine, tmp_path: Path, login_server: tuple[SinkHandler, int]
+):
+    _, port = login_server
+    settings = make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_username="roadmap",
+        smtp_password="wrong",
+    )
+    queue_plain(engine, 2)
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert report.retried == 2 and report.sent == 0
+    assert "ROADMAP_SMTP_PASSWORD" in report.problem
+    with pytest.raises(DeliveryProblem, match="почта не отправлена: почтовый сервер"):
+        raise_on_problem({"retried": 2, "problem": report.problem})
+
+    # the portal's health check shows the failed run; nothing secret
+    client = TestClient(create_app(settings, engine=engine))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["ok"] is False
+    assert body["outbox"]["in_retry"] == 2 and body["outbox"]["failed"] == 0
+    assert body["outbox"]["last_run"]["retried"] == 2
+    assert any("ROADMAP_SMTP_PASSWORD" in p for p in body["problems"])
+    assert "wrong" not in response.text and "sqlite" not in response.text
+
+    # a good password: the next run sends both, and health is green
+    good = make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_username="roadmap",
+        smtp_password=SECRET,
+    )
+    later = NOW.replace(hour=NOW.hour + 1)
+    report = await deliver_due(engine=engine, settings=good, now=later)
+    assert report.sent == 2 and report.problem == ""
+    raise_on_problem({"sent": 2, "problem": ""})
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["ok"] is True and body["problems"] == []
+    assert body["database"]["schema"]["current"] == body["database"]["schema"]["newest"]
+    assert body["outbox"]["last_run"]["sent"] == 2
+    assert body["outbox"]["last_run"]["age_seconds"] >= 0
+    assert body["outbox"]["in_retry"] == 0
+
+
+def test_health_says_when_the_database_is_unreachable(tmp_path: Path):
+    settings = make_settings(tmp_path)
+    dead = make_engine(f"postgresql+psycopg://roadmap:{SECRET}@127.0.0.1:{free_port()}/x")
+    client = TestClient(create_app(settings, engine=dead))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == {"reachable": False}
+    assert "ROADMAP_DATABASE_URL" in response.json()["problems"][0]
+    assert SECRET not in response.text
+
+
+@pytest.mark.prefect
+def test_tick_exits_non_zero_when_mail_cannot_log_in(
+    env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    login_server: tuple[SinkHandler, int],
+    prefect_harness: None,
+):
+    handler, port = login_server
+    monkeypatch.setenv("ROADMAP_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ROADMAP_SMTP_PORT", str(port))
+    monkeypatch.setenv("ROADMAP_SMTP_USERNAME", "roadmap")
+    monkeypatch.setenv("ROADMAP_SMTP_PASSWORD", "wrong")
+    orgs = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisations.csv"
+    runner = CliRunner()
+    assert runner.invoke(app, ["orgs", "import", str(orgs)]).exit_code == 0
+    result = runner.invoke(app, ["tick", "--at", "2022-04-08T09:00"])
+    assert result.exit_code == 1
+    assert "почта не отправлена" in result.output
+    assert "ROADMAP_SMTP_PASSWORD" in result.output
+    assert handler.messages == []
