@@ -82,9 +82,11 @@ def owed_steps(
     today: date,
     policy: Policy,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
+    announced_on: date | None = None,
 ) -> list[tuple[NoticeKind, int]]:
     """The (kind, step) notices owed for a task on `today`: its opening (until it has
-    been announced), a reminder, a chase, an escalation, a nudge.
+    been announced), a reminder, a chase, an escalation, a nudge. On the day of the
+    announcement (`announced_on`) nothing else is owed, so a re-run that day sends nothing.
 
     Nothing is owed on a day off: it waits for the next working day. After downtime
     only the latest chase is owed, never a burst of the ones missed.
@@ -103,6 +105,8 @@ def owed_steps(
         # a task on the day they first hear of it (after downtime, say): that waits for the
         # task's next look day.
         owed.append((NoticeKind.opened, 0))
+        return owed
+    if announced_on == today:
         return owed
     if task.continuous:
         if task.status is TaskStatus.accepted:
@@ -174,9 +178,23 @@ def _scanned(query: Any, today: date) -> Any:
 
 
 def next_look(
-    task: TaskView, *, today: date, policy: Policy, calendar: WorkingCalendar = RUSSIAN_CALENDAR
+    task: TaskView,
+    *,
+    today: date,
+    sent: Collection[tuple[NoticeKind, int]],
+    entry_days: Sequence[date],
+    policy: Policy,
+    calendar: WorkingCalendar = RUSSIAN_CALENDAR,
 ) -> date:
-    """The first day after `today` on which the task may owe a notice (NEVER if none)."""
+    """The first day after `today` on which the task may owe a notice (NEVER if none),
+    given that what is owed today (`sent` includes it) goes out. Something still owed on
+    the next working day (a chase held back on the day of an announcement, a catch-up
+    after downtime) makes that day the next look; otherwise the next of its look days."""
+    tomorrow = calendar.on_or_after(today + timedelta(days=1))
+    if owed_steps(
+        task, sent=sent, entry_days=entry_days, today=tomorrow, policy=policy, calendar=calendar
+    ):
+        return tomorrow
     ahead = [d for d in look_days(task, policy=policy, calendar=calendar) if d > today]
     return min(ahead, default=NEVER)
 
@@ -199,15 +217,18 @@ def owed_notices(
     if not rows:
         return []
     sent: dict[int, set[tuple[NoticeKind, int]]] = defaultdict(set)
-    for task_id, kind, step in session.exec(
+    announced: dict[int, date] = {}
+    for task_id, kind, step, on_day in session.exec(
         _scanned(
-            select(Notice.task_id, Notice.kind, Notice.step).join(
+            select(Notice.task_id, Notice.kind, Notice.step, col(Notice.on_day)).join(
                 Task, col(Task.id) == Notice.task_id
             ),
             today,
         )
     ).all():
         sent[task_id].add((NoticeKind(kind), step))
+        if kind == NoticeKind.opened:
+            announced[task_id] = on_day
     entries: dict[int, list[date]] = defaultdict(list)
     if any(o.continuous for _, o in rows):
         for task_id, submitted_at in session.exec(
@@ -232,8 +253,16 @@ def owed_notices(
             today=today,
             policy=policy,
             calendar=calendar,
+            announced_on=announced.get(task.id),
         )
-        task.next_notice_on = next_look(view, today=today, policy=policy, calendar=calendar)
+        task.next_notice_on = next_look(
+            view,
+            today=today,
+            sent=sent[task.id] | set(steps),
+            entry_days=entries[task.id],
+            policy=policy,
+            calendar=calendar,
+        )
         session.add(task)
         if not steps:
             continue

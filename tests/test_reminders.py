@@ -168,3 +168,40 @@ def test_an_accepted_log_is_left_alone() -> None:
         occurrence_opens=date(2022, 9, 1),
     )
     assert owed(log, date(2022, 10, 3), announced=False) == []
+
+
+def test_nobody_is_chased_on_the_day_a_task_is_announced_even_when_run_again() -> None:
+    """A catch-up announces a task that is long overdue: that day it owes only the
+    announcement, and a second run the same day (retry, hand-over) owes nothing; the
+    chase and the escalation follow on the next working day."""
+    late = TaskView(
+        status=TaskStatus.open,
+        role=Role.head,
+        due=date(2022, 9, 14),
+        opened_on=date(2026, 12, 1),
+        revision=0,
+        continuous=False,
+        occurrence_opens=date(2022, 4, 8),
+    )
+    day = date(2026, 12, 1)
+    assert owed(late, day, announced=False) == [(NoticeKind.opened, 0)]
+    again = owed_steps(
+        late,
+        sent={(NoticeKind.opened, 0)},
+        entry_days=[],
+        today=day,
+        policy=POLICY,
+        calendar=RUSSIAN_CALENDAR,
+        announced_on=day,
+    )
+    assert again == []
+    next_day = owed_steps(
+        late,
+        sent={(NoticeKind.opened, 0)},
+        entry_days=[],
+        today=date(2026, 12, 2),
+        policy=POLICY,
+        calendar=RUSSIAN_CALENDAR,
+        announced_on=day,
+    )
+    assert next_day == [(NoticeKind.chase, 3), (NoticeKind.escalation, 0)]
