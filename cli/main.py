@@ -6,6 +6,7 @@ import typer
 
 from cli import (
     cycle_cmd,
+    deploy_cmd,
     orgs_cmd,
     portal_cmd,
     roadmap_cmd,
@@ -28,6 +29,7 @@ for module in (
     roadmaps_cmd,
     orgs_cmd,
     cycle_cmd,
+    deploy_cmd,
     summary_cmd,
     portal_cmd,
 ):
