@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    backup_cmd,
     cycle_cmd,
     deploy_cmd,
     orgs_cmd,
@@ -32,6 +33,7 @@ for module in (
     deploy_cmd,
     summary_cmd,
     portal_cmd,
+    backup_cmd,
 ):
     module.register(app)
 
