@@ -22,13 +22,13 @@ from typing import Any
 from uuid import UUID
 
 import anyio.abc
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.client.schemas.filters import (
     WorkPoolFilter,
     WorkPoolFilterName,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
@@ -161,6 +161,7 @@ with warnings.catch_warnings():
             self._working_dir = working_dir
             self._draining = False
             self.running: dict[UUID, int | None] = {}
+            self._handing_back: set[UUID] = set()
 
         def drain(self) -> None:
             self._draining = True
@@ -193,10 +194,19 @@ with warnings.catch_warnings():
             finally:
                 self.running.pop(flow_run.id, None)
 
+        async def _propose_crashed_state(
+            self, flow_run: FlowRun, message: str, client: PrefectClient | None = None
+        ) -> None:
+            if flow_run.id in self._handing_back:
+                return  # stopped on purpose: it goes back to the pool, not to Crashed
+            await super()._propose_crashed_state(flow_run, message, client)
+
         async def hand_back(self) -> list[UUID]:
-            """Stop the runs still going and put them back on the pool as scheduled now, for
-            another worker; our flows are catch-ups, so running one again is harmless."""
+            """Stop the runs still going and put them back on the pool as scheduled now,
+            for another worker; our flows are catch-ups, so running one again is
+            harmless. A run that completed meanwhile stays completed."""
             runs = dict(self.running)
+            self._handing_back |= runs.keys()
             for pid in runs.values():
                 if pid is not None:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -204,12 +214,17 @@ with warnings.catch_warnings():
             deadline = time.monotonic() + 30
             while self.running.keys() & runs.keys() and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
+            handed: list[UUID] = []
             async with get_client() as client:
                 for run_id in runs:
+                    state = (await client.read_flow_run(run_id)).state
+                    if state is not None and state.type is StateType.COMPLETED:
+                        continue
                     await client.set_flow_run_state(
                         run_id, Scheduled(name="AwaitingRetry"), force=True
                     )
-            return list(runs)
+                    handed.append(run_id)
+            return handed
 
     register_type(ProcessWorker)
 
