@@ -191,9 +191,19 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
-    def start_worker(name: str) -> subprocess.Popen[str]:
+    def start_worker(name: str, *options: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker", "--pool", POOL, "--name", name],
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "worker",
+                "--pool",
+                POOL,
+                "--name",
+                name,
+                *list(options),
+            ],
             env=env,
             cwd=ROOT,
             stdout=(tmp_path / f"{name}.log").open("w"),
@@ -351,8 +361,27 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
         assert wait_for("scheduled daily-chase runs", lambda: server.call(upcoming), 60) > 0
         stage("scheduled runs seen")
 
+        # a worker told not to wait (--grace 0) hands its running flow back to the pool,
+        # and the next worker runs it to the end
         started[other].send_signal(signal.SIGTERM)
+        hasty = start_worker("hasty", "--grace", "0")
         assert started[other].wait(timeout=60) == 0, worker_log(other)
+        again = trigger("daily-chase", parameters={"at": morning})
+        wait_for(
+            "the hasty worker to run the chase",
+            lambda: state_of(again) == StateType.RUNNING,
+            timeout=120,
+        )
+        stage("hasty worker running the chase")
+        hasty.send_signal(signal.SIGTERM)
+        last = start_worker("last")
+        assert hasty.wait(timeout=90) == 0, worker_log("hasty")
+        assert "переданы другим исполнителям: 1" in worker_log("hasty")
+        assert finished(again, timeout=150) == StateType.COMPLETED, worker_log("last")
+        assert f"submitting flow run '{again}'" in worker_log("last")
+        stage("handed-back run completed by another worker")
+        last.send_signal(signal.SIGTERM)
+        assert last.wait(timeout=60) == 0, worker_log("last")
     finally:
         for proc in workers:
             if proc.poll() is None:
