@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from cli import (
+    backup_cmd,
     check_cmd,
     cycle_cmd,
+    deploy_cmd,
     inbox_cmd,
     orgs_cmd,
     portal_cmd,
@@ -30,8 +32,10 @@ for module in (
     roadmaps_cmd,
     orgs_cmd,
     cycle_cmd,
+    deploy_cmd,
     summary_cmd,
     portal_cmd,
+    backup_cmd,
 ):
     module.register(app)
 inbox_cmd.register(app)

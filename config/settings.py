@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from domain.calendar import RUSSIAN_CALENDAR, load_working_days
 
 DEV_SECRET_KEY = "development-only-secret-change-me"
+ASYNC_DRIVERS = ("asyncpg", "aiosqlite", "psycopg_async", "aiomysql", "asyncmy")
 
 
 class Environment(StrEnum):
@@ -124,6 +125,22 @@ class Settings(BaseSettings):
     def _working_saturdays(cls, value: Path | None) -> Path | None:
         if value is not None:
             load_working_days(value)  # a bad line is reported now, with its number
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _sync_database_url(cls, value: str) -> str:
+        """The engine talks to the database synchronously: psycopg 3 or SQLite's own."""
+        scheme = value.partition("://")[0].lower() if "://" in value else ""
+        right = "postgresql+psycopg://user:pass@host/db (or sqlite:///path/roadmap.db)"
+        if scheme in ("postgres", "postgres+psycopg"):
+            raise ValueError(f"{scheme}:// is not a scheme SQLAlchemy knows; use {right}")
+        driver = scheme.partition("+")[2]
+        if driver in ASYNC_DRIVERS:
+            raise ValueError(
+                f"{scheme}:// is an asynchronous driver (that one is for Prefect's own "
+                f"server, PREFECT_API_DATABASE_CONNECTION_URL); use {right}"
+            )
         return value
 
     @field_validator("portal_url")
