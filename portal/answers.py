@@ -504,6 +504,8 @@ def return_task(
     session.add(task)
     if evidence is not None:
         evidence.review_note = reason
+        if occurrence.continuous:
+            evidence.reopened_until = new_due
         session.add(evidence)
     session.add(event)
     session.flush()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -23,6 +24,9 @@ from domain.summary import build_summary
 from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.outbox import queue_notices
 from portal.answers import AnswerError, return_task, submit_answer
+from portal.app import create_app
+from services.links import issue_task_link
+from tests.test_portal import BASE
 
 JOURNAL_DUE = date(2023, 8, 31)
 HEAD = "head@school1.example"
@@ -93,6 +97,19 @@ class Journal:
             task = s.get(Task, self.task_id)
             assert task is not None
             return task
+
+    def answer_page(self, now: datetime) -> str:
+        with Session(self.engine) as s:
+            task = s.get(Task, self.task_id)
+            assert task is not None
+            url = issue_task_link(
+                session=s, task=task, recipient=HEAD, settings=self.settings, now=now
+            )
+            s.commit()
+        client = TestClient(create_app(self.settings, self.engine, lambda: now), base_url=BASE)
+        response = client.get(url.removeprefix(self.settings.portal_url))
+        assert response.status_code == 200
+        return str(response.text)
 
     def nudges_sent(self) -> list[int]:
         with Session(self.engine) as s:
@@ -173,13 +190,10 @@ def test_returning_one_entry_reopens_that_entry_and_keeps_the_journal(journal: J
     assert task.status is TaskStatus.returned
     assert task.due == JOURNAL_DUE  # the journal's due date stays
     with Session(journal.engine) as s:
-        notes = dict(
-            s.exec(
-                select(Evidence.version, Evidence.review_note).where(
-                    Evidence.task_id == journal.task_id
-                )
-            ).all()
-        )
+        notes = {
+            e.version: (e.review_note, e.reopened_until)
+            for e in s.exec(select(Evidence).where(Evidence.task_id == journal.task_id)).all()
+        }
         returned = s.exec(
             select(TaskEvent).where(
                 TaskEvent.task_id == journal.task_id, TaskEvent.kind == TaskEventKind.returned
@@ -190,11 +204,16 @@ def test_returning_one_entry_reopens_that_entry_and_keeps_the_journal(journal: J
                 Notice.task_id == journal.task_id, Notice.kind == NoticeKind.returned
             )
         ).all()
-    assert notes == {1: "", 2: "Нет списка участников"}  # only that entry is reopened
+    # only that entry is reopened, with its own date
+    assert notes == {1: ("", None), 2: ("Нет списка участников", date(2023, 1, 20))}
     assert returned.note.startswith("Нет списка участников")
     assert "Запись журнала № 2 от 10.01.2023" in returned.note
     assert "до 20.01.2023" in returned.note
     assert list(returned_notices) == [1]  # the head is told once
+    page = journal.answer_page(journal.at(date(2023, 1, 11), 11))
+    assert "Центр вернул запись журнала № 2 от 10.01.2023 10:00 на доработку" in page
+    assert "Внесите исправленную запись до 20.01.2023" in page
+    assert "Срок:</strong> 31.08.2023" in page
 
     # a minute later, and on the following days: no "no entries this quarter" nudge
     assert journal.tick(date(2023, 1, 11)) == []
