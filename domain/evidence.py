@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, UniqueConstraint
@@ -21,6 +21,9 @@ class Evidence(SQLModel, table=True):
     submitted_by: str = ""
     values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     review_note: str = ""  # the centre's reason when it returned this version
+    # a returned journal entry: the day its corrected entry is due (the journal's task
+    # keeps its own due date); None for an ordinary task, whose due date moves instead
+    reopened_until: date | None = None
 
 
 class EvidenceFile(SQLModel, table=True):

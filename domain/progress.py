@@ -7,32 +7,20 @@ from datetime import date, tzinfo
 
 from sqlmodel import Session, col, select
 
+from domain import lifecycle
 from domain.enums import TaskStatus
 from domain.formatting import local_day
 from domain.organisations import Organisation
 from domain.tasks import Occurrence, Task
 
-STATUS_LABELS = {
-    TaskStatus.open: "ожидает ответа",
-    TaskStatus.submitted: "ответ получен, на проверке",
-    TaskStatus.accepted: "принято",
-    TaskStatus.returned: "возвращено на доработку",
-}
+STATUS_LABELS: dict[TaskStatus, str] = {s: lifecycle.label(s) for s in TaskStatus}
 CENTRE_LABEL = "Методический центр (своя задача)"
 
 
-def is_done(task: Task) -> bool:
-    return task.status in (TaskStatus.submitted, TaskStatus.accepted)
-
-
-def is_overdue(task: Task, today: date) -> bool:
-    return task.status in (TaskStatus.open, TaskStatus.returned) and task.due < today
-
-
 def status_label(task: Task, today: date) -> str:
-    if is_overdue(task, today):
-        return f"просрочено ({STATUS_LABELS[task.status]})"
-    return STATUS_LABELS[task.status]
+    if lifecycle.is_overdue(task.status, task.due, today):
+        return f"просрочено ({lifecycle.label(task.status)})"
+    return lifecycle.label(task.status)
 
 
 @dataclass(frozen=True)
@@ -47,9 +35,10 @@ class ProgressRow:
 class ItemProgress:
     occurrence: Occurrence | None
     rows: list[ProgressRow]
-    done: int
+    done: int  # accepted
     total: int
     overdue: int
+    review: int = 0  # answered, waiting for the centre's review (not done)
 
     @property
     def share_done(self) -> float:
@@ -85,16 +74,17 @@ def item_progress(*, session: Session, item_id: int, today: date, tz: tzinfo) ->
         )
         for task, org in rows
     ]
-    done = sum(1 for task, _ in rows if is_done(task))
-    overdue = sum(1 for task, _ in rows if is_overdue(task, today))
-    return ItemProgress(occurrence, out, done, len(rows), overdue)
+    done = sum(1 for task, _ in rows if lifecycle.is_done(task.status))
+    review = sum(1 for task, _ in rows if lifecycle.in_review(task.status))
+    overdue = sum(1 for task, _ in rows if lifecycle.is_overdue(task.status, task.due, today))
+    return ItemProgress(occurrence, out, done, len(rows), overdue, review)
 
 
 def overdue_tasks(*, session: Session, today: date) -> list[tuple[Task, Organisation | None]]:
     rows = session.exec(
         select(Task, Organisation)
         .join(Organisation, col(Organisation.id) == Task.organisation_id, isouter=True)
-        .where(col(Task.status).in_([TaskStatus.open, TaskStatus.returned]), Task.due < today)
+        .where(col(Task.status).in_(lifecycle.WAITING), Task.due < today)
         .order_by(col(Task.item_id), col(Organisation.name))
     ).all()
     return [(task, org) for task, org in rows]

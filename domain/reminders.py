@@ -15,17 +15,19 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from domain import lifecycle
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
 from domain.emails import Notice
-from domain.enums import NoticeKind, Role, TaskStatus
+from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
 from domain.recipients import item_owner_email, task_recipients
 from domain.roadmap import RoadmapItem
-from domain.tasks import Occurrence, Task
+from domain.tasks import Occurrence, Task, TaskEvent
 
-WAITING = (TaskStatus.open, TaskStatus.returned)
+# The statuses in which the organisation owes the answer: the lifecycle table's.
+WAITING = lifecycle.WAITING
 
 
 @dataclass(frozen=True)
@@ -82,10 +84,13 @@ def owed_steps(
     today: date,
     policy: Policy,
     calendar: WorkingCalendar = RUSSIAN_CALENDAR,
+    return_days: Sequence[date] = (),
     announced_on: date | None = None,
 ) -> list[tuple[NoticeKind, int]]:
     """The (kind, step) notices owed for a task on `today`: its opening (until it has
-    been announced), a reminder, a chase, an escalation, a nudge. On the day of the
+    been announced), a reminder, a chase, an escalation, a nudge. For a journal,
+    `entry_days` are the days of its entries and `return_days` the days the centre
+    returned one: the nudges count from the latest of them. On the day of the
     announcement (`announced_on`) nothing else is owed, so a re-run that day sends nothing.
 
     Nothing is owed on a day off: it waits for the next working day. After downtime
@@ -95,8 +100,8 @@ def owed_steps(
         return []
     base = task.revision * 10
     owed: list[tuple[NoticeKind, int]] = []
-    announce = task.status in WAITING or (
-        task.continuous and task.status is not TaskStatus.accepted
+    announce = lifecycle.waits_for_organisation(task.status) or (
+        task.continuous and not lifecycle.is_done(task.status)
     )
     if announce and (NoticeKind.opened, 0) not in sent:
         # The opening is announced by the same run that sends the day's other notices,
@@ -109,10 +114,11 @@ def owed_steps(
     if announced_on == today:
         return owed
     if task.continuous:
-        if task.status is TaskStatus.accepted:
+        if lifecycle.is_done(task.status):
             return owed
-        return owed + _nudges(task, sent=sent, entry_days=entry_days, today=today)
-    if task.status not in WAITING:
+        activity = [*entry_days, *return_days]
+        return owed + _nudges(task, sent=sent, activity_days=activity, today=today)
+    if not lifecycle.waits_for_organisation(task.status):
         return owed
     reminder_day = calendar.add_working_days(task.due, -policy.reminder_before)
     if (
@@ -146,21 +152,26 @@ def _nudges(
     task: TaskView,
     *,
     sent: Collection[tuple[NoticeKind, int]],
-    entry_days: Sequence[date],
+    activity_days: Sequence[date],
     today: date,
 ) -> list[tuple[NoticeKind, int]]:
-    """A continuous task is a log: a nudge when a quarter passed with no entry."""
+    """A journal is a log: a nudge when a quarter passed with no entry, counted from the
+    last entry or return (one since the quarter began, even after its end, is enough).
+
+    A journal is nudged once per quarter whatever happens to its entries: the step is
+    the quarter's number, not shifted by returns (older rows may carry the revision's
+    offset, `revision * 10 + n`, and count as sent too)."""
     ends = quarter_ends_between(task.occurrence_opens, min(today - timedelta(days=1), task.due))
     if not ends:
         return []
     last_end = ends[-1]
-    step = task.revision * 10 + len(ends)
+    quarter = len(ends)
     quarter_start = max(task.occurrence_opens, date(last_end.year, last_end.month - 2, 1))
-    if any(quarter_start <= d <= last_end for d in entry_days):
+    if any(quarter_start <= d <= today for d in activity_days):
         return []
-    if (NoticeKind.nudge, step) in sent:
+    if any((NoticeKind.nudge, r * 10 + quarter) in sent for r in range(task.revision + 1)):
         return []
-    return [(NoticeKind.nudge, step)]
+    return [(NoticeKind.nudge, quarter)]
 
 
 # "Nothing more to look at" for a task's next_notice_on (until its state changes).
@@ -240,6 +251,17 @@ def owed_notices(
             ).where(col(Occurrence.continuous).is_(True))
         ).all():
             entries[task_id].append(submitted_at.astimezone(tz).date())
+    returns: dict[int, list[date]] = defaultdict(list)
+    if any(o.continuous for _, o in rows):
+        for task_id, at in session.exec(
+            _scanned(
+                select(TaskEvent.task_id, TaskEvent.at).join(
+                    Task, col(Task.id) == TaskEvent.task_id
+                ),
+                today,
+            ).where(col(Occurrence.continuous).is_(True), TaskEvent.kind == TaskEventKind.returned)
+        ).all():
+            returns[task_id].append(at.astimezone(tz).date())
     items = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
     orgs = {o.id: o for o in session.exec(select(Organisation)).all()}
     owed: list[OwedNotice] = []
@@ -254,6 +276,7 @@ def owed_notices(
             policy=policy,
             calendar=calendar,
             announced_on=announced.get(task.id),
+            return_days=returns[task.id],
         )
         task.next_notice_on = next_look(
             view,
@@ -300,7 +323,7 @@ def look_days(
                 for end in quarter_ends_between(task.occurrence_opens, task.due)
             }
         )
-    if task.status not in WAITING:
+    if not lifecycle.waits_for_organisation(task.status):
         return frozenset()
     days = {announce, calendar.add_working_days(task.due, -policy.reminder_before)}
     days.update(calendar.add_working_days(task.due, n) for n in policy.chase_after)

@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from domain import lifecycle
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
 from domain.cycles import Cycle
 from domain.emails import Notice, OutgoingEmail
-from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, OrgKind, TaskStatus
+from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, OrgKind
 from domain.evidence import Evidence
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
@@ -31,7 +32,8 @@ from domain.tasks import Occurrence, Task
 
 DISTRICT_TZ = ZoneInfo("Europe/Moscow")
 
-FINISHED = frozenset({TaskStatus.submitted, TaskStatus.accepted})
+# Answered, reviewed or not: the lifecycle table's (a report counts what arrived).
+FINISHED = lifecycle.ANSWERED
 
 ORG_KIND_LABELS: dict[OrgKind, str] = {
     OrgKind.school: "школа",

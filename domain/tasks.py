@@ -8,8 +8,21 @@ from typing import Any
 from sqlalchemy import UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
+from domain import lifecycle
 from domain.enums import Role, TaskEventKind, TaskStatus
+from domain.lifecycle import TransitionError
 from domain.types import UTCDateTime
+
+__all__ = [
+    "CENTRE_KEY",
+    "TRANSITIONS",
+    "Occurrence",
+    "Task",
+    "TaskEvent",
+    "TransitionError",
+    "assignee_key",
+    "change_status",
+]
 
 CENTRE_KEY = "centre"
 
@@ -74,39 +87,42 @@ class TaskEvent(SQLModel, table=True):
     note: str = ""
 
 
-# The task's state machine: which status may follow which.
+# The task's state machine is the lifecycle table's: which status may follow which.
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    TaskStatus.open: frozenset({TaskStatus.submitted}),
-    TaskStatus.returned: frozenset({TaskStatus.submitted}),
-    TaskStatus.submitted: frozenset(
-        {TaskStatus.submitted, TaskStatus.accepted, TaskStatus.returned}
-    ),
-    TaskStatus.accepted: frozenset(),
+    status: lifecycle.targets(status) for status in TaskStatus
 }
 
 
-class TransitionError(ValueError):
-    pass
-
-
 def change_status(
-    task: Task, to: TaskStatus, *, event: TaskEventKind, actor: str, now: datetime, note: str = ""
+    task: Task,
+    to: TaskStatus | None = None,
+    *,
+    event: TaskEventKind,
+    actor: str,
+    now: datetime,
+    note: str = "",
 ) -> TaskEvent:
-    """Move `task` to `to` and return the event row recording it (the caller adds both
-    to its session); a move the state machine does not allow raises TransitionError."""
-    if to not in TRANSITIONS[task.status]:
-        raise TransitionError(f"task {task.id}: {task.status.value} cannot become {to.value}")
+    """Move `task` as `event` moves it (the lifecycle table says to which status) and
+    return the event row recording it (the caller adds both to its session). A move the
+    table does not allow, or a target `to` that is not the event's, raises
+    TransitionError and changes nothing."""
+    target = lifecycle.next_status(task.status, event)
+    if to is not None and to is not target:
+        raise TransitionError(
+            f"task {task.id}: {event.value} makes a {task.status.value} task "
+            f"{target.value}, not {to.value}"
+        )
     assert task.id is not None
     record = TaskEvent(
         task_id=task.id,
         at=now,
         kind=event,
         from_status=task.status,
-        to_status=to,
+        to_status=target,
         actor=actor,
         note=note,
     )
-    task.status = to
+    task.status = target
     task.updated_at = now
     return record
 

@@ -130,7 +130,10 @@ def publish_progress(item_number: int | str, at: datetime, roadmap_key: str | No
     create_progress_artifact(
         key=f"{key}-progress",
         progress=round(100 * progress.share_done, 1),
-        description=(f"{label}: выполнено {progress.done} из {progress.total} на {today:%d.%m.%Y}"),
+        description=(
+            f"{label}: выполнено {progress.done} из {progress.total}, "
+            f"на проверке {progress.review} на {today:%d.%m.%Y}"
+        ),
     )
     schedule_note = (
         f"нужны даты: {item.needs_dates_reason}" if item.needs_dates else item.schedule_text
@@ -145,6 +148,7 @@ def publish_progress(item_number: int | str, at: datetime, roadmap_key: str | No
             f"* **Ответственные:** {item.responsible}\n"
             f"* **Результат:** {item.expected_result}\n"
             f"* **Выполнено:** {progress.done} из {progress.total}; "
+            f"на проверке: {progress.review}; "
             f"просрочено: {progress.overdue} (на {today:%d.%m.%Y})\n"
         ),
         description=f"{label} на {today:%d.%m.%Y}",

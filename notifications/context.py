@@ -26,7 +26,7 @@ from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.ics import DueEvent, task_uid
 from notifications.render import shorten
 from notifications.reply import task_reference
-from portal.links import issue_task_link
+from services.links import issue_task_link
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from notifications.ics import ICS_CONTENT_TYPE, ICS_FILENAME, DueEvent, due_cale
 from notifications.mime import Attachment, address_of, mail_domain
 from notifications.render import render
 from notifications.reply import reply_address
-from portal.links import issue_org_link
+from services.links import issue_org_link
 
 __all__ = ["Attachment", "digest_message_id", "notice_message_id", "queue_email", "queue_notices"]
 

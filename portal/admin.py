@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from domain import lifecycle
 from domain.access import AdminUser
 from domain.enums import TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
@@ -303,15 +304,13 @@ def filtered_tasks(session: Session, flt: ListFilter, today: date) -> list[Task]
             Occurrence.cycle == flt.cycle
         )
     if flt.status is StatusFilter.awaiting:
-        query = query.where(Task.status == TaskStatus.submitted)
+        query = query.where(col(Task.status).in_(lifecycle.IN_REVIEW))
     elif flt.status is StatusFilter.returned:
         query = query.where(Task.status == TaskStatus.returned)
     elif flt.status is StatusFilter.accepted:
-        query = query.where(Task.status == TaskStatus.accepted)
+        query = query.where(col(Task.status).in_(lifecycle.DONE))
     elif flt.status is StatusFilter.overdue:
-        query = query.where(
-            col(Task.status).in_([TaskStatus.open, TaskStatus.returned]), col(Task.due) < today
-        )
+        query = query.where(col(Task.status).in_(lifecycle.WAITING), col(Task.due) < today)
     query = query.order_by(col(Task.due), col(Task.item_id), col(Task.id)).limit(LIST_LIMIT)
     return list(session.exec(query).all())
 

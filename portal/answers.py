@@ -16,14 +16,15 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col, func, select
 
 from config.settings import Settings
-from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind, TaskStatus
+from domain import lifecycle
+from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind
 from domain.evidence import Evidence, EvidenceFile
-from domain.formatting import local_date
+from domain.formatting import local_date, ru_date
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
 from domain.recipients import task_recipients
 from domain.roadmap import EvidenceField, RoadmapItem
-from domain.tasks import Task, change_status
+from domain.tasks import Occurrence, Task, change_status
 from notifications.outbox import queue_notices
 
 TEXT_MAX = 2_000
@@ -32,7 +33,8 @@ URL_MAX = 2_000
 FILES_PER_FIELD = 10
 NAME_MAX = 200
 
-ANSWERABLE = (TaskStatus.open, TaskStatus.returned, TaskStatus.submitted)
+# The statuses in which an answer (or a journal entry) may be sent: the lifecycle table's.
+ANSWERABLE = lifecycle.ANSWERABLE
 
 
 @dataclass(frozen=True)
@@ -335,7 +337,7 @@ def submit_answer(
     When this function itself fails, it removes the files it wrote. `via` is added to the
     history's note (e.g. "ответ по электронной почте, Message-ID <…>")."""
     assert task.id is not None
-    if task.status is TaskStatus.accepted:
+    if lifecycle.is_done(task.status):
         raise AnswerError({"task": "Задача уже выполнена: центр принял ответ."})
     if task.status not in ANSWERABLE:
         raise AnswerError({"task": "На эту задачу сейчас нельзя ответить."})
@@ -405,7 +407,6 @@ def _record_answer(
 
     event = change_status(
         task,
-        TaskStatus.submitted,
         event=TaskEventKind.submitted,
         actor=by,
         now=now,
@@ -438,11 +439,9 @@ def _record_answer(
 def accept_task(*, session: Session, task: Task, admin_email: str, now: datetime) -> None:
     """The centre accepts the latest answer. Does not commit."""
     assert task.id is not None
-    if task.status is not TaskStatus.submitted:
+    if not lifecycle.in_review(task.status):
         raise AnswerError({"task": "Принять можно только задачу, ответ на которую ждёт проверки."})
-    event = change_status(
-        task, TaskStatus.accepted, event=TaskEventKind.accepted, actor=admin_email, now=now
-    )
+    event = change_status(task, event=TaskEventKind.accepted, actor=admin_email, now=now)
     task.accepted_at = now
     session.add(task)
     session.add(event)
@@ -472,7 +471,7 @@ def return_task(
     recipient is told. Does not commit."""
     assert task.id is not None
     errors: dict[str, str] = {}
-    if task.status is not TaskStatus.submitted:
+    if not lifecycle.in_review(task.status):
         errors["task"] = "Вернуть можно только задачу, ответ на которую ждёт проверки."
     reason = reason.strip()
     if not reason:
@@ -484,21 +483,29 @@ def return_task(
     if errors:
         raise AnswerError(errors)
 
-    event = change_status(
-        task,
-        TaskStatus.returned,
-        event=TaskEventKind.returned,
-        actor=admin_email,
-        now=now,
-        note=reason,
-    )
-    task.due = new_due
+    occurrence = session.get(Occurrence, task.occurrence_id)
+    if occurrence is None:
+        raise LookupError(f"task {task.id}: occurrence {task.occurrence_id} is missing")
+    evidence = latest_evidence(session=session, task_id=task.id)
+    note = reason
+    if occurrence.continuous and evidence is not None:
+        # A journal is its entries: the returned entry is reopened with its own date;
+        # the journal keeps its due date (and its nudges count from this return).
+        note = (
+            f"{reason}\nЗапись журнала № {evidence.version} от "
+            f"{ru_date(local_date(evidence.submitted_at, settings.tz))} возвращена: "
+            f"исправленную запись внесите до {ru_date(new_due)}."
+        )
+    event = change_status(task, event=TaskEventKind.returned, actor=admin_email, now=now, note=note)
+    if not occurrence.continuous:
+        task.due = new_due
     task.revision += 1
     task.accepted_at = None
     session.add(task)
-    evidence = latest_evidence(session=session, task_id=task.id)
     if evidence is not None:
         evidence.review_note = reason
+        if occurrence.continuous:
+            evidence.reopened_until = new_due
         session.add(evidence)
     session.add(event)
     session.flush()

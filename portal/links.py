@@ -1,193 +1,30 @@
-"""Personal links: signed, scoped to one task (or one organisation's page), expiring,
-revocable. The signature stops tampering; the row says who, until when, and if revoked."""
+"""Personal links, as the portal uses them: the functions live in `services.links` (the
+notifications issue links too, and they must not import the portal)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
+from services.links import (
+    ORG_LINK_DAYS,
+    LinkError,
+    LinkProblem,
+    issue_org_link,
+    issue_task_link,
+    resolve_org_token,
+    resolve_task_token,
+    revoke_links,
+    task_link_expiry,
+    task_link_revoked,
+)
 
-from itsdangerous import BadSignature, URLSafeSerializer
-from sqlmodel import Session, col, select
-
-from config.settings import Settings
-from domain.access import AccessLink
-from domain.tasks import Task
-
-_TASK_SALT = "roadmap.task-link.v1"
-_ORG_SALT = "roadmap.org-link.v1"
-ORG_LINK_DAYS = 400
-
-
-class LinkProblem(StrEnum):
-    tampered = "tampered"
-    unknown = "unknown"
-    expired = "expired"
-    revoked = "revoked"
-
-
-class LinkError(Exception):
-    def __init__(self, problem: LinkProblem) -> None:
-        super().__init__(problem.value)
-        self.problem = problem
-
-
-def _serializer(settings: Settings, salt: str) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key.get_secret_value(), salt=salt)
-
-
-def task_link_expiry(task: Task, settings: Settings) -> datetime:
-    """End of the day `link_days_after_due` days after the task's due date."""
-    last = task.due + timedelta(days=settings.link_days_after_due)
-    return datetime.combine(last, time(23, 59, 59), tzinfo=settings.tz).astimezone(UTC)
-
-
-def issue_task_link(
-    *,
-    session: Session,
-    task: Task,
-    recipient: str,
-    settings: Settings,
-    now: datetime,
-    reissue: bool = False,
-) -> str:
-    """The URL of `recipient`'s link to `task`; the same link is reused while valid and
-    its expiry follows the task's due date (a returned task gets a later one).
-
-    A revocation sticks: when the centre revoked the recipient's link to the task and no
-    live one has been issued since, this returns the URL of the revoked link (it opens the
-    "link revoked" page) and creates nothing, so neither the organisation's page nor a
-    reminder hands out a working link. Only `reissue=True` (an administrator passing the
-    link on) creates a new one."""
-    assert task.id is not None
-    link = _live_task_link(session, task.id, recipient)
-    if link is None and not reissue:
-        revoked = _revoked_task_link(session, task.id, recipient)
-        if revoked is not None:
-            return _task_url(revoked, task.id, settings)
-    expires = task_link_expiry(task, settings)
-    if link is None:
-        link = AccessLink(
-            task_id=task.id,
-            organisation_id=task.organisation_id,
-            recipient=recipient,
-            created_at=now,
-            expires_at=expires,
-        )
-    elif link.expires_at < expires:
-        link.expires_at = expires
-    session.add(link)
-    session.flush()
-    return _task_url(link, task.id, settings)
-
-
-def task_link_revoked(*, session: Session, task_id: int, recipient: str) -> bool:
-    """True when the recipient's link to the task was revoked and no live one replaced it
-    (then `issue_task_link` gives out no working link without `reissue`)."""
-    return (
-        _live_task_link(session, task_id, recipient) is None
-        and _revoked_task_link(session, task_id, recipient) is not None
-    )
-
-
-def _live_task_link(session: Session, task_id: int, recipient: str) -> AccessLink | None:
-    return session.exec(
-        select(AccessLink)
-        .where(
-            AccessLink.task_id == task_id,
-            AccessLink.recipient == recipient,
-            AccessLink.revoked_at.is_(None),  # type: ignore[union-attr]
-        )
-        .order_by(col(AccessLink.id))
-    ).first()
-
-
-def _revoked_task_link(session: Session, task_id: int, recipient: str) -> AccessLink | None:
-    return session.exec(
-        select(AccessLink)
-        .where(
-            AccessLink.task_id == task_id,
-            AccessLink.recipient == recipient,
-            col(AccessLink.revoked_at).is_not(None),
-        )
-        .order_by(col(AccessLink.id).desc())
-    ).first()
-
-
-def _task_url(link: AccessLink, task_id: int, settings: Settings) -> str:
-    token = _serializer(settings, _TASK_SALT).dumps({"l": link.id, "t": task_id})
-    return f"{settings.portal_url}/t/{token}"
-
-
-def issue_org_link(
-    *, session: Session, organisation_id: int, recipient: str, settings: Settings, now: datetime
-) -> str:
-    """The URL of an organisation's own page (all its tasks), for digests."""
-    link = session.exec(
-        select(AccessLink).where(
-            AccessLink.organisation_id == organisation_id,
-            AccessLink.task_id.is_(None),  # type: ignore[union-attr]
-            AccessLink.recipient == recipient,
-            AccessLink.revoked_at.is_(None),  # type: ignore[union-attr]
-            AccessLink.expires_at > now,
-        )
-    ).first()
-    if link is None:
-        link = AccessLink(
-            organisation_id=organisation_id,
-            recipient=recipient,
-            created_at=now,
-            expires_at=now + timedelta(days=ORG_LINK_DAYS),
-        )
-        session.add(link)
-        session.flush()
-    token = _serializer(settings, _ORG_SALT).dumps({"l": link.id, "o": organisation_id})
-    return f"{settings.portal_url}/o/{token}"
-
-
-def _resolve(
-    session: Session, token: str, settings: Settings, now: datetime, salt: str, scope_key: str
-) -> AccessLink:
-    try:
-        data = _serializer(settings, salt).loads(token)
-    except BadSignature:
-        raise LinkError(LinkProblem.tampered) from None
-    if not isinstance(data, dict) or not isinstance(data.get("l"), int):
-        raise LinkError(LinkProblem.tampered)
-    link = session.get(AccessLink, data["l"])
-    scoped = None if link is None else (link.task_id if scope_key == "t" else link.organisation_id)
-    if link is None or scoped != data.get(scope_key):
-        raise LinkError(LinkProblem.unknown)
-    if scope_key == "o" and link.task_id is not None:
-        raise LinkError(LinkProblem.unknown)
-    if link.revoked_at is not None:
-        raise LinkError(LinkProblem.revoked)
-    if link.expires_at <= now:
-        raise LinkError(LinkProblem.expired)
-    return link
-
-
-def resolve_task_token(
-    *, session: Session, token: str, settings: Settings, now: datetime
-) -> AccessLink:
-    """The link a task token names; LinkError says why it is refused."""
-    return _resolve(session, token, settings, now, _TASK_SALT, "t")
-
-
-def resolve_org_token(
-    *, session: Session, token: str, settings: Settings, now: datetime
-) -> AccessLink:
-    return _resolve(session, token, settings, now, _ORG_SALT, "o")
-
-
-def revoke_links(*, session: Session, task_id: int, now: datetime) -> int:
-    """Revoke every live link to a task; returns how many."""
-    links = session.exec(
-        select(AccessLink).where(
-            AccessLink.task_id == task_id,
-            AccessLink.revoked_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).all()
-    for link in links:
-        link.revoked_at = now
-        session.add(link)
-    return len(links)
+__all__ = [
+    "ORG_LINK_DAYS",
+    "LinkError",
+    "LinkProblem",
+    "issue_org_link",
+    "issue_task_link",
+    "resolve_org_token",
+    "resolve_task_token",
+    "revoke_links",
+    "task_link_expiry",
+    "task_link_revoked",
+]

@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from domain import lifecycle
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
-from domain.enums import EvidenceFieldKind, Role, TaskEventKind, TaskStatus
+from domain.enums import EvidenceFieldKind, Role, TaskEventKind
 from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import ru_date
+from domain.lifecycle import Stage
 from domain.organisations import Organisation
 from domain.roadmap import EvidenceField, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
@@ -61,13 +63,16 @@ LIGHT_LABELS: dict[Light, str] = {
 def traffic_light(
     task: Task, *, continuous: bool, today: date, calendar: WorkingCalendar = RUSSIAN_CALENDAR
 ) -> Light:
-    """done: accepted (or a continuous log with an entry); review: waiting for the centre;
-    overdue: open or returned past due; soon: due within 3 working days; open otherwise."""
-    if task.status is TaskStatus.accepted:
+    """The lifecycle table's colour: done once accepted; review while the answer (or a
+    journal's entry) waits for the centre; for what the organisation still owes, overdue
+    past due, soon within 3 working days, open otherwise. A journal (`continuous`) is
+    coloured like any task: its entries wait for review like any answer."""
+    stage = lifecycle.stage(task.status)
+    if stage is Stage.done:
         return Light.done
-    if task.status is TaskStatus.submitted:
-        return Light.done if continuous else Light.review
-    if task.due < today:
+    if stage is Stage.review:
+        return Light.review
+    if lifecycle.is_overdue(task.status, task.due, today):
         return Light.overdue
     if calendar.working_days_between(today, task.due) <= DUE_SOON_WORKING_DAYS:
         return Light.soon

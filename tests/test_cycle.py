@@ -152,10 +152,10 @@ def test_item_and_chase_runs_publish_artifacts_the_ui_shows(world: World) -> Non
     table = data["item-209-od-2022-11-status"]
     rows = json.loads(table) if isinstance(table, str) else table
     assert {r["Организация"] for r in rows} == {"СОШ № 1", "СОШ № 2", "Д/с № 3"}
-    assert (
-        data["item-209-od-2022-11-progress"] == 33.3
-    )  # one of three answered, refreshed by the chase
+    # one of three answered, refreshed by the chase: in review, so not yet done
+    assert data["item-209-od-2022-11-progress"] == 0.0
     assert "до 01.05.2022" in str(data["item-209-od-2022-11-overview"])
+    assert "на проверке: 1;" in str(data["item-209-od-2022-11-overview"])
     overdue = data["chase-overdue"]
     overdue_rows = json.loads(overdue) if isinstance(overdue, str) else overdue
     assert {r["Организация"] for r in overdue_rows} == {"СОШ № 1", "Д/с № 3"}

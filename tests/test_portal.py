@@ -837,7 +837,7 @@ def test_a_continuous_task_is_a_log_of_entries(
         s.commit()
     assert get_task(engine, world.task_id).status is TaskStatus.submitted
     org_page = client.get(url.removeprefix(settings.portal_url))
-    assert '<span class="light light-done">выполнено</span>' in org_page.text
+    assert '<span class="light light-review">на проверке</span>' in org_page.text
 
 
 # --- the JSON API ---------------------------------------------------------------------------

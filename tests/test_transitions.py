@@ -27,18 +27,20 @@ def task(status: TaskStatus) -> Task:
 
 
 @pytest.mark.parametrize(
-    ("start", "to"),
+    ("start", "kind", "to"),
     [
-        (TaskStatus.open, TaskStatus.submitted),
-        (TaskStatus.returned, TaskStatus.submitted),
-        (TaskStatus.submitted, TaskStatus.submitted),
-        (TaskStatus.submitted, TaskStatus.accepted),
-        (TaskStatus.submitted, TaskStatus.returned),
+        (TaskStatus.open, TaskEventKind.submitted, TaskStatus.submitted),
+        (TaskStatus.returned, TaskEventKind.submitted, TaskStatus.submitted),
+        (TaskStatus.submitted, TaskEventKind.submitted, TaskStatus.submitted),
+        (TaskStatus.submitted, TaskEventKind.accepted, TaskStatus.accepted),
+        (TaskStatus.submitted, TaskEventKind.returned, TaskStatus.returned),
     ],
 )
-def test_allowed_moves_record_an_event(start: TaskStatus, to: TaskStatus) -> None:
+def test_allowed_moves_record_an_event(
+    start: TaskStatus, kind: TaskEventKind, to: TaskStatus
+) -> None:
     t = task(start)
-    event = change_status(t, to, event=TaskEventKind.submitted, actor="a@b.example", now=NOW)
+    event = change_status(t, to, event=kind, actor="a@b.example", now=NOW)
     assert t.status is to
     assert (event.from_status, event.to_status, event.task_id) == (start, to, 7)
 

@@ -1,0 +1,227 @@
+"""One table says what a task's status means; every page, count and rule asks it.
+
+An answer waiting for the centre's review is "на проверке" everywhere (its own colour),
+never the green "выполнено", and never counted as done."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from config.settings import Settings
+from domain import lifecycle
+from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
+from domain.lifecycle import Stage, Timeliness, TransitionError
+from domain.progress import item_progress, status_label
+from domain.reminders import Policy, TaskView, owed_steps
+from domain.summary import task_outcome
+from domain.tasks import Task, TaskEvent, change_status
+from portal.app import create_app
+from portal.views import Light, traffic_light
+from tests.test_portal import BASE, START, Clock, World, build_world, login, submit
+
+NOW = datetime(2022, 9, 1, 9, tzinfo=UTC)
+
+
+def a_task(status: TaskStatus, due: date = date(2022, 9, 14)) -> Task:
+    return Task(
+        id=7,
+        occurrence_id=1,
+        item_id=1,
+        assignee_key="org:1",
+        role=Role.head,
+        status=status,
+        due=due,
+        opened_at=NOW,
+        updated_at=NOW,
+    )
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+def test_every_status_has_one_meaning_and_the_stages_split_them() -> None:
+    assert set(lifecycle.MEANINGS) == set(TaskStatus)
+    stages = (lifecycle.WAITING, lifecycle.IN_REVIEW, lifecycle.DONE)
+    assert set().union(*stages) == set(TaskStatus)
+    assert sum(len(s) for s in stages) == len(TaskStatus)
+    assert {TaskStatus.open, TaskStatus.returned} == lifecycle.WAITING
+    assert {TaskStatus.submitted} == lifecycle.IN_REVIEW
+    assert {TaskStatus.accepted} == lifecycle.DONE
+    assert {TaskStatus.submitted, TaskStatus.accepted} == lifecycle.ANSWERED
+    assert TaskStatus.accepted not in lifecycle.ANSWERABLE
+    assert lifecycle.stage(TaskStatus.submitted) is Stage.review
+    assert not lifecycle.is_done(TaskStatus.submitted)
+
+
+@pytest.mark.parametrize(
+    ("status", "due", "answered_on", "today", "expected"),
+    [
+        (TaskStatus.submitted, date(2022, 9, 14), date(2022, 9, 14), date(2022, 9, 20), "on_time"),
+        (TaskStatus.accepted, date(2022, 9, 14), date(2022, 9, 15), date(2022, 9, 20), "late"),
+        (TaskStatus.open, date(2022, 9, 14), None, date(2022, 9, 15), "overdue"),
+        (TaskStatus.returned, date(2022, 9, 14), None, date(2022, 9, 14), "pending"),
+    ],
+)
+def test_on_time_or_late_is_the_answer_day_against_the_due_date(
+    status: TaskStatus, due: date, answered_on: date | None, today: date, expected: str
+) -> None:
+    got = lifecycle.timeliness(status, due=due, answered_on=answered_on, today=today)
+    assert got is Timeliness(expected)
+
+
+def test_overdue_only_while_the_organisation_owes_the_answer() -> None:
+    late = date(2022, 9, 20)
+    assert lifecycle.is_overdue(TaskStatus.open, date(2022, 9, 14), late)
+    assert lifecycle.is_overdue(TaskStatus.returned, date(2022, 9, 14), late)
+    assert not lifecycle.is_overdue(TaskStatus.submitted, date(2022, 9, 14), late)
+    assert not lifecycle.is_overdue(TaskStatus.open, date(2022, 9, 20), late)
+    assert status_label(a_task(TaskStatus.open), late) == "просрочено (ожидает ответа)"
+    assert status_label(a_task(TaskStatus.submitted), late) == "ответ получен, на проверке"
+
+
+# --- change_status takes the move from the table ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("start", "event", "to"),
+    [
+        (TaskStatus.open, TaskEventKind.submitted, TaskStatus.submitted),
+        (TaskStatus.submitted, TaskEventKind.accepted, TaskStatus.accepted),
+        (TaskStatus.submitted, TaskEventKind.returned, TaskStatus.returned),
+        (TaskStatus.returned, TaskEventKind.submitted, TaskStatus.submitted),
+    ],
+)
+def test_the_event_decides_the_new_status(
+    start: TaskStatus, event: TaskEventKind, to: TaskStatus
+) -> None:
+    t = a_task(start)
+    record = change_status(t, event=event, actor="a@b.example", now=NOW)
+    assert t.status is to
+    assert (record.kind, record.from_status, record.to_status) == (event, start, to)
+
+
+def test_a_target_that_is_not_the_events_is_refused_and_changes_nothing() -> None:
+    t = a_task(TaskStatus.submitted)
+    with pytest.raises(TransitionError, match="accepted"):
+        change_status(
+            t, TaskStatus.accepted, event=TaskEventKind.returned, actor="a@b.example", now=NOW
+        )
+    assert t.status is TaskStatus.submitted
+    with pytest.raises(TransitionError, match="cannot be accepted"):
+        change_status(a_task(TaskStatus.open), event=TaskEventKind.accepted, actor="x", now=NOW)
+    with pytest.raises(TransitionError):  # a notice is not a state change
+        change_status(a_task(TaskStatus.open), event=TaskEventKind.reminded, actor="x", now=NOW)
+
+
+# --- the rules ask the table --------------------------------------------------------------
+
+
+def test_the_colour_count_rule_and_report_of_an_answer_in_review() -> None:
+    today = date(2022, 9, 20)
+    for continuous in (False, True):
+        task = a_task(TaskStatus.submitted)
+        assert traffic_light(task, continuous=continuous, today=today) is Light.review
+    assert traffic_light(a_task(TaskStatus.accepted), continuous=True, today=today) is Light.done
+    # a journal waiting for review is still nudged when a quarter passes without an entry
+    view = TaskView(
+        status=TaskStatus.submitted,
+        role=Role.head,
+        due=date(2023, 8, 31),
+        opened_on=date(2022, 9, 1),
+        revision=0,
+        continuous=True,
+        occurrence_opens=date(2022, 9, 1),
+    )
+    sent = {(NoticeKind.opened, 0)}
+    assert owed_steps(view, sent=sent, entry_days=[], today=date(2022, 10, 3), policy=Policy()) == [
+        (NoticeKind.nudge, 1)
+    ]
+    # the summary counts an answer in review as answered, by its day
+    answered = a_task(TaskStatus.submitted)
+    answered.submitted_at = datetime(2022, 9, 14, 8, tzinfo=UTC)
+    from domain.calendar import RUSSIAN_CALENDAR
+    from domain.summary import Outcome
+
+    got = task_outcome(answered, as_of=today, calendar=RUSSIAN_CALENDAR)
+    assert got == (Outcome.on_time, 0)
+
+
+# --- the pages ----------------------------------------------------------------------------
+
+
+def overview_row(page: str, label: str) -> list[str]:
+    """The cells of the overview's row whose first cell contains `label`."""
+    for row in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S):
+        cells = re.findall(r"<td>(.*?)</td>", row, flags=re.S)
+        if cells and label in cells[0]:
+            return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
+    raise AssertionError(f"no overview row for {label}")
+
+
+@pytest.mark.parametrize("continuous", [False, True], ids=["task", "journal"])
+def test_an_answer_in_review_is_na_proverke_on_every_page_and_not_done(
+    settings: Settings, engine: Engine, continuous: bool
+) -> None:
+    world: World = build_world(settings, engine, continuous=continuous)
+    clock = Clock(START)
+    client = TestClient(create_app(settings, engine, clock), base_url=BASE)
+    assert submit(client, world).status_code == 303
+    review = '<span class="light light-review">на проверке</span>'
+    done = '<span class="light light-done">выполнено</span>'
+
+    # the organisation's page
+    from portal.links import issue_org_link
+
+    with Session(engine) as s:
+        url = issue_org_link(
+            session=s,
+            organisation_id=world.org_a,
+            recipient="head@school1.example",
+            settings=settings,
+            now=clock.now,
+        )
+        s.commit()
+    org_page = client.get(url.removeprefix(settings.portal_url)).text
+    assert review in org_page and done not in org_page
+
+    assert login(client).status_code == 303
+    # the review queue
+    queue = client.get("/admin/tasks?status=awaiting").text
+    assert review in queue and done not in queue and "СОШ № 1" in queue
+    # the admin task page, with the review form
+    page = client.get(f"/admin/tasks/{world.task_id}").text
+    assert review in page and done not in page and "Принять" in page
+    # the overview: a count of its own, not in "выполнено"
+    overview = client.get("/admin").text
+    cells = overview_row(overview, "№ 5.")
+    # Мероприятие, Всего, На проверке, Просрочено, Срок скоро, Выполнено
+    assert cells[1:] == ["2", "1", "0", "0", "0"]
+    # the item's progress artifact counts it in review, not done
+    with Session(engine) as s:
+        progress = item_progress(
+            session=s, item_id=world.item_id, today=date(2022, 9, 12), tz=settings.tz
+        )
+    assert (progress.done, progress.review, progress.total) == (0, 1, 2)
+    assert progress.share_done == 0.0
+
+    # once accepted, it is done everywhere
+    form = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert form is not None
+    accepted = client.post(
+        f"/admin/tasks/{world.task_id}/accept",
+        data={"csrf_token": form[1]},
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303
+    overview = client.get("/admin").text
+    assert overview_row(overview, "№ 5.")[1:] == ["2", "0", "0", "0", "1"]
+    assert done in client.get(url.removeprefix(settings.portal_url)).text
+    with Session(engine) as s:
+        kinds = s.exec(select(TaskEvent.kind).where(TaskEvent.task_id == world.task_id)).all()
+    assert list(kinds) == [TaskEventKind.submitted, TaskEventKind.accepted]
