@@ -53,14 +53,17 @@ def _address(mailbox: str) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fixed_headers(mail_from: str, centre_email: str) -> bytes:
-    """From, Reply-To and Auto-Submitted: the same for every message of a run."""
-    lines = [f"From: {_header(_address(mail_from))}"]
-    reply_to = parseaddr(centre_email)[1]
-    if "@" in reply_to:
-        lines.append(f"Reply-To: {_header(reply_to)}")
-    lines.append("Auto-Submitted: auto-generated")
+def _fixed_headers(mail_from: str) -> bytes:
+    """From and Auto-Submitted: the same for every message of a run."""
+    lines = [f"From: {_header(_address(mail_from))}", "Auto-Submitted: auto-generated"]
     return CRLF.join(line.encode("ascii") for line in lines)
+
+
+def _reply_to(row: OutgoingEmail, centre_email: str) -> bytes | None:
+    """The task's own reply address (answers by email) or the centre's, as in
+    notifications.mime; a malformed centre address leaves the header out."""
+    reply_to = row.reply_to or parseaddr(centre_email)[1]
+    return f"Reply-To: {_header(reply_to)}".encode("ascii") if "@" in reply_to else None
 
 
 def _base64_lines(data: bytes) -> Iterator[bytes]:
@@ -85,14 +88,15 @@ def _text(body: str, subtype: str) -> bytes:
 
 
 def _attachment(att: Attachment) -> bytes:
-    maintype, subtype = att.content_type.split(";", 1)[0].strip().split("/", 1)
+    # the full type with its parameters (text/calendar; method=PUBLISH; charset=UTF-8)
+    content_type = "; ".join(p.strip() for p in att.content_type.split(";") if p.strip())
     if att.filename.isascii() and '"' not in att.filename and "\\" not in att.filename:
         disposition = f'attachment; filename="{_header(att.filename)}"'
     else:
         disposition = f"attachment; filename*=utf-8''{quote(att.filename, safe='')}"
     return _part(
         [
-            f"Content-Type: {maintype}/{subtype}",
+            f"Content-Type: {_header(content_type)}",
             "MIME-Version: 1.0",
             "Content-Transfer-Encoding: base64",
             f"Content-Disposition: {disposition}",
@@ -122,9 +126,12 @@ def message_bytes(row: OutgoingEmail, *, settings: Settings, now: datetime) -> b
     headers = [
         f"Message-ID: {_header(row.message_id)}".encode("ascii"),
         f"Date: {format_datetime(now)}".encode("ascii"),
-        _fixed_headers(settings.mail_from, settings.centre_email),
+        _fixed_headers(settings.mail_from),
         f"To: {_header(row.to_addr)}".encode("ascii"),
     ]
+    reply_to = _reply_to(row, settings.centre_email)
+    if reply_to is not None:
+        headers.append(reply_to)
     if row.cc_addrs:
         headers.append(f"Cc: {_header(', '.join(row.cc_addrs))}".encode("ascii"))
     headers.append(f"Subject: {_header(row.subject)}".encode("ascii"))

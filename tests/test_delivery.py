@@ -620,11 +620,6 @@ async def test_without_an_smtp_host_mail_is_written_as_readable_eml_files(
     assert len(list(settings.outbox_dir.glob("*"))) == 2  # no leftovers
 
 
-def test_report_defaults_to_zero():
-    assert DeliveryReport() == DeliveryReport(sent=0, retried=0, failed=0, written_to_files=0)
-    assert datetime(2022, 1, 1, tzinfo=UTC) < NOW
-
-
 def test_the_wire_bytes_are_the_same_message_as_the_mime_build(settings: Settings):
     from notifications.mime import build_message
     from notifications.wire import message_bytes
@@ -644,9 +639,12 @@ def test_the_wire_bytes_are_the_same_message_as_the_mime_build(settings: Setting
                 "справка 2022.docx", "application/octet-stream", b"PK\x03\x04" * 50
             ).to_row(),
             Attachment(
-                "srok.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+                "srok.ics",
+                "text/calendar; method=PUBLISH; charset=UTF-8",
+                b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
             ).to_row(),
         ],
+        reply_to=f"otvet+7-sig@{DOMAIN}",
         created_at=NOW,
         next_attempt_at=NOW,
     )
@@ -665,13 +663,16 @@ def test_the_wire_bytes_are_the_same_message_as_the_mime_build(settings: Setting
         got, want = wire.get_body(preferencelist=(kind,)), built.get_body(preferencelist=(kind,))
         assert got is not None and want is not None
         assert got.get_content() == want.get_content()
+    assert str(wire["Reply-To"]) == f"otvet+7-sig@{DOMAIN}", "the task's own reply address"
     assert [
-        (a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+        (a.get_filename(), a.get_content_type(), a.get_params(), a.get_payload(decode=True))
         for a in wire.iter_attachments()
     ] == [
-        (a.get_filename(), a.get_content_type(), a.get_payload(decode=True))
+        (a.get_filename(), a.get_content_type(), a.get_params(), a.get_payload(decode=True))
         for a in built.iter_attachments()
     ]
+    calendar = [a for a in wire.iter_attachments() if a.get_content_type() == "text/calendar"]
+    assert calendar[0].get_param("method") == "PUBLISH"
     with pytest.raises(ValueError, match="line break"):
         message_bytes(
             OutgoingEmail(**{**row.model_dump(), "subject": "a\r\nBcc: x@y.example"}),
