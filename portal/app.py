@@ -243,7 +243,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
-    from portal import admin, api, inbox_review, pages
+    from portal import admin, api, api_admin, inbox_review, pages, workplace
     from portal.limits import RequestGuard
 
     if engine is None:
@@ -291,4 +291,6 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(inbox_review.router)
     app.include_router(api.router)
+    app.include_router(workplace.router)
+    app.include_router(api_admin.router)
     return app
