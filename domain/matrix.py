@@ -260,10 +260,11 @@ def build_matrix(
         cells: list[Cell] = []
         row = Row(item=item, cells=cells)
         for column in columns:
-            task = latest.get((item.id, column.organisation_id))
-            if task is None:
+            found = latest.get((item.id, column.organisation_id))
+            if found is None:
                 cell = Cell(CellStatus.none)
             else:
+                task = found
                 cell = Cell(
                     cell_status(task, today, between),
                     task_id=task.id,

@@ -1,4 +1,6 @@
-"""Outbox delivery: every few minutes, send what is queued (or write .eml files)."""
+"""Outbox delivery: every few minutes, send what is queued (or write .eml files), and
+republish the artifacts of items whose tasks changed since they were last published
+(answers and reviews happen in the portal, outside Prefect)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from datetime import datetime
 
 from prefect import flow, task
 
+from domain.db import session_scope
+from domain.staleness import mark_published, stale_items
 from flows.context import moment, run_name, runtime
+from flows.items import publish_progress
 from notifications.delivery import deliver_due
 
 
@@ -21,7 +26,28 @@ def deliver(at: datetime) -> dict[str, int]:
     return asdict(report)
 
 
+@task
+def republish_stale_artifacts(at: datetime) -> int:
+    """The status table, progress and overview of every item a task changed on since its
+    artifacts were last published; each is recorded once published, so an unchanged item
+    is not published again."""
+    _, engine = runtime()
+    with session_scope(engine) as session:
+        stale = stale_items(session)
+    for item in stale:
+        publish_progress(item.label, at, item.roadmap_key)
+        with session_scope(engine) as session:
+            mark_published(
+                session, item_id=item.item_id, published_at=at, changes_upto=item.changed_at
+            )
+    return len(stale)
+
+
 @flow(name="outbox", flow_run_name=run_name("outbox"))
 def outbox_flow(at: datetime | None = None) -> dict[str, int]:
-    """Claims queued rows, sends them, records each outcome; a crash loses nothing."""
-    return deliver(moment(at))
+    """Claims queued rows, sends them, records each outcome; a crash loses nothing. Then
+    brings stale item artifacts up to date."""
+    when = moment(at)
+    report = deliver(when)
+    report["artifacts_republished"] = republish_stale_artifacts(when)
+    return report

@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, PatternFill
@@ -18,6 +19,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from domain.matrix import CELL_LABELS, CellStatus, Matrix
 from reports.xlsx import BOLD, GRID, HEADER_FILL, PLAIN, put
+
+if TYPE_CHECKING:
+    from portal.views import TaskRow
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_WIDTH = 50
@@ -116,7 +120,8 @@ def matrix_sheets(matrix: Matrix, title: str) -> list[Sheet]:
             + [CELL_LABELS[c.status] if c.task_id else "" for c in row.cells]
             + [row.done, row.total, row.overdue]
         )
-        fills.append([None, None, None] + [FILLS.get(c.status) for c in row.cells])
+        blank: list[str | None] = [None, None, None]
+        fills.append(blank + [FILLS.get(c.status) for c in row.cells])
     items = Sheet(
         title="Мероприятия",
         headers=[
@@ -186,3 +191,66 @@ def matrix_sheets(matrix: Matrix, title: str) -> list[Sheet]:
 
 def matrix_workbook(matrix: Matrix, *, title: str) -> bytes:
     return workbook(matrix_sheets(matrix, title))
+
+
+def task_workbook(rows: Sequence[TaskRow], *, today: date, tz: tzinfo) -> bytes:
+    """A task list (every row of its filter) as one sheet."""
+    from domain.progress import status_label
+    from portal.views import LIGHT_LABELS, ROLE_LABELS
+
+    def local(moment: datetime | None) -> datetime | None:
+        return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+
+    return workbook(
+        [
+            Sheet(
+                title="Задачи",
+                headers=[
+                    "Задача",
+                    "Учебный год",
+                    "№ мероприятия",
+                    "Мероприятие",
+                    "Организация",
+                    "Получатель",
+                    "Срок",
+                    "Статус",
+                    "Светофор",
+                    "Ответ отправлен",
+                    "Принято",
+                    "Возвратов",
+                ],
+                rows=[
+                    [
+                        r.task.id,
+                        r.occurrence.cycle,
+                        r.item.label,
+                        r.item.title,
+                        r.assignee,
+                        ROLE_LABELS[r.task.role],
+                        r.task.due,
+                        status_label(r.task, today),
+                        LIGHT_LABELS[r.light],
+                        local(r.task.submitted_at),
+                        local(r.task.accepted_at),
+                        r.task.revision,
+                    ]
+                    for r in rows
+                ],
+                formats=[
+                    "0",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "DD.MM.YYYY",
+                    "",
+                    "",
+                    "DD.MM.YYYY HH:MM",
+                    "DD.MM.YYYY HH:MM",
+                    "0",
+                ],
+                heading=f"Задачи на {today:%d.%m.%Y}",
+            )
+        ]
+    )

@@ -71,7 +71,8 @@ def build_district(engine: Engine, organisations: int = 30, items: int = 17) -> 
                     head_email=f"head{n}@org.example",
                 )
             )
-        s.add_all(item_rows + org_rows)
+        s.add_all(item_rows)
+        s.add_all(org_rows)
         s.flush()
         task_ids: dict[tuple[int, int], int] = {}
         tasks: list[Task] = []
