@@ -131,6 +131,11 @@ class Column:
         return sum(n for s, n in self.counts.items() if s is not CellStatus.none)
 
     @property
+    def header(self) -> str:
+        """The short name with "№" kept on the line of its number."""
+        return re.sub(r"№\s+", "№\u00a0", self.short_name)
+
+    @property
     def share_on_time(self) -> float | None:
         return self.on_time / self.falling_due if self.falling_due else None
 
