@@ -16,10 +16,13 @@ from sqlmodel import Session, col, select
 from domain.access import AdminUser
 from domain.enums import OrgKind
 from domain.matrix import CELL_LABELS, TASK_STATUSES, CellStatus, Matrix
+from domain.progress import status_label
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmaps import RoadmapChoiceError, activate, all_roadmaps, roadmap_by_key
+from portal.admin import count_tasks, filtered_tasks, page_of, parse_filter
 from portal.api_tokens import bearer_token, token_admin
 from portal.app import Portal, portal_of
+from portal.views import task_rows
 from portal.workplace import MatrixChoiceError, load_matrix, roadmap_cycles
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -302,3 +305,82 @@ def get_matrix(
         except MatrixChoiceError as exc:
             return not_found(str(exc))
         return matrix_out(loaded.roadmap.key, loaded.cycle, loaded.cycles, loaded.matrix)
+
+
+# --- task lists -------------------------------------------------------------------------
+
+
+class TaskRowOut(BaseModel):
+    id: int
+    cycle: str
+    item_label: str
+    item_title: str
+    organisation_id: int | None
+    organisation: str
+    due: date
+    status: str
+    status_label: str
+    light: str
+    submitted_at: datetime | None
+    accepted_at: datetime | None
+    revision: int
+
+
+class TaskPageOut(BaseModel):
+    total: int
+    page: int
+    pages: int
+    per_page: int
+    tasks: list[TaskRowOut]
+
+
+@router.get("/tasks", response_model=TaskPageOut, responses=AUTH)
+def list_tasks(
+    request: Request,
+    status: str = Query("all", description="all, awaiting, overdue, returned, accepted"),
+    item: str = Query("", description="an item's id"),
+    org: str = Query("", description="an organisation's id"),
+    cycle: str = Query("", max_length=9),
+    page: str = Query("1", description="1, 2, …; past the end: the last page"),
+    per_page: str = Query("100", description="50, 100, 200 or 500"),
+    portal: Portal = Depends(portal_of),
+) -> Any:
+    """The task list the review pages show, page by page (the same filters and order)."""
+
+    flt = parse_filter(status, item, org, cycle)
+    with portal.session() as session:
+        try:
+            token_user(portal, request, session)
+        except TokenProblem as exc:
+            return exc.response()
+        today = portal.today()
+        shown = page_of(count_tasks(session, flt, today), page, per_page)
+        rows = task_rows(
+            session=session,
+            tasks=filtered_tasks(session, flt, today, offset=shown.offset, limit=shown.per_page),
+            today=today,
+        )
+        return TaskPageOut(
+            total=shown.total,
+            page=shown.number,
+            pages=shown.pages,
+            per_page=shown.per_page,
+            tasks=[
+                TaskRowOut(
+                    id=r.task.id or 0,
+                    cycle=r.occurrence.cycle,
+                    item_label=r.item.label,
+                    item_title=r.item.title,
+                    organisation_id=r.task.organisation_id,
+                    organisation=r.assignee,
+                    due=r.task.due,
+                    status=r.task.status.value,
+                    status_label=status_label(r.task, today),
+                    light=r.light.value,
+                    submitted_at=r.task.submitted_at,
+                    accepted_at=r.task.accepted_at,
+                    revision=r.task.revision,
+                )
+                for r in rows
+            ],
+        )

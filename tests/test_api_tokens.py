@@ -237,3 +237,24 @@ def test_the_openapi_document_lists_the_admin_api(
     ):
         assert path in paths
     assert "401" in paths["/api/admin/roadmaps"]["get"]["responses"]
+
+
+def test_the_task_list_api_pages_like_the_page(
+    api: tuple[TestClient, District, dict[str, str]],
+) -> None:
+    client, district, token = api
+    assert client.get("/api/admin/tasks").status_code == 401
+    first = client.get("/api/admin/tasks?per_page=50", headers=token).json()
+    total = len(district.task_ids)
+    assert first["total"] == total and first["pages"] == -(-total // 50)
+    seen: list[int] = []
+    for n in range(1, first["pages"] + 1):
+        page = client.get(f"/api/admin/tasks?per_page=50&page={n}", headers=token).json()
+        assert page["page"] == n
+        seen += [t["id"] for t in page["tasks"]]
+    assert sorted(seen) == sorted(district.task_ids.values()) and len(seen) == total
+    dues = [t["due"] for t in first["tasks"]]
+    assert dues == sorted(dues)
+    overdue = client.get("/api/admin/tasks?status=overdue&per_page=500", headers=token).json()
+    assert overdue["total"] > 0
+    assert all(t["light"] == "overdue" for t in overdue["tasks"])
