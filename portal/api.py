@@ -26,7 +26,7 @@ from portal.answers import (
     return_task,
     submit_answer,
 )
-from portal.api_admin import TokenProblem, token_user
+from portal.api_admin import BEARER, TokenProblem, token_user
 from portal.app import DbId, Portal, portal_of
 from portal.links import LinkError
 from portal.pages import (
@@ -319,7 +319,12 @@ def _review(
         return TaskStateOut(id=task.id, status=task.status, due=task.due, revision=task.revision)
 
 
-@router.post("/admin/tasks/{task_id}/accept", response_model=TaskStateOut, responses=AUTH_RESPONSES)
+@router.post(
+    "/admin/tasks/{task_id}/accept",
+    response_model=TaskStateOut,
+    responses=AUTH_RESPONSES,
+    dependencies=[Depends(BEARER)],
+)
 def api_accept(
     task_id: DbId, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response | TaskStateOut:
@@ -327,7 +332,12 @@ def api_accept(
     return _review(portal, request, task_id, "accept", None)
 
 
-@router.post("/admin/tasks/{task_id}/return", response_model=TaskStateOut, responses=AUTH_RESPONSES)
+@router.post(
+    "/admin/tasks/{task_id}/return",
+    response_model=TaskStateOut,
+    responses=AUTH_RESPONSES,
+    dependencies=[Depends(BEARER)],
+)
 def api_return(
     task_id: DbId, body: ReturnIn, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response | TaskStateOut:

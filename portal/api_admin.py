@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
@@ -25,7 +26,10 @@ from portal.app import Portal, portal_of
 from portal.views import task_rows
 from portal.workplace import MatrixChoiceError, load_matrix, roadmap_cycles
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+# Declares the bearer scheme in the OpenAPI document (the "Authorize" button of /docs);
+# the check itself is token_user's, so that every refusal is the same Russian 401.
+BEARER = HTTPBearer(auto_error=False, description="`roadmap admin token EMAIL`")
+router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(BEARER)])
 
 
 class Problem(BaseModel):

@@ -237,6 +237,11 @@ def test_the_openapi_document_lists_the_admin_api(
     ):
         assert path in paths
     assert "401" in paths["/api/admin/roadmaps"]["get"]["responses"]
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path in ("/api/admin/roadmaps", "/api/admin/tasks/{task_id}/accept"):
+        operation = next(iter(paths[path].values()))
+        assert operation["security"] == [{"HTTPBearer": []}]
 
 
 def test_the_task_list_api_pages_like_the_page(
