@@ -388,3 +388,133 @@ def list_tasks(
                 for r in rows
             ],
         )
+
+
+# --- an order's draft -------------------------------------------------------------------
+
+
+class ProblemOut(BaseModel):
+    where: str  # "строка 18", "таблица Word, строка 5", "файл", "заголовок"
+    column: str | None
+    message: str
+    text: str  # the whole Russian text: where, which column, what is wrong, what to do
+
+
+class DraftOut(BaseModel):
+    roadmap: dict[str, Any]  # the editable roadmap file (as `roadmap export` writes it)
+    warnings: list[ProblemOut]
+    where: dict[str, str]  # item number as written -> its row in the source
+
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the order: .txt (as in seed/), .docx or .csv",
+                        }
+                    },
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+def problems_out(problems: Any) -> list[ProblemOut]:
+    return [
+        ProblemOut(where=p.where, column=p.column, message=p.message, text=str(p)) for p in problems
+    ]
+
+
+@router.post(
+    "/roadmaps",
+    response_model=DraftOut,
+    responses={
+        **AUTH,
+        422: {"model": Problem, "description": "the file cannot be read: {detail: {problems}}"},
+    },
+    openapi_extra=UPLOAD_BODY,
+)
+async def draft_roadmap(request: Request, portal: Portal = Depends(portal_of)) -> Any:
+    """Read an order (multipart upload, field `file`) into a draft roadmap with its items
+    and warnings, as `roadmap import-roadmap FILE -o draft.yaml` does: nothing is written
+    to the database."""
+    import tempfile
+    from pathlib import Path
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.datastructures import UploadFile
+
+    from domain.roadmap import Centre
+    from domain.roadmap_import import RoadmapImportError, build_roadmap, read_source
+
+    def allowed() -> Response | None:
+        with portal.session() as session:
+            try:
+                token_user(portal, request, session)
+            except TokenProblem as exc:
+                return exc.response()
+        return None
+
+    refused = await run_in_threadpool(allowed)
+    if refused is not None:
+        return refused
+    form = await request.form(max_files=1, max_fields=5)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return JSONResponse(
+            {
+                "detail": {
+                    "problems": [
+                        {
+                            "where": "файл",
+                            "column": None,
+                            "message": "нет файла: отправьте приказ полем file "
+                            "(multipart/form-data), .txt, .docx или .csv",
+                        }
+                    ]
+                }
+            },
+            status_code=422,
+        )
+    name = Path(upload.filename).name
+    content = await upload.read()
+    settings = portal.settings
+
+    def build() -> Response | DraftOut:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / (Path(name).stem[:80] + Path(name).suffix.lower()[:10])
+            path.write_bytes(content)
+            try:
+                result = build_roadmap(
+                    read_source(path),
+                    centre=Centre(
+                        name=settings.centre_name,
+                        short_name=settings.centre_short_name,
+                        aliases=list(settings.centre_aliases),
+                        address=settings.centre_address,
+                    ),
+                    today=portal.today(),
+                    source_name=Path(name).stem,
+                )
+            except RoadmapImportError as exc:
+                return JSONResponse(
+                    {"detail": {"problems": [p.model_dump() for p in problems_out(exc.problems)]}},
+                    status_code=422,
+                )
+        labels = {i.number: i.label for i in result.roadmap.items}
+        return DraftOut(
+            roadmap=result.roadmap.model_dump(mode="json"),
+            warnings=problems_out(result.warnings),
+            where={labels.get(n, str(n)): row for n, row in result.where.items()},
+        )
+
+    return await run_in_threadpool(build)

@@ -263,3 +263,34 @@ def test_the_task_list_api_pages_like_the_page(
     overdue = client.get("/api/admin/tasks?status=overdue&per_page=500", headers=token).json()
     assert overdue["total"] > 0
     assert all(t["light"] == "overdue" for t in overdue["tasks"])
+
+
+def test_an_order_uploaded_through_the_api_comes_back_as_a_draft_and_is_not_stored(
+    api: tuple[TestClient, District, dict[str, str]], engine: Engine
+) -> None:
+    from tests.conftest import ROOT
+
+    client, _, token = api
+    order = (ROOT / "seed" / "roadmap-order-209-od-2022.txt").read_bytes()
+    files = {"file": ("prikaz-209.txt", order, "text/plain")}
+    assert client.post("/api/admin/roadmaps", files=files).status_code == 401
+    drafted = client.post("/api/admin/roadmaps", files=files, headers=token)
+    assert drafted.status_code == 200, drafted.text
+    body = drafted.json()
+    assert body["roadmap"]["key"] == "209-od-2022"
+    assert len(body["roadmap"]["items"]) == 17
+    assert body["roadmap"]["items"][12]["schedule_text"]
+    assert all(w["text"] and w["where"] for w in body["warnings"])
+    assert body["where"]["1"].startswith("строка")
+    with Session(engine) as s:
+        assert [r.key for r in s.exec(select(Roadmap)).all()] == ["r209"]  # nothing written
+
+    pdf = client.post(
+        "/api/admin/roadmaps",
+        files={"file": ("prikaz.pdf", b"%PDF-1.4", "application/pdf")},
+        headers=token,
+    )
+    assert pdf.status_code == 422
+    assert "не поддерживается" in pdf.json()["detail"]["problems"][0]["text"]
+    nothing = client.post("/api/admin/roadmaps", data={"x": "1"}, headers=token)
+    assert nothing.status_code == 422 and "нет файла" in nothing.text
