@@ -82,6 +82,42 @@ def admin_deactivate(
     console.print(f"deactivated {email.strip().lower()}; sessions ended: {ended}", soft_wrap=True)
 
 
+@admin_app.command("token")
+@no_traceback
+def admin_token(
+    email: Annotated[str, typer.Argument(help="The administrator's email (the login).")],
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Revoke every API token of the administrator.")
+    ] = False,
+) -> None:
+    """A personal API token for the JSON API (`Authorization: Bearer …`), shown once; with
+    --revoke, every token of the administrator stops working at once."""
+    from portal.api_tokens import issue_token, revoke_tokens
+
+    settings = settings_or_exit()
+    engine = open_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            if revoke:
+                count = revoke_tokens(session=session, email=email, now=datetime.now(UTC))
+            else:
+                token = issue_token(session=session, email=email, now=datetime.now(UTC))
+    except AdminError as exc:
+        raise fail(str(exc), 2) from None
+    finally:
+        engine.dispose()
+    who = email.strip().lower()
+    if revoke:
+        console.print(f"отозвано API-токенов {who}: {count}", soft_wrap=True)
+        return
+    print(token)
+    Console(stderr=True, highlight=False).print(
+        f"API-токен для {who} (показан один раз, храните как пароль): "
+        f"Authorization: Bearer <токен>; отозвать: roadmap admin token {who} --revoke",
+        soft_wrap=True,
+    )
+
+
 @no_traceback
 def portal_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",

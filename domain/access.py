@@ -81,3 +81,28 @@ class LoginAttempt(SQLModel, table=True):
     email: str = Field(max_length=254, index=True)
     address: str = Field(max_length=64, index=True)
     succeeded: bool = False
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token of an administrator (`roadmap admin token EMAIL`), sent as
+    `Authorization: Bearer …`. Only its SHA-256 is kept; revoking sets `revoked_at`."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    admin_id: int = Field(foreign_key="admin_user.id", index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ArtifactPublish(SQLModel, table=True):
+    """When an item's Prefect artifacts were last published, and the latest task change
+    (`task.updated_at`) they showed: an item with a later change is stale."""
+
+    __tablename__ = "artifact_publish"
+
+    item_id: int = Field(foreign_key="roadmap_item.id", primary_key=True)
+    published_at: datetime = Field(sa_type=UTCDateTime)
+    changes_upto: datetime | None = Field(default=None, sa_type=UTCDateTime)

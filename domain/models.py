@@ -1,6 +1,14 @@
 """Every table, imported in one place so that metadata and migrations see them all."""
 
-from domain.access import AccessLink, AdminSessionRecord, AdminUser, LoginAttempt, StoredSummary
+from domain.access import (
+    AccessLink,
+    AdminSessionRecord,
+    AdminUser,
+    ApiToken,
+    ArtifactPublish,
+    LoginAttempt,
+    StoredSummary,
+)
 from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile
 from domain.inbound import InboundMessage
@@ -12,6 +20,8 @@ __all__ = [
     "AccessLink",
     "AdminSessionRecord",
     "AdminUser",
+    "ApiToken",
+    "ArtifactPublish",
     "Evidence",
     "EvidenceFile",
     "InboundMessage",

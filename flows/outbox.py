@@ -1,4 +1,6 @@
-"""Outbox delivery: every few minutes, send what is queued (or write .eml files)."""
+"""Outbox delivery: every few minutes, send what is queued (or write .eml files), and
+republish the artifacts of items whose tasks changed since they were last published
+(answers and reviews happen in the portal, outside Prefect)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ from datetime import datetime, timedelta
 
 from prefect import flow, task
 
+from domain.db import session_scope
+from domain.staleness import mark_published, stale_items
 from flows.context import moment, run_name, runtime
+from flows.items import publish_progress
 from notifications.delivery import DeliveryProblem, deliver_due
 
 
@@ -35,12 +40,31 @@ def raise_on_problem(delivered: dict[str, int | str]) -> None:
         )
 
 
+@task
+def republish_stale_artifacts(at: datetime) -> int:
+    """The status table, progress and overview of every item a task changed on since its
+    artifacts were last published; each is recorded once published, so an unchanged item
+    is not published again."""
+    _, engine = runtime()
+    with session_scope(engine) as session:
+        stale = stale_items(session)
+    for item in stale:
+        publish_progress(item.label, at, item.roadmap_key)
+        with session_scope(engine) as session:
+            mark_published(
+                session, item_id=item.item_id, published_at=at, changes_upto=item.changed_at
+            )
+    return len(stale)
+
+
 @flow(name="outbox", flow_run_name=run_name("outbox"))
 def outbox_flow(at: datetime | None = None) -> dict[str, int | str]:
     """Claims queued rows, sends them, records each outcome; a crash loses nothing. A
     scheduled run stops after ROADMAP_OUTBOX_TIME_BUDGET_SECONDS and the next one
-    carries on."""
+    carries on. Then brings stale item artifacts up to date."""
     settings, _ = runtime()
-    delivered = deliver(moment(at), settings.outbox_time_budget_seconds)
+    when = moment(at)
+    delivered = deliver(when, settings.outbox_time_budget_seconds)
+    delivered["artifacts_republished"] = republish_stale_artifacts(when)
     raise_on_problem(delivered)
     return delivered

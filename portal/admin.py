@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from domain import lifecycle
 from domain.access import AdminUser
@@ -50,7 +50,8 @@ from portal.views import (
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
-LIST_LIMIT = 1000
+PER_PAGE = 100  # a list shows this many tasks a page, and pages on
+PER_PAGE_CHOICES = (50, 100, 200, 500)
 
 DONE_NOTICES = {
     "accepted": "Ответ принят.",
@@ -287,8 +288,7 @@ def parse_filter(status: str, item: str, org: str, cycle: str, roadmap: str = ""
     )
 
 
-def filtered_tasks(session: Session, flt: ListFilter, today: date) -> list[Task]:
-    query = select(Task)
+def _filtered(query: Any, flt: ListFilter, today: date) -> Any:
     if flt.roadmap:
         query = (
             query.join(RoadmapItem, col(RoadmapItem.id) == col(Task.item_id))
@@ -311,8 +311,45 @@ def filtered_tasks(session: Session, flt: ListFilter, today: date) -> list[Task]
         query = query.where(col(Task.status).in_(lifecycle.DONE))
     elif flt.status is StatusFilter.overdue:
         query = query.where(col(Task.status).in_(lifecycle.WAITING), col(Task.due) < today)
-    query = query.order_by(col(Task.due), col(Task.item_id), col(Task.id)).limit(LIST_LIMIT)
+    return query
+
+
+def filtered_tasks(
+    session: Session, flt: ListFilter, today: date, *, offset: int = 0, limit: int | None = None
+) -> list[Task]:
+    """The tasks of a filter in list order (due date, item, id); a page of them with
+    `offset`/`limit`, every one without."""
+    query = _filtered(select(Task), flt, today).order_by(
+        col(Task.due), col(Task.item_id), col(Task.id)
+    )
+    if limit is not None:
+        query = query.offset(offset).limit(limit)
     return list(session.exec(query).all())
+
+
+def count_tasks(session: Session, flt: ListFilter, today: date) -> int:
+    query = _filtered(select(func.count(col(Task.id))).select_from(Task), flt, today)
+    return int(session.exec(query).one())
+
+
+@dataclass
+class Page:
+    number: int
+    pages: int
+    per_page: int
+    total: int
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.per_page
+
+
+def page_of(total: int, page: str, per_page: str) -> Page:
+    """The page asked for, kept inside 1..pages (a page past the end shows the last)."""
+    size = int(per_page) if per_page.isdigit() and int(per_page) in PER_PAGE_CHOICES else PER_PAGE
+    pages = max(1, -(-total // size))
+    number = int(page) if page.isascii() and page.isdigit() and len(page) < 10 else 1
+    return Page(number=min(max(number, 1), pages), pages=pages, per_page=size, total=total)
 
 
 def require_admin(portal: Portal, request: Request, session: Session) -> AdminContext | None:
@@ -378,6 +415,8 @@ def task_list(
     org: str = "",
     cycle: str = "",
     roadmap: str = "",
+    page: str = "1",
+    per_page: str = "",
     portal: Portal = Depends(portal_of),
 ) -> Response:
     flt = parse_filter(status, item, org, cycle, roadmap)
@@ -385,10 +424,12 @@ def task_list(
         ctx = require_admin(portal, request, session)
         if ctx is None:
             return _login_redirect(request)
+        today = portal.today()
+        shown = page_of(count_tasks(session, flt, today), page, per_page)
         rows = task_rows(
             session=session,
-            tasks=filtered_tasks(session, flt, portal.today()),
-            today=portal.today(),
+            tasks=filtered_tasks(session, flt, today, offset=shown.offset, limit=shown.per_page),
+            today=today,
         )
         return portal.render(
             request,
@@ -399,7 +440,8 @@ def task_list(
                 "rows": rows,
                 "flt": flt,
                 "filters": FILTER_LABELS,
-                "limit": LIST_LIMIT,
+                "page": shown,
+                "per_page_choices": PER_PAGE_CHOICES,
                 **filter_choices(session),
             },
         )
@@ -474,6 +516,33 @@ def task_csv(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="tasks-{today.isoformat()}.csv"'},
+    )
+
+
+@router.get("/tasks.xlsx", response_class=Response)
+def task_xlsx(
+    request: Request,
+    status: str = "all",
+    item: str = "",
+    org: str = "",
+    cycle: str = "",
+    roadmap: str = "",
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    """Every task of the filter as an Excel workbook (real dates and numbers)."""
+    from portal.xlsx_export import XLSX_TYPE, task_workbook
+
+    flt = parse_filter(status, item, org, cycle, roadmap)
+    with portal.session() as session:
+        if require_admin(portal, request, session) is None:
+            return _login_redirect(request)
+        today = portal.today()
+        rows = task_rows(session=session, tasks=filtered_tasks(session, flt, today), today=today)
+        body = task_workbook(rows, today=today, tz=portal.settings.tz)
+    return Response(
+        body,
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="tasks-{today.isoformat()}.xlsx"'},
     )
 
 

@@ -17,7 +17,6 @@ from domain.access import AdminUser
 from domain.enums import EvidenceFieldKind, TaskStatus
 from domain.progress import status_label
 from domain.tasks import Task
-from portal.admin import client_address, current_admin, read_session
 from portal.answers import (
     ALLOWED_TYPES,
     AnswerError,
@@ -27,8 +26,8 @@ from portal.answers import (
     return_task,
     submit_answer,
 )
+from portal.api_admin import BEARER, TokenProblem, token_user
 from portal.app import DbId, Portal, portal_of
-from portal.auth import HashingBusy, LoginOutcome, attempt_login, basic_credentials
 from portal.links import LinkError
 from portal.pages import (
     LINK_MESSAGES,
@@ -257,7 +256,7 @@ class AuthProblem(Exception):
         self.retry_after = retry_after
 
     def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Basic realm="roadmap"'} if self.status == 401 else {}
+        headers = {"WWW-Authenticate": 'Bearer realm="roadmap"'} if self.status == 401 else {}
         if self.retry_after:
             headers["Retry-After"] = str(self.retry_after)
         return JSONResponse(
@@ -268,42 +267,17 @@ class AuthProblem(Exception):
 
 
 def api_admin(portal: Portal, request: Request, session: Session) -> AdminUser:
-    """HTTP Basic (email, password), or the session cookie plus an X-CSRF-Token header."""
-    credentials = basic_credentials(request.headers.get("authorization"))
-    if credentials is not None:
-        # the request guard checked them before the body was read (portal/limits.py)
-        outcome = getattr(request.state, "basic_login", None)
-        if not isinstance(outcome, LoginOutcome):
-            try:
-                outcome = attempt_login(
-                    engine=portal.engine,
-                    email=credentials[0],
-                    password=credentials[1],
-                    address=client_address(request),
-                    now=portal.now(),
-                )
-            except HashingBusy:
-                raise AuthProblem(503, "Портал занят проверкой входов, повторите.", 5) from None
-        if outcome.retry_after:
-            raise AuthProblem(
-                429, "Слишком много попыток входа. Повторите позже.", outcome.retry_after
-            )
-        admin = session.get(AdminUser, outcome.admin_id) if outcome.admin_id else None
-        if admin is None or not admin.active:
-            raise AuthProblem(401, "Неверный адрес или пароль.")
-        return admin
-    state = read_session(portal, request)
-    admin = current_admin(session, state, portal.now())
-    if state is None or admin is None:
-        raise AuthProblem(401, "Нужен вход администратора.")
-    if not state.csrf_ok(request.headers.get("x-csrf-token")):
-        raise AuthProblem(403, "Нет или неверен заголовок X-CSRF-Token.")
-    return admin
+    """The administrator of the request's personal API token (`Authorization: Bearer …`,
+    portal/api_admin.py): no password and no session cookie, so a page on another site
+    cannot make an administrator's browser act through the API."""
+    try:
+        return token_user(portal, request, session)
+    except TokenProblem as exc:
+        raise AuthProblem(401, exc.message) from None
 
 
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "not an administrator"},
-    403: {"model": Problem, "description": "missing or wrong X-CSRF-Token"},
+    401: {"model": Problem, "description": "no API token, or a revoked or unknown one"},
     404: {"model": Problem, "description": "no such task"},
     409: {"model": Problem, "description": "the task is not waiting for review"},
 }
@@ -345,7 +319,12 @@ def _review(
         return TaskStateOut(id=task.id, status=task.status, due=task.due, revision=task.revision)
 
 
-@router.post("/admin/tasks/{task_id}/accept", response_model=TaskStateOut, responses=AUTH_RESPONSES)
+@router.post(
+    "/admin/tasks/{task_id}/accept",
+    response_model=TaskStateOut,
+    responses=AUTH_RESPONSES,
+    dependencies=[Depends(BEARER)],
+)
 def api_accept(
     task_id: DbId, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response | TaskStateOut:
@@ -353,7 +332,12 @@ def api_accept(
     return _review(portal, request, task_id, "accept", None)
 
 
-@router.post("/admin/tasks/{task_id}/return", response_model=TaskStateOut, responses=AUTH_RESPONSES)
+@router.post(
+    "/admin/tasks/{task_id}/return",
+    response_model=TaskStateOut,
+    responses=AUTH_RESPONSES,
+    dependencies=[Depends(BEARER)],
+)
 def api_return(
     task_id: DbId, body: ReturnIn, request: Request, portal: Portal = Depends(portal_of)
 ) -> Response | TaskStateOut:

@@ -243,7 +243,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
-    from portal import admin, api, inbox_review, pages
+    from portal import admin, api, api_admin, inbox_review, pages, workplace
     from portal.limits import RequestGuard
 
     if engine is None:
@@ -294,4 +294,6 @@ def create_app(
     from portal import health
 
     app.include_router(health.router)
+    app.include_router(workplace.router)
+    app.include_router(api_admin.router)
     return app

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.auth import SESSION_COOKIE, HashingBusy, attempt_login, basic_credentials
+from portal.auth import SESSION_COOKIE
 
 if TYPE_CHECKING:
     from portal.app import Portal
@@ -38,6 +38,8 @@ def answer_limit(upload_max_bytes: int) -> int:
 def body_limit(method: str, path: str, upload_max_bytes: int) -> int:
     if method == "POST" and any(p.match(path) for p in _ANSWER_PATHS):
         return answer_limit(upload_max_bytes)
+    if method == "POST" and path == "/api/admin/roadmaps":  # an order's file, for a draft
+        return upload_max_bytes
     if path == "/admin/login":
         return LOGIN_BODY
     return SMALL_BODY
@@ -115,31 +117,25 @@ class RequestGuard:
         return too_large_response(self.portal, request, limit)
 
     async def _refuse_anonymous(self, request: Request) -> Response | None:
-        """None when the caller is an administrator (or sends Basic credentials that
-        check out); otherwise the refusal, sent without reading the body."""
+        """None when the caller is an administrator: on the API a live personal token
+        (`Authorization: Bearer …`), on the pages a live session; otherwise the refusal,
+        sent without reading the body."""
         portal = self.portal
-        api = request.url.path.startswith("/api/")
-        credentials = basic_credentials(request.headers.get("authorization")) if api else None
-        if credentials is not None:
-            try:
-                outcome = await run_in_threadpool(
-                    attempt_login,
-                    engine=portal.engine,
-                    email=credentials[0],
-                    password=credentials[1],
-                    address=request.client.host if request.client else "unknown",
-                    now=portal.now(),
-                )
-            except HashingBusy:
-                return _problem(503, "Портал занят проверкой входов, повторите.", retry=5)
-            request.state.basic_login = outcome
-            if outcome.retry_after:
-                return _problem(
-                    429, "Слишком много попыток входа. Повторите позже.", retry=outcome.retry_after
-                )
-            if outcome.admin_id is None:
-                return _problem(401, "Неверный адрес или пароль.", basic=True)
-            return None
+        if request.url.path.startswith("/api/"):
+            from portal.api_admin import BAD_TOKEN, NO_TOKEN, token_refusal
+            from portal.api_tokens import bearer_token, token_admin
+
+            token = bearer_token(request.headers.get("authorization"))
+            if token is None:
+                return token_refusal(NO_TOKEN)
+
+            def token_live() -> bool:
+                with portal.session() as session:
+                    return token_admin(session=session, token=token, now=portal.now()) is not None
+
+            if await run_in_threadpool(token_live):
+                return None
+            return token_refusal(BAD_TOKEN)
         state = portal.sessions.loads(request.cookies.get(SESSION_COOKIE))
         if state is not None and state.key is not None:
             from portal.auth import session_admin
@@ -152,8 +148,6 @@ class RequestGuard:
 
             if await run_in_threadpool(live):
                 return None
-        if api:
-            return _problem(401, "Нужен вход администратора.", basic=True)
         return portal.render(
             request,
             "message.html",
@@ -163,12 +157,3 @@ class RequestGuard:
             },
             status_code=403,
         )
-
-
-def _problem(status: int, message: str, *, retry: int = 0, basic: bool = False) -> JSONResponse:
-    headers = {"Retry-After": str(retry)} if retry else {}
-    if basic:
-        headers["WWW-Authenticate"] = 'Basic realm="roadmap"'
-    return JSONResponse(
-        {"detail": {"problem": "auth", "message": message}}, status_code=status, headers=headers
-    )

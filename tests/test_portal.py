@@ -848,6 +848,16 @@ def basic(email: str, password: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+def api_token(engine: Engine, email: str = ADMIN_EMAIL) -> dict[str, str]:
+    """A personal API token of the administrator, as the header that carries it."""
+    from portal.api_tokens import issue_token
+
+    with Session(engine) as s:
+        token = issue_token(session=s, email=email, now=START)
+        s.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def test_the_api_reads_and_answers_a_task(client: TestClient, world: World) -> None:
     got = client.get(f"/api/tasks/{world.token}")
     assert got.status_code == 200
@@ -892,19 +902,20 @@ def test_the_api_review_needs_an_administrator(client: TestClient, world: World)
     before = counts(world.engine)
     url = f"/api/admin/tasks/{world.task_id}/accept"
     assert client.post(url).status_code == 401
-    assert client.post(url, headers=basic(ADMIN_EMAIL, "wrong")).status_code == 401
-    # a personal link is not an administrator's credential
+    # the API takes no passwords, and a personal link is not an administrator's credential
+    assert client.post(url, headers=basic(ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 401
     assert client.post(url, headers={"Authorization": f"Bearer {world.token}"}).status_code == 401
+    # nor the session cookie: a page on another site could make the browser send it
     assert login(client).status_code == 303
-    assert client.post(url).status_code == 403  # the cookie alone: no X-CSRF-Token
-    assert client.post(url, headers={"X-CSRF-Token": "nope"}).status_code == 403
+    csrf = csrf_of(client.get("/admin").text)
+    assert client.post(url, headers={"X-CSRF-Token": csrf}).status_code == 401
     assert counts(world.engine) == before
 
-    csrf = csrf_of(client.get("/admin").text)
+    token = api_token(world.engine)
     returned = client.post(
         f"/api/admin/tasks/{world.task_id}/return",
         json={"reason": "Нет печати", "new_due": "2022-09-21"},
-        headers={"X-CSRF-Token": csrf},
+        headers=token,
     )
     assert returned.status_code == 200
     assert returned.json() == {
@@ -913,7 +924,7 @@ def test_the_api_review_needs_an_administrator(client: TestClient, world: World)
         "due": "2022-09-21",
         "revision": 1,
     }
-    again = client.post(url, headers={"X-CSRF-Token": csrf})
+    again = client.post(url, headers=token)
     assert again.status_code == 409  # returned, not waiting for review
 
     anonymous = TestClient(client.app, base_url=BASE)
@@ -923,7 +934,7 @@ def test_the_api_review_needs_an_administrator(client: TestClient, world: World)
         ).status_code
         == 201
     )
-    accepted = anonymous.post(url, headers=basic(ADMIN_EMAIL, ADMIN_PASSWORD))
+    accepted = anonymous.post(url, headers=token)
     assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
     got = anonymous.get(f"/api/tasks/{world.token}").json()
     assert got["status"] == "accepted" and [s["version"] for s in got["submissions"]] == [2, 1]
@@ -1167,8 +1178,7 @@ def test_people_get_russian_error_pages_and_the_api_keeps_json(
     assert client.get("/api/nothing").json() == {"detail": "Not Found"}
     # who is asking comes first (before the path, before any body), then a bad id names no task
     assert client.post("/api/admin/tasks/abc/accept").status_code == 401
-    basic = base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
-    api = client.post("/api/admin/tasks/abc/accept", headers={"Authorization": f"Basic {basic}"})
+    api = client.post("/api/admin/tasks/abc/accept", headers=api_token(world.engine))
     assert api.status_code == 404 and api.json()["detail"]["problem"] == "not_found"
 
 

@@ -7,8 +7,8 @@ and closed; the child's memory comes from /proc/PID/status."""
 
 from __future__ import annotations
 
-import base64
 import os
+import re
 import select
 import socket
 import subprocess
@@ -30,11 +30,10 @@ from domain.db import make_engine, upgrade
 from portal.app import create_app
 from tests.conftest import ROOT, make_settings
 from tests.test_portal import (
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
     BASE,
     Clock,
     World,
+    api_token,
     build_world,
     login,
 )
@@ -225,11 +224,10 @@ def test_an_anonymous_body_at_an_admin_route_is_refused_before_it_is_read(
 
 
 def test_an_administrator_cannot_send_a_large_body_either(served: Served) -> None:
-    token = base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
     got = stream_chunked(
         served.port,
         "/api/admin/tasks/1/return",
-        {"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+        {"Content-Type": "application/json", **api_token(served.engine)},
     )
     assert got.status == 413, got.response[:300]
     assert got.sent < 2 * 1000 * 1000, got.sent
@@ -242,12 +240,18 @@ def test_forty_parallel_logins_keep_the_portal_small(served: Served) -> None:
     done = False
 
     def attempt(n: int) -> int:
-        token = base64.b64encode(f"user{n}@imcso.example:wrong-{n}".encode()).decode()
-        return httpx.post(
-            f"{served.base}/api/admin/tasks/1/accept",
-            headers={"Authorization": f"Basic {token}"},
-            timeout=120,
-        ).status_code
+        with httpx.Client(base_url=served.base, timeout=120) as http:
+            form = http.get("/admin/login")
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert csrf is not None
+            return http.post(
+                "/admin/login",
+                data={
+                    "email": f"user{n}@imcso.example",
+                    "password": f"wrong-{n}",
+                    "csrf_token": csrf[1],
+                },
+            ).status_code
 
     with ThreadPoolExecutor(40) as pool:
         futures = [pool.submit(attempt, n) for n in range(40)]
@@ -294,8 +298,7 @@ def test_ids_past_2_63_are_not_found_rather_than_a_server_error(
         assert response.status_code == 404, (path, response.status_code)
     listing = http.get(f"/admin/tasks?item={HUGE}&org={HUGE}")
     assert listing.status_code == 200
-    token = base64.b64encode(f"{ADMIN_EMAIL}:{ADMIN_PASSWORD}".encode()).decode()
-    api = http.post(f"/api/admin/tasks/{HUGE}/accept", headers={"Authorization": f"Basic {token}"})
+    api = http.post(f"/api/admin/tasks/{HUGE}/accept", headers=api_token(world.engine))
     assert api.status_code == 404, api.text
 
 
