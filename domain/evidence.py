@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.types import UTCDateTime
@@ -26,6 +26,16 @@ class Evidence(SQLModel, table=True):
     reopened_until: date | None = None
 
 
+class FileBlob(SQLModel, table=True):
+    """A stored file's bytes, in the domain database, so that every machine sees them
+    and a backup of the database holds everything."""
+
+    __tablename__ = "file_blob"
+
+    id: int | None = Field(default=None, primary_key=True)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class EvidenceFile(SQLModel, table=True):
     __tablename__ = "evidence_file"
 
@@ -34,6 +44,9 @@ class EvidenceFile(SQLModel, table=True):
     field: str
     original_name: str  # data only, never used as a path
     stored_name: str = Field(unique=True)  # generated; relative to the uploads folder
+    # where the bytes are: a row of file_blob (every machine sees it); None for files
+    # that earlier releases wrote under the uploads folder only
+    blob_id: int | None = Field(default=None, foreign_key="file_blob.id")
     size: int
     sha256: str = Field(max_length=64)
     content_type: str = ""

@@ -10,7 +10,7 @@ from domain.access import (
     StoredSummary,
 )
 from domain.emails import Notice, OutboxRun, OutgoingEmail
-from domain.evidence import Evidence, EvidenceFile
+from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
@@ -24,6 +24,7 @@ __all__ = [
     "ArtifactPublish",
     "Evidence",
     "EvidenceFile",
+    "FileBlob",
     "InboundMessage",
     "LoginAttempt",
     "Notice",

@@ -758,4 +758,4 @@ def evidence_file(file_id: DbId, request: Request, portal: Portal = Depends(port
         row = session.get(EvidenceFile, file_id)
         if row is None or session.get(Evidence, row.evidence_id) is None:
             return file_missing(portal, request)
-        return download(row, portal, request)
+        return download(session, row, portal, request)

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, func, select
 from config.settings import Settings
 from domain import lifecycle
 from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind
-from domain.evidence import Evidence, EvidenceFile
+from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.formatting import local_date, ru_date
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
@@ -274,24 +274,22 @@ def task_recipient(
 
 
 def _store_file(
+    session: Session,
     upload: UploadedFile,
     *,
     task_id: int,
     field_name: str,
     original: str,
-    settings: Settings,
-    written: list[Path],
 ) -> EvidenceFile:
-    """Write an upload under a generated name; its path goes to `written` first, so a
-    failed transaction can remove it."""
+    """Keep an upload's bytes in the database (in the answer's transaction, so a failed
+    answer leaves nothing behind) under a generated name."""
     ext = _extension(original)
     stored = f"task-{task_id}/{uuid.uuid4().hex}.{ext}"
-    path = settings.uploads_dir / stored
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("xb") as out:
-        written.append(path)
-        out.write(upload.content)
+    blob = FileBlob(content=upload.content)
+    session.add(blob)
+    session.flush()
     return EvidenceFile(
+        blob_id=blob.id,
         evidence_id=0,  # set by the caller once the evidence row has an id
         field=field_name,
         original_name=original,
@@ -306,6 +304,20 @@ def remove_written(paths: Iterable[Path]) -> None:
     """Delete the files of an answer whose transaction did not commit."""
     for path in paths:
         path.unlink(missing_ok=True)
+
+
+def stored_content(session: Session, evidence_file: EvidenceFile, settings: Settings) -> bytes:
+    """An uploaded file's bytes: from the database, or for a file an earlier release
+    wrote to disk, from the uploads folder. LookupError when it is gone."""
+    if evidence_file.blob_id is not None:
+        blob = session.get(FileBlob, evidence_file.blob_id)
+        if blob is None:
+            raise LookupError(f"evidence file {evidence_file.id}: its stored bytes are missing")
+        return blob.content
+    path = stored_path(evidence_file, settings)
+    if not path.is_file():
+        raise LookupError(f"evidence file {evidence_file.id}: {path} is missing")
+    return path.read_bytes()
 
 
 def stored_path(evidence_file: EvidenceFile, settings: Settings) -> Path:
@@ -395,12 +407,7 @@ def _record_answer(
     assert evidence.id is not None
     for field_name, original, upload in clean.files:
         row = _store_file(
-            upload,
-            task_id=task.id,
-            field_name=field_name,
-            original=original,
-            settings=settings,
-            written=mine,
+            session, upload, task_id=task.id, field_name=field_name, original=original
         )
         row.evidence_id = evidence.id
         session.add(row)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ from portal.answers import (
     UploadedFile,
     answer_fields,
     remove_written,
-    stored_path,
+    stored_content,
     submit_answer,
 )
 from portal.app import DbId, Portal, portal_of
@@ -285,7 +286,7 @@ def task_file(
         evidence = session.get(Evidence, row.evidence_id) if row is not None else None
         if row is None or evidence is None or evidence.task_id != page.task.id:
             return file_missing(portal, request)
-        return download(row, portal, request)
+        return download(session, row, portal, request)
 
 
 def file_missing(portal: Portal, request: Request) -> Response:
@@ -297,20 +298,24 @@ def file_missing(portal: Portal, request: Request) -> Response:
     )
 
 
-def download(row: EvidenceFile, portal: Portal, request: Request) -> Response:
+def download(session: Session, row: EvidenceFile, portal: Portal, request: Request) -> Response:
     """The stored file as an attachment under its original name (never shown inline)."""
     try:
-        path = stored_path(row, portal.settings)
+        content = stored_content(session, row, portal.settings)
     except LookupError:
         return file_missing(portal, request)
-    if not path.is_file():
-        return file_missing(portal, request)
-    return FileResponse(
-        path,
+    return Response(
+        content,
         media_type="application/octet-stream",
-        filename=row.original_name,
-        content_disposition_type="attachment",
+        headers={"Content-Disposition": content_disposition(row.original_name)},
     )
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the original name, RFC 5987-encoded when it is not ASCII."""
+    ascii_name = filename.encode("ascii", "ignore").decode() or "file"
+    ascii_name = ascii_name.replace('"', "").replace("\\", "")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(filename, safe='')}"
 
 
 @router.get("/o/{token}", response_class=Response)

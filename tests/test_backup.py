@@ -23,7 +23,7 @@ from domain.backup import BackupError, dump, restore, tables
 from domain.db import make_engine, upgrade
 from domain.emails import OutgoingEmail
 from domain.enums import OrgKind, TaskEventKind
-from domain.evidence import EvidenceFile
+from domain.evidence import EvidenceFile, FileBlob
 from domain.organisations import Organisation
 from domain.tasks import Task, TaskEvent
 from portal.answers import UploadedFile, submit_answer
@@ -141,7 +141,9 @@ def test_a_backup_restores_row_for_row_with_its_files(
     assert before["task"] and before["evidence_file"] and before["outgoing_email"]
     assert before["notice"] or before["task_event"]
     stored = files_of(settings.var_dir)
-    assert any(name.startswith("uploads/") for name in stored) and len(stored) == 3
+    # uploads live in the database (file_blob) and travel with its rows; summaries are files
+    assert before["file_blob"] and not any(name.startswith("uploads/") for name in stored)
+    assert len(stored) == 2
 
     archive = tmp_path / "backup.zip"
     back_up(any_engine, settings, archive)
@@ -167,7 +169,7 @@ def test_a_backup_restores_row_for_row_with_its_files(
     assert files_of(var_dir) == stored
     with Session(target) as s:
         upload = s.exec(select(EvidenceFile)).scalars().one()  # type: ignore[call-overload]
-        assert (var_dir / "uploads" / upload.stored_name).read_bytes() == PDF
+        assert s.get(FileBlob, upload.blob_id).content == PDF  # type: ignore[union-attr]
         email = s.exec(select(OutgoingEmail)).scalars().first()  # type: ignore[call-overload]
         assert email is not None and email.created_at.tzinfo is not None
 
@@ -193,6 +195,7 @@ def test_a_backup_restores_row_for_row_with_its_files(
     with pytest.raises(BackupError, match="--force") as refused:
         restore_into(target, archive, var_dir)
     assert "not empty" in str(refused.value) and "organisation: 3" in str(refused.value)
+    (var_dir / "uploads").mkdir(parents=True, exist_ok=True)
     (var_dir / "uploads" / "stray.txt").write_text("left over", encoding="utf-8")
     restore_into(target, archive, var_dir, force=True)
     assert snapshot(target) == before
@@ -256,7 +259,7 @@ def test_damaged_or_foreign_archives_are_refused(
         restore_into(target, rewrite("bad.zip", bad_line), tmp_path / "v")
 
     def flipped(member: str, data: bytes) -> bytes:
-        return data[::-1] if member.startswith("files/uploads/") else data
+        return data[::-1] if member.startswith("files/summaries/") else data
 
     with pytest.raises(BackupError, match="does not match its checksum"):
         restore_into(target, rewrite("flipped.zip", flipped), tmp_path / "v")
@@ -282,7 +285,7 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     runner = CliRunner()
     out = runner.invoke(app, ["backup", "-o", str(tmp_path / "b.zip")])
     assert out.exit_code == 0, out.output
-    assert "резервная копия записана" in out.output and "файлов: 3" in out.output
+    assert "резервная копия записана" in out.output and "файлов: 2" in out.output
 
     target = use(tmp_path / "b")
     done = runner.invoke(app, ["restore", str(tmp_path / "b.zip")])
