@@ -195,6 +195,29 @@ def share(value: float | None) -> str:
     return "—" if value is None else f"{round(100 * value)} %"
 
 
+def _matrix_or_404(
+    session: Session, flt: MatrixQuery, portal: Portal, request: Request
+) -> LoadedMatrix | Response:
+    """The matrix the filters ask for, or the page that says there is none."""
+    try:
+        return load_matrix(
+            session,
+            roadmap_key=flt.roadmap or None,
+            cycle=flt.cycle or None,
+            today=portal.today(),
+            tz=portal.settings.tz,
+            kind=flt.kind,
+            status=flt.status,
+        )
+    except MatrixChoiceError as exc:
+        return portal.render(
+            request,
+            "message.html",
+            {"title": "Нет такой сводки", "message": f"{exc}. Выберите другую в фильтрах."},
+            status_code=404,
+        )
+
+
 @router.get("/matrix", response_class=Response)
 def matrix_page(
     request: Request,
@@ -209,23 +232,9 @@ def matrix_page(
         ctx = require_admin(portal, request, session)
         if ctx is None:
             return _login_redirect(request)
-        try:
-            loaded = load_matrix(
-                session,
-                roadmap_key=flt.roadmap or None,
-                cycle=flt.cycle or None,
-                today=portal.today(),
-                tz=portal.settings.tz,
-                kind=flt.kind,
-                status=flt.status,
-            )
-        except MatrixChoiceError as exc:
-            return portal.render(
-                request,
-                "message.html",
-                {"title": "Нет такой сводки", "message": f"{exc}. Выберите другую в фильтрах."},
-                status_code=404,
-            )
+        loaded = _matrix_or_404(session, flt, portal, request)
+        if isinstance(loaded, Response):
+            return loaded
         return portal.render(
             request,
             "admin/matrix.html",
@@ -258,23 +267,9 @@ def matrix_xlsx(
     with portal.session() as session:
         if require_admin(portal, request, session) is None:
             return _login_redirect(request)
-        try:
-            loaded = load_matrix(
-                session,
-                roadmap_key=flt.roadmap or None,
-                cycle=flt.cycle or None,
-                today=portal.today(),
-                tz=portal.settings.tz,
-                kind=flt.kind,
-                status=flt.status,
-            )
-        except MatrixChoiceError as exc:
-            return portal.render(
-                request,
-                "message.html",
-                {"title": "Нет такой сводки", "message": f"{exc}. Выберите другую в фильтрах."},
-                status_code=404,
-            )
+        loaded = _matrix_or_404(session, flt, portal, request)
+        if isinstance(loaded, Response):
+            return loaded
         body = matrix_workbook(loaded.matrix, title=f"{loaded.roadmap.title}, {loaded.cycle}")
         name = f"matrix-{loaded.roadmap.key}-{loaded.cycle.replace('/', '-')}.xlsx"
     return Response(
