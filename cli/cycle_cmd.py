@@ -95,6 +95,13 @@ def tick(
         f"записано в файлы {delivered.get('written_to_files', 0)}, "
         f"отложено {delivered.get('retried', 0)}, не доставлено {delivered.get('failed', 0)}"
     )
+    from flows.mailing import SEND_FROM
+
+    if result["notices"].get("emails", 0) and local.time() < SEND_FROM:
+        console.print(
+            f"  письма дня уйдут не раньше {SEND_FROM:%H:%M}: запустите tick после этого "
+            "времени (roadmap serve отправит их сам)"
+        )
     for cycle in result["summaries"]:
         console.print(f"  аналитическая справка за {cycle} записана")
 
