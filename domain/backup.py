@@ -60,7 +60,7 @@ def _python_type(column: Column[Any]) -> type | None:
         kind = kind.impl_instance
     try:
         return kind.python_type
-    except NotImplementedError:
+    except NotImplementedError:  # SQLAlchemy's answer for a type with no Python type
         return None
 
 

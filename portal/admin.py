@@ -495,6 +495,11 @@ def csv_rows(rows: list[TaskRow], portal: Portal, today: date) -> str:
     return "\ufeff" + out.getvalue()
 
 
+def _every_row(session: Session, flt: ListFilter, today: date) -> list[TaskRow]:
+    """Every task of a filter, unpaged, as list rows (the exports)."""
+    return task_rows(session=session, tasks=filtered_tasks(session, flt, today), today=today)
+
+
 @router.get("/tasks.csv", response_class=Response)
 def task_csv(
     request: Request,
@@ -510,8 +515,7 @@ def task_csv(
         if require_admin(portal, request, session) is None:
             return _login_redirect(request)
         today = portal.today()
-        rows = task_rows(session=session, tasks=filtered_tasks(session, flt, today), today=today)
-        body = csv_rows(rows, portal, today)
+        body = csv_rows(_every_row(session, flt, today), portal, today)
     return Response(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -537,8 +541,7 @@ def task_xlsx(
         if require_admin(portal, request, session) is None:
             return _login_redirect(request)
         today = portal.today()
-        rows = task_rows(session=session, tasks=filtered_tasks(session, flt, today), today=today)
-        body = task_workbook(rows, today=today, tz=portal.settings.tz)
+        body = task_workbook(_every_row(session, flt, today), today=today, tz=portal.settings.tz)
     return Response(
         body,
         media_type=XLSX_TYPE,
