@@ -79,7 +79,10 @@ def admin_deactivate(
         raise fail(str(exc), 2) from None
     finally:
         engine.dispose()
-    console.print(f"deactivated {email.strip().lower()}; sessions ended: {ended}", soft_wrap=True)
+    console.print(
+        f"администратор {email.strip().lower()} отключён; завершено сеансов: {ended}",
+        soft_wrap=True,
+    )
 
 
 @admin_app.command("token")

@@ -103,7 +103,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use a name like Europe/Moscow") from exc
+            raise ValueError(
+                f"неизвестный часовой пояс {value!r}; укажите имя вроде Europe/Moscow"
+            ) from exc
         return value
 
     @field_validator("centre_aliases", mode="before")
@@ -117,7 +119,7 @@ class Settings(BaseSettings):
     @classmethod
     def _increasing(cls, value: list[int]) -> list[int]:
         if not value or any(b <= a for a, b in pairwise(value)) or value[0] < 1:
-            raise ValueError("give increasing working-day counts, e.g. [1,5,10]")
+            raise ValueError("укажите возрастающие числа рабочих дней, например [1,5,10]")
         return value
 
     @field_validator("working_saturdays_file")
@@ -132,14 +134,14 @@ class Settings(BaseSettings):
     def _sync_database_url(cls, value: str) -> str:
         """The engine talks to the database synchronously: psycopg 3 or SQLite's own."""
         scheme = value.partition("://")[0].lower() if "://" in value else ""
-        right = "postgresql+psycopg://user:pass@host/db (or sqlite:///path/roadmap.db)"
+        right = "postgresql+psycopg://user:pass@host/db (или sqlite:///path/roadmap.db)"
         if scheme in ("postgres", "postgres+psycopg"):
-            raise ValueError(f"{scheme}:// is not a scheme SQLAlchemy knows; use {right}")
+            raise ValueError(f"схему {scheme}:// SQLAlchemy не знает; нужна такая: {right}")
         driver = scheme.partition("+")[2]
         if driver in ASYNC_DRIVERS:
             raise ValueError(
-                f"{scheme}:// is an asynchronous driver (that one is for Prefect's own "
-                f"server, PREFECT_API_DATABASE_CONNECTION_URL); use {right}"
+                f"{scheme}:// — асинхронный драйвер (он для собственного сервера Prefect, "
+                f"PREFECT_API_DATABASE_CONNECTION_URL); нужна такая: {right}"
             )
         return value
 
@@ -147,7 +149,9 @@ class Settings(BaseSettings):
     @classmethod
     def _portal_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://, e.g. https://roadmap.example")
+            raise ValueError(
+                "адрес должен начинаться с http:// или https://, например https://roadmap.example"
+            )
         return value.rstrip("/")
 
     @field_validator("reply_address")
@@ -159,8 +163,8 @@ class Settings(BaseSettings):
         local, _, domain = value.partition("@")
         if "{token}" not in local or not domain or "{" in domain or local.count("{token}") != 1:
             raise ValueError(
-                "must be an address with {token} in its local part, "
-                "e.g. otvet+{token}@centre.example (plus-addressing on the centre's mailbox)"
+                "нужен адрес с {token} до знака @, например otvet+{token}@centre.example "
+                "(адреса с плюсом на почтовом ящике центра)"
             )
         return value
 
@@ -170,12 +174,12 @@ class Settings(BaseSettings):
             key = self.secret_key.get_secret_value()
             if key == DEV_SECRET_KEY or len(key) < 32:
                 raise ValueError(
-                    "ROADMAP_SECRET_KEY must be set to a random string of at least 32 "
-                    "characters in production (python -c 'import secrets; "
+                    "в рабочей установке ROADMAP_SECRET_KEY должен быть случайной строкой "
+                    "не короче 32 символов (python -c 'import secrets; "
                     "print(secrets.token_urlsafe(48))')"
                 )
             if not self.database_url:
-                raise ValueError("ROADMAP_DATABASE_URL must be set in production")
+                raise ValueError("в рабочей установке нужно задать ROADMAP_DATABASE_URL")
             problems = _unreachable_in_production(self)
             if problems:
                 raise ValueError("\n  ".join(problems))
@@ -234,19 +238,19 @@ def _unreachable_in_production(settings: Settings) -> list[str]:
     host = urlsplit(settings.portal_url).hostname or ""
     if not host:
         problems.append(
-            f"ROADMAP_PORTAL_URL {settings.portal_url!r} has no host; set the portal's public "
-            "address, e.g. https://roadmap.imcso-levokumskoe.ru"
+            f"в ROADMAP_PORTAL_URL {settings.portal_url!r} нет имени сервера; укажите "
+            "публичный адрес портала, например https://roadmap.imcso-levokumskoe.ru"
         )
     elif _local_host(host):
         problems.append(
-            f"ROADMAP_PORTAL_URL {settings.portal_url!r} is a loopback address: the links in the "
-            "emails would open nothing on the heads' computers; set the portal's public address, "
-            "e.g. https://roadmap.imcso-levokumskoe.ru"
+            f"ROADMAP_PORTAL_URL {settings.portal_url!r} — адрес этой же машины (loopback): "
+            "ссылки в письмах ничего не откроют на компьютерах руководителей; укажите "
+            "публичный адрес портала, например https://roadmap.imcso-levokumskoe.ru"
         )
     elif _placeholder_domain(host):
         problems.append(
-            f"ROADMAP_PORTAL_URL {settings.portal_url!r} is at a reserved example domain; set the "
-            "portal's public address"
+            f"ROADMAP_PORTAL_URL {settings.portal_url!r} — в зарезервированном домене для "
+            "примеров (example); укажите публичный адрес портала"
         )
     for variable, value in (
         ("ROADMAP_MAIL_FROM", settings.mail_from),
@@ -255,11 +259,11 @@ def _unreachable_in_production(settings: Settings) -> list[str]:
         address = parseaddr(value)[1]
         domain = address.rpartition("@")[2]
         if "@" not in address or not domain:
-            problems.append(f"{variable} {value!r} is not an email address; set the real one")
+            problems.append(f"{variable} {value!r} — не адрес электронной почты; укажите настоящий")
         elif _placeholder_domain(domain) or _local_host(domain):
             problems.append(
-                f"{variable} {value!r} is a placeholder address at {domain}: nobody receives "
-                "mail there; set the centre's real address"
+                f"{variable} {value!r} — адрес-заглушка в домене {domain}: туда письма никто "
+                "не получит; укажите настоящий адрес центра"
             )
     return problems
 
@@ -273,8 +277,9 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "settings"
             name = f"ROADMAP_{field.upper()}" if err["loc"] else "settings"
-            lines.append(f"{name}: {err['msg']}")
-        raise SettingsError("bad configuration:\n  " + "\n  ".join(lines)) from None
+            message = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{name}: {message}")
+        raise SettingsError("ошибка в настройках:\n  " + "\n  ".join(lines)) from None
 
 
 @lru_cache(maxsize=1)

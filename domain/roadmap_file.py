@@ -93,7 +93,10 @@ class RoadmapFile(BaseModel):
         seen: set[str] = set()
         for item in self.items:
             if item.label in seen:
-                raise ValueError(f"item number {item.label!r} appears twice; numbers are unique")
+                raise ValueError(
+                    f"номер мероприятия {item.label!r} встречается дважды; "
+                    "номера не должны повторяться"
+                )
             seen.add(item.label)
         return self
 

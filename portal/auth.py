@@ -89,9 +89,9 @@ def create_admin(
     address = normalise_email(email)
     local, _, domain = address.partition("@")
     if not local or "." not in domain or any(c.isspace() for c in address):
-        raise AdminError(f"{email!r} is not an email address")
+        raise AdminError(f"{email!r} — не адрес электронной почты")
     if len(password) < PASSWORD_MIN_LENGTH:
-        raise AdminError(f"the password must have at least {PASSWORD_MIN_LENGTH} characters")
+        raise AdminError(f"пароль должен быть не короче {PASSWORD_MIN_LENGTH} символов")
     admin = session.exec(select(AdminUser).where(AdminUser.email == address)).first()
     if admin is not None and not replace:
         raise AdminError(f"administrator {address} already exists (use --replace to reset)")
@@ -113,7 +113,7 @@ def deactivate_admin(*, session: Session, email: str, now: datetime) -> int:
     address = normalise_email(email)
     admin = session.exec(select(AdminUser).where(AdminUser.email == address)).first()
     if admin is None or admin.id is None:
-        raise AdminError(f"no administrator {address}")
+        raise AdminError(f"администратора {address} нет")
     admin.active = False
     session.add(admin)
     return end_sessions(session=session, admin_id=admin.id, now=now)

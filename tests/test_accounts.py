@@ -181,9 +181,10 @@ def test_admin_deactivate_from_the_command_line(
         assert made.exit_code == 0, made.output
         off = runner.invoke(app, ["admin", "deactivate", "Boss@imcso.example"])
         assert off.exit_code == 0, off.output
-        assert "deactivated boss@imcso.example" in off.output
+        assert "администратор boss@imcso.example отключён" in off.output
         unknown = runner.invoke(app, ["admin", "deactivate", "nobody@imcso.example"])
-        assert unknown.exit_code == 2 and "no administrator" in unknown.output
+        assert unknown.exit_code == 2
+        assert "администратора nobody@imcso.example нет" in unknown.output
     finally:
         get_settings.cache_clear()
 

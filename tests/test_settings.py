@@ -49,6 +49,7 @@ def test_a_good_production_setup_passes() -> None:
 def test_production_refuses_a_portal_url_on_a_loopback_address(url: str) -> None:
     message = refusal(portal_url=url)
     assert "ROADMAP_PORTAL_URL" in message and "loopback" in message
+    assert "публичный адрес" in message
     assert "ROADMAP_MAIL_FROM" not in message and "ROADMAP_CENTRE_EMAIL" not in message
 
 
