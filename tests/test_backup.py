@@ -26,7 +26,7 @@ from domain.enums import OrgKind, TaskEventKind
 from domain.evidence import EvidenceFile, FileBlob
 from domain.organisations import Organisation
 from domain.tasks import Task, TaskEvent
-from portal.answers import UploadedFile, submit_answer
+from services.answers import UploadedFile, submit_answer
 from tests.conftest import make_settings, postgres_url
 from tests.test_portal import PDF, START, build_world, good_form
 

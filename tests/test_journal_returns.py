@@ -23,9 +23,10 @@ from domain.roadmap import Roadmap, RoadmapItem
 from domain.summary import build_summary
 from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.outbox import queue_notices
-from portal.answers import AnswerError, return_task, submit_answer
 from portal.app import create_app
+from services.answers import AnswerError, submit_answer
 from services.links import issue_task_link
+from services.reviews import return_task
 from tests.test_portal import BASE
 
 JOURNAL_DUE = date(2023, 8, 31)

@@ -176,7 +176,7 @@ def test_an_answer_in_review_is_na_proverke_on_every_page_and_not_done(
     done = '<span class="light light-done">выполнено</span>'
 
     # the organisation's page
-    from portal.links import issue_org_link
+    from services.links import issue_org_link
 
     with Session(engine) as s:
         url = issue_org_link(

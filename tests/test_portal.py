@@ -25,16 +25,11 @@ from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
-from portal.answers import (
-    AnswerError,
-    UploadedFile,
-    accept_task,
-    return_task,
-    submit_answer,
-)
 from portal.app import create_app
 from portal.auth import create_admin
-from portal.links import issue_org_link, issue_task_link, revoke_links
+from services.answers import AnswerError, UploadedFile, submit_answer
+from services.links import issue_org_link, issue_task_link, revoke_links
+from services.reviews import accept_task, return_task
 from tests.conftest import make_settings
 
 MSK = timedelta(hours=3)
