@@ -27,7 +27,7 @@ from portal.app import create_app
 from services.answers import AnswerError, submit_answer
 from services.links import issue_task_link
 from services.reviews import return_task
-from tests.test_portal import BASE
+from tests.portal_world import BASE
 
 JOURNAL_DUE = date(2023, 8, 31)
 HEAD = "head@school1.example"

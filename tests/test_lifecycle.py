@@ -23,7 +23,7 @@ from domain.summary import task_outcome
 from domain.tasks import Task, TaskEvent, change_status
 from portal.app import create_app
 from portal.views import Light, traffic_light
-from tests.test_portal import BASE, START, Clock, World, build_world, login, submit
+from tests.portal_world import BASE, START, Clock, World, build_world, login, submit
 
 NOW = datetime(2022, 9, 1, 9, tzinfo=UTC)
 

@@ -23,7 +23,7 @@ from domain.tasks import Task
 from portal.app import create_app
 from services.reviews import accept_task, return_task
 from tests.matrix_world import NOW, District, build_district
-from tests.test_portal import login
+from tests.portal_world import login
 
 BASE = "http://127.0.0.1:8765"
 
