@@ -2,7 +2,7 @@
 
 The engine runs through `tick` on every day something is owed (openings, reminders,
 chases, escalations, nudges, mail waiting); simulated heads answer through the same
-code path as the answer page (`portal.answers.submit_answer`). Their behaviour is
+code path as the answer page (`services.answers.submit_answer`). Their behaviour is
 seeded, and recorded in the result so that tests can check the summary against it.
 """
 
@@ -170,7 +170,7 @@ def sample_answer(
     item: RoadmapItem, org: Organisation | None, day: date, rng: random.Random
 ) -> tuple[dict[str, str], list[Any]]:
     """A plausible answer to an item's evidence form, as a head would type it."""
-    from portal.answers import UploadedFile
+    from services.answers import UploadedFile
 
     values: dict[str, str] = {}
     files: list[UploadedFile] = []
@@ -294,7 +294,8 @@ def _mail_of_the_day(session: Session, day: date) -> dict[int, list[tuple[Notice
 
 def _answer(day: date, heads: Heads, settings: Settings) -> int:
     """Simulated heads answer at 14:00 through the answer page's own code path."""
-    from portal.answers import accept_task, submit_answer
+    from services.answers import submit_answer
+    from services.reviews import accept_task
 
     now = _instant(day, ANSWER_AT, settings)
     engine = cached_engine(settings.effective_database_url)

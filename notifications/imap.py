@@ -31,7 +31,7 @@ from config.settings import Settings, SmtpSecurity
 from domain.db import session_scope
 from notifications.inbound import parse_headers
 from notifications.inbox import Source, find_message, process_message, process_oversized
-from portal.answers import remove_written
+from services.answers import remove_written
 
 log = logging.getLogger(__name__)
 

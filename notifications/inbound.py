@@ -16,7 +16,7 @@ from config.settings import Settings
 from domain.enums import EvidenceFieldKind
 from domain.roadmap import EvidenceField
 from notifications.reply import Reference, find_references
-from portal.answers import (
+from services.answers import (
     FILES_PER_FIELD,
     LONG_TEXT_MAX,
     TEXT_MAX,

@@ -1,7 +1,7 @@
 """Email replies become answers: matching a reply to its task, who may answer, and the
 one transaction that records a message (and the answer it gives) exactly once.
 
-Every answer goes through the page's own path (`portal.answers.submit_answer`); a reply
+Every answer goes through the page's own path (`services.answers.submit_answer`); a reply
 that lacks fields leaves the task open and gets a receipt listing what came and what is
 missing; anything not clearly an organisation's answer waits in the centre's review list.
 """
@@ -44,7 +44,7 @@ from notifications.reply import (
     task_reference,
     tasks_of_addresses,
 )
-from portal.answers import (
+from services.answers import (
     ANSWERABLE,
     AnswerError,
     answer_fields,

@@ -17,15 +17,14 @@ from sqlmodel import Session, col, func, select
 
 from domain import lifecycle
 from domain.access import AdminUser
-from domain.enums import TaskEventKind, TaskStatus
+from domain.enums import TaskStatus
 from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import ru_date
 from domain.organisations import Organisation
 from domain.progress import status_label
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmaps import all_roadmaps
-from domain.tasks import Occurrence, Task, TaskEvent
-from portal.answers import AnswerError, accept_task, parse_evidence_date, return_task
+from domain.tasks import Occurrence, Task
 from portal.app import DB_ID_MAX, DbId, Portal, portal_of
 from portal.auth import (
     SESSION_COOKIE,
@@ -37,7 +36,6 @@ from portal.auth import (
     session_admin,
     start_session,
 )
-from portal.links import issue_task_link, revoke_links
 from portal.pages import download, file_missing
 from portal.views import (
     LIGHT_LABELS,
@@ -47,6 +45,8 @@ from portal.views import (
     submissions,
     task_rows,
 )
+from services.answers import AnswerError, parse_evidence_date
+from services.reviews import accept_task, reissue_task_link, return_task, revoke_task_links
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -713,16 +713,7 @@ def revoke(
         if isinstance(found, Response):
             return found
         ctx, _task = found
-        count = revoke_links(session=session, task_id=task_id, now=now)
-        session.add(
-            TaskEvent(
-                task_id=task_id,
-                at=now,
-                kind=TaskEventKind.link_revoked,
-                actor=ctx.admin.email,
-                note=f"отозвано ссылок: {count}",
-            )
-        )
+        revoke_task_links(session=session, task_id=task_id, admin_email=ctx.admin.email, now=now)
     return RedirectResponse(f"/admin/tasks/{task_id}?done=revoked", status_code=303)
 
 
@@ -734,21 +725,13 @@ def new_link(
     portal: Portal = Depends(portal_of),
 ) -> Response:
     """Show the recipient's current link (a new one after a revocation) to pass on."""
-    from portal.answers import task_recipient
-
     with portal.session() as session:
         found = _task_post(portal, request, session, csrf_token, task_id)
         if isinstance(found, Response):
             return found
         ctx, task = found
-        recipient, _cc = task_recipient(session=session, task=task, settings=portal.settings)
-        url = issue_task_link(
-            session=session,
-            task=task,
-            recipient=recipient,
-            settings=portal.settings,
-            now=portal.now(),
-            reissue=True,
+        url = reissue_task_link(
+            session=session, task=task, settings=portal.settings, now=portal.now()
         )
         return task_detail(portal, request, session, ctx, task, new_link=url)
 

@@ -17,18 +17,8 @@ from domain.access import AdminUser
 from domain.enums import EvidenceFieldKind, TaskStatus
 from domain.progress import status_label
 from domain.tasks import Task
-from portal.answers import (
-    ALLOWED_TYPES,
-    AnswerError,
-    accept_task,
-    answer_fields,
-    remove_written,
-    return_task,
-    submit_answer,
-)
 from portal.api_admin import BEARER, TokenProblem, token_user
 from portal.app import DbId, Portal, portal_of
-from portal.links import LinkError
 from portal.pages import (
     LINK_MESSAGES,
     LINK_STATUS,
@@ -38,6 +28,15 @@ from portal.pages import (
     read_form,
 )
 from portal.views import submissions
+from services.answers import (
+    ALLOWED_TYPES,
+    AnswerError,
+    answer_fields,
+    remove_written,
+    submit_answer,
+)
+from services.links import LinkError
+from services.reviews import accept_task, return_task
 
 router = APIRouter(prefix="/api", tags=["api"])
 

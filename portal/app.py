@@ -29,9 +29,9 @@ from config.settings import Settings
 from domain.db import session_scope
 from domain.formatting import local_date, local_time, ru_date
 from domain.progress import status_label
-from portal.answers import ACCEPT_ATTRIBUTE
 from portal.auth import SessionCodec
 from portal.views import EVENT_LABELS, LIGHT_LABELS, ROLE_LABELS
+from services.answers import ACCEPT_ATTRIBUTE
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"

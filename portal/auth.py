@@ -19,7 +19,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, or_
 from sqlmodel import Session, col, func, select
 
 from config.settings import Settings
@@ -47,6 +47,10 @@ LOGIN_FREE_FAILURES = 5
 LOGIN_FIRST_WAIT = timedelta(minutes=1)
 LOGIN_MAX_WAIT = timedelta(minutes=15)
 LOGIN_LOOKBACK = timedelta(hours=24)
+# Rows nobody reads any more are deleted at each login attempt: attempts older than
+# LOGIN_LOOKBACK (the limits never look back further), and sessions a day after they
+# ended or expired.
+DEAD_SESSION_KEPT = timedelta(hours=24)
 
 
 class AdminError(ValueError):
@@ -202,7 +206,26 @@ def attempt_login(
             return LoginOutcome(None, who, wait)
         admin = _authenticate(session, who, password)
         session.add(LoginAttempt(at=now, email=who, address=where, succeeded=admin is not None))
+        prune_account_rows(session=session, now=now)
         return LoginOutcome(admin.id if admin is not None else None, who)
+
+
+def prune_account_rows(*, session: Session, now: datetime) -> tuple[int, int]:
+    """Delete login attempts the limits no longer read and sessions dead for a day;
+    returns (attempts, sessions) deleted. Does not commit."""
+    attempts = session.exec(
+        delete(LoginAttempt).where(col(LoginAttempt.at) < now - LOGIN_LOOKBACK)
+    ).rowcount
+    dead_before = now - DEAD_SESSION_KEPT
+    sessions = session.exec(
+        delete(AdminSessionRecord).where(
+            or_(
+                col(AdminSessionRecord.expires_at) < dead_before,
+                col(AdminSessionRecord.ended_at) < dead_before,
+            )
+        )
+    ).rowcount
+    return int(attempts), int(sessions)
 
 
 # --- server-side sessions -----------------------------------------------------------------

@@ -19,8 +19,8 @@ from notifications.inbound import parse_reply
 from notifications.inbox import ReviewError, accept_as_answer, discard_message, review_list
 from notifications.reply import find_references, task_reference
 from portal.admin import _admin_post, _login_redirect, forbidden, require_admin
-from portal.answers import remove_written
 from portal.app import Portal, portal_of
+from services.answers import remove_written
 
 router = APIRouter(prefix="/admin/inbox", include_in_schema=False)
 

@@ -19,7 +19,9 @@ from domain.evidence import Evidence, EvidenceFile
 from domain.organisations import Organisation
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence, Task
-from portal.answers import (
+from portal.app import DbId, Portal, portal_of
+from portal.views import submissions, task_rows
+from services.answers import (
     FILES_PER_FIELD,
     AnswerError,
     UploadedFile,
@@ -28,8 +30,7 @@ from portal.answers import (
     stored_content,
     submit_answer,
 )
-from portal.app import DbId, Portal, portal_of
-from portal.links import (
+from services.links import (
     LinkError,
     LinkProblem,
     issue_task_link,
@@ -37,7 +38,6 @@ from portal.links import (
     resolve_task_token,
     task_link_revoked,
 )
-from portal.views import submissions, task_rows
 
 router = APIRouter(include_in_schema=False)
 

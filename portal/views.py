@@ -20,7 +20,7 @@ from domain.lifecycle import Stage
 from domain.organisations import Organisation
 from domain.roadmap import EvidenceField, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
-from portal.answers import answer_fields, parse_evidence_date
+from services.answers import answer_fields, parse_evidence_date
 
 DUE_SOON_WORKING_DAYS = 3
 

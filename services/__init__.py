@@ -1,2 +1,3 @@
-"""Application services: work shared by the portal, the notifications and the flows that
-needs the database and the settings but no HTTP (signing links, writing their rows)."""
+"""Application services: the task lifecycle (answering, the centre's review, personal
+links) that needs the database and the settings but no HTTP. The portal, the flows, the
+demo and the email inbox call these; nothing here imports the portal."""

@@ -19,6 +19,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The portal's test world and its fixtures (`clock`, `world`, `client`); a module that
+# defines a fixture of the same name uses its own.
+pytest_plugins = ["tests.portal_world"]
+
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {

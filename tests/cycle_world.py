@@ -79,7 +79,7 @@ class World:
 
     def answer(self, item_number: int, code: str | None, moment: datetime) -> None:
         from flows.demo import sample_answer
-        from portal.answers import submit_answer
+        from services.answers import submit_answer
 
         with session_scope(self.engine) as session:
             task = session.get(Task, self.task(item_number, code).id)

@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from config.settings import Settings
 from domain.access import AccessLink, AdminSessionRecord, LoginAttempt
 from portal.app import create_app
 from portal.auth import create_admin, deactivate_admin
 from tests.conftest import make_settings
-from tests.test_portal import (
+from tests.portal_world import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     BASE,
@@ -29,21 +28,6 @@ from tests.test_portal import (
     csrf_of,
     login,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(START)
-
-
-@pytest.fixture
-def world(settings: Settings, engine: Engine) -> World:
-    return build_world(settings, engine)
-
-
-@pytest.fixture
-def client(world: World, clock: Clock) -> TestClient:
-    return TestClient(create_app(world.settings, world.engine, clock), base_url=BASE)
 
 
 def revoked_links(world: World) -> int:

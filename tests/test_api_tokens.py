@@ -23,7 +23,7 @@ from domain.roadmap import Roadmap
 from portal.app import create_app
 from tests.conftest import make_settings
 from tests.matrix_world import ADMIN_EMAIL, ADMIN_PASSWORD, NOW, District, build_district
-from tests.test_portal import csrf_of, login
+from tests.portal_world import csrf_of, login
 
 BASE = "http://127.0.0.1:8765"
 

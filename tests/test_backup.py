@@ -26,9 +26,9 @@ from domain.enums import OrgKind, TaskEventKind
 from domain.evidence import EvidenceFile, FileBlob
 from domain.organisations import Organisation
 from domain.tasks import Task, TaskEvent
-from portal.answers import UploadedFile, submit_answer
+from services.answers import UploadedFile, submit_answer
 from tests.conftest import make_settings, postgres_url
-from tests.test_portal import PDF, START, build_world, good_form
+from tests.portal_world import PDF, START, build_world, good_form
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SUMMARY_MD = "# Аналитическая справка\n\nВсего задач: 2\n"

@@ -30,8 +30,8 @@ from notifications.delivery import deliver_due
 from notifications.outbox import queue_notices
 from portal.app import create_app
 from tests.conftest import make_settings
+from tests.portal_world import ADMIN_EMAIL, ADMIN_PASSWORD, PDF, START, Clock, World, build_world
 from tests.smtp import CaughtMessage, SmtpSink
-from tests.test_portal import ADMIN_EMAIL, ADMIN_PASSWORD, PDF, START, Clock, World, build_world
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -22,11 +22,11 @@ from domain.db import make_engine, upgrade
 from domain.enums import TaskStatus
 from domain.tasks import Task
 from portal.app import create_app
-from portal.links import issue_task_link
+from services.links import issue_task_link
 from tests.conftest import make_settings
 from tests.matrix_world import ADMIN_EMAIL, ADMIN_PASSWORD, NOW, District, build_district
+from tests.portal_world import Clock
 from tests.test_browser_answer import CHROMIUM, CHROMIUM_ARGS
-from tests.test_portal import Clock
 
 pytestmark = pytest.mark.browser
 

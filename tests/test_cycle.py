@@ -14,7 +14,7 @@ from icalendar import Calendar
 from sqlmodel import Session, func, select
 
 from domain.emails import Notice, OutgoingEmail
-from portal.links import resolve_task_token
+from services.links import resolve_task_token
 from tests.cycle_world import CENTRE, World, curator, days, head, make_world
 from tests.smtp import CaughtMessage
 

@@ -46,8 +46,8 @@ from portal.app import create_app
 from portal.auth import create_admin
 from tests.conftest import ROOT, make_settings
 from tests.imap import PASSWORD, USER, Dovecot
+from tests.portal_world import login
 from tests.smtp import CaughtMessage, SmtpSink
-from tests.test_portal import login
 
 START = datetime(2022, 9, 5, 6, 0, tzinfo=UTC)  # Monday 09:00 in Moscow
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

@@ -15,18 +15,27 @@ from sqlmodel import Session, col, select
 from config.settings import Settings
 from domain.cycles import Cycle
 from domain.emails import Notice
-from domain.enums import NoticeKind, OrgKind, Role, TaskEventKind, TaskStatus
+from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence
-from domain.organisations import Organisation
-from domain.reminders import Policy, TaskView, owed_notices, owed_steps
-from domain.roadmap import Roadmap, RoadmapItem
+from domain.reminders import Policy, owed_notices, owed_steps
 from domain.summary import build_summary
-from domain.tasks import Occurrence, Task, TaskEvent
+from domain.tasks import Task, TaskEvent
 from notifications.outbox import queue_notices
-from portal.answers import AnswerError, return_task, submit_answer
 from portal.app import create_app
+from services.answers import AnswerError, submit_answer
 from services.links import issue_task_link
-from tests.test_portal import BASE
+from services.reviews import return_task
+from tests.factories import (
+    ITEM_12,
+    JOURNAL_VIEW,
+    a_roadmap,
+    a_school,
+    a_task,
+    an_item,
+    an_occurrence,
+    task_view,
+)
+from tests.portal_world import BASE
 
 JOURNAL_DUE = date(2023, 8, 31)
 HEAD = "head@school1.example"
@@ -124,57 +133,15 @@ class Journal:
 
 @pytest.fixture
 def journal(settings: Settings, engine: Engine) -> Journal:
+    """Item 12 (a journal, "постоянно") for school № 1's head, opened 01.09.2022."""
     opened = datetime(2022, 9, 1, 7, tzinfo=settings.tz)
     with Session(engine, expire_on_commit=False) as s:
-        roadmap = Roadmap(key="r209", title="Дорожная карта", order_date=date(2022, 4, 8))
-        s.add(roadmap)
-        s.flush()
-        assert roadmap.id is not None
-        item = RoadmapItem(
-            roadmap_id=roadmap.id,
-            number=12,
-            slug="item-12",
-            section="Методическое сопровождение",
-            title="Методическое сопровождение наставнических пар",
-            schedule_text="постоянно",
-            responsible="руководители образовательных организаций",
-            expected_result="Журнал мероприятий",
-            evidence_spec=SPEC,
-        )
-        org = Organisation(
-            name="МКОУ СОШ № 1 с. Левокумского",
-            short_name="СОШ № 1",
-            kind=OrgKind.school,
-            head_name="Иванова Анна Петровна",
-            head_email=HEAD,
-        )
-        s.add_all([item, org])
-        s.flush()
-        assert item.id and org.id
-        occ = Occurrence(
-            item_id=item.id,
-            cycle="2022/2023",
-            opens=date(2022, 9, 1),
-            due=JOURNAL_DUE,
-            continuous=True,
-            opened_at=opened,
-        )
-        s.add(occ)
-        s.flush()
-        assert occ.id is not None
-        task = Task(
-            occurrence_id=occ.id,
-            item_id=item.id,
-            organisation_id=org.id,
-            assignee_key=f"org:{org.id}",
-            role=Role.head,
-            due=JOURNAL_DUE,
-            opened_at=opened,
-            updated_at=opened,
-        )
-        s.add(task)
+        item = an_item(s, a_roadmap(s), like=ITEM_12, evidence_spec=SPEC)
+        org = a_school(s, 1, curator=False, head_email=HEAD)
+        occ = an_occurrence(s, item, due=JOURNAL_DUE, continuous=True, opened_at=opened)
+        task = a_task(s, occ, org, role=Role.head)
         s.commit()
-        assert task.id is not None
+        assert task.id is not None and item.id is not None
         return Journal(settings, engine, task.id, item.id)
 
 
@@ -245,15 +212,7 @@ def test_returning_one_entry_reopens_that_entry_and_keeps_the_journal(journal: J
 
 def test_a_return_counts_as_the_journals_last_activity_for_nudges() -> None:
     """The entry of December was returned in December: the quarter was not silent."""
-    log = TaskView(
-        status=TaskStatus.returned,
-        role=Role.head,
-        due=JOURNAL_DUE,
-        opened_on=date(2022, 9, 1),
-        revision=1,
-        continuous=True,
-        occurrence_opens=date(2022, 9, 1),
-    )
+    log = task_view(JOURNAL_VIEW, status=TaskStatus.returned, revision=1, due=JOURNAL_DUE)
     sent = {(NoticeKind.opened, 0)}
     policy = Policy()
     entries = [date(2022, 9, 20)]

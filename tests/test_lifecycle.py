@@ -15,31 +15,19 @@ from sqlmodel import Session, select
 
 from config.settings import Settings
 from domain import lifecycle
-from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
+from domain.enums import NoticeKind, TaskEventKind, TaskStatus
 from domain.lifecycle import Stage, Timeliness, TransitionError
 from domain.progress import item_progress, status_label
-from domain.reminders import Policy, TaskView, owed_steps
+from domain.reminders import Policy, owed_steps
 from domain.summary import task_outcome
-from domain.tasks import Task, TaskEvent, change_status
+from domain.tasks import TaskEvent, change_status
 from portal.app import create_app
 from portal.views import Light, traffic_light
-from tests.test_portal import BASE, START, Clock, World, build_world, login, submit
+from tests.factories import JOURNAL_VIEW, task_view
+from tests.factories import unsaved_task as a_task
+from tests.portal_world import BASE, START, Clock, World, build_world, login, submit
 
 NOW = datetime(2022, 9, 1, 9, tzinfo=UTC)
-
-
-def a_task(status: TaskStatus, due: date = date(2022, 9, 14)) -> Task:
-    return Task(
-        id=7,
-        occurrence_id=1,
-        item_id=1,
-        assignee_key="org:1",
-        role=Role.head,
-        status=status,
-        due=due,
-        opened_at=NOW,
-        updated_at=NOW,
-    )
 
 
 # --- the table ----------------------------------------------------------------------------
@@ -129,15 +117,7 @@ def test_the_colour_count_rule_and_report_of_an_answer_in_review() -> None:
         assert traffic_light(task, continuous=continuous, today=today) is Light.review
     assert traffic_light(a_task(TaskStatus.accepted), continuous=True, today=today) is Light.done
     # a journal waiting for review is still nudged when a quarter passes without an entry
-    view = TaskView(
-        status=TaskStatus.submitted,
-        role=Role.head,
-        due=date(2023, 8, 31),
-        opened_on=date(2022, 9, 1),
-        revision=0,
-        continuous=True,
-        occurrence_opens=date(2022, 9, 1),
-    )
+    view = task_view(JOURNAL_VIEW, status=TaskStatus.submitted)
     sent = {(NoticeKind.opened, 0)}
     assert owed_steps(view, sent=sent, entry_days=[], today=date(2022, 10, 3), policy=Policy()) == [
         (NoticeKind.nudge, 1)
@@ -176,7 +156,7 @@ def test_an_answer_in_review_is_na_proverke_on_every_page_and_not_done(
     done = '<span class="light light-done">выполнено</span>'
 
     # the organisation's page
-    from portal.links import issue_org_link
+    from services.links import issue_org_link
 
     with Session(engine) as s:
         url = issue_org_link(

@@ -20,10 +20,10 @@ from domain.calendar import RUSSIAN_CALENDAR
 from domain.enums import OrgKind, TaskStatus
 from domain.matrix import CellStatus, ItemIn, OrgIn, TaskIn, build_matrix, natural_key
 from domain.tasks import Task
-from portal.answers import accept_task, return_task
 from portal.app import create_app
+from services.reviews import accept_task, return_task
 from tests.matrix_world import NOW, District, build_district
-from tests.test_portal import login
+from tests.portal_world import login
 
 BASE = "http://127.0.0.1:8765"
 

@@ -30,7 +30,7 @@ from notifications.outbox import (
     queue_notices,
 )
 from notifications.render import KINDS, render, ru_plural
-from portal.links import resolve_task_token
+from services.links import resolve_task_token
 
 NOW = datetime(2022, 9, 15, 6, 0, tzinfo=UTC)  # Thu 15.09.2022, 09:00 in Moscow
 TODAY = date(2022, 9, 15)

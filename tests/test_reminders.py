@@ -9,18 +9,10 @@ import pytest
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.enums import NoticeKind, Role, TaskStatus
 from domain.reminders import Policy, TaskView, owed_steps, quarter_ends_between
+from tests.factories import JOURNAL_VIEW, TASK_VIEW, task_view
 
 POLICY = Policy(reminder_before=3, chase_after=(1, 5, 10), escalate_after_chase=2)
-# Item 13's first occurrence: opened 08.04.2022, due Wed 14.09.2022.
-TASK = TaskView(
-    status=TaskStatus.open,
-    role=Role.head,
-    due=date(2022, 9, 14),
-    opened_on=date(2022, 4, 8),
-    revision=0,
-    continuous=False,
-    occurrence_opens=date(2022, 4, 8),
-)
+TASK = TASK_VIEW  # item 13's first occurrence: opened 08.04.2022, due Wed 14.09.2022
 
 
 def owed(
@@ -53,7 +45,7 @@ def test_a_missed_reminder_is_still_owed_until_the_due_date() -> None:
 
 def test_nothing_goes_out_on_a_weekend_or_holiday() -> None:
     assert owed(TASK, date(2022, 9, 10)) == []  # Saturday
-    late = TaskView(**{**TASK.__dict__, "due": date(2022, 10, 31)})
+    late = task_view(due=date(2022, 10, 31))
     assert owed(late, date(2022, 11, 4)) == []  # Unity Day
 
 
@@ -77,45 +69,29 @@ def test_after_downtime_only_the_latest_chase_is_owed() -> None:
 
 def test_an_answered_task_is_never_chased() -> None:
     for status in (TaskStatus.submitted, TaskStatus.accepted):
-        done = TaskView(**{**TASK.__dict__, "status": status})
+        done = task_view(status=status)
         assert owed(done, date(2022, 9, 21)) == []
 
 
 def test_the_centres_own_task_is_chased_but_not_escalated() -> None:
-    centre = TaskView(**{**TASK.__dict__, "role": Role.centre})
+    centre = task_view(role=Role.centre)
     assert owed(centre, date(2022, 9, 21), sent=[(NoticeKind.chase, 1)]) == [(NoticeKind.chase, 2)]
 
 
 def test_a_returned_task_starts_a_new_series() -> None:
-    returned = TaskView(
-        **{
-            **TASK.__dict__,
-            "status": TaskStatus.returned,
-            "revision": 1,
-            "due": date(2022, 10, 14),
-            "opened_on": date(2022, 4, 8),
-        }
-    )
+    returned = task_view(status=TaskStatus.returned, revision=1, due=date(2022, 10, 14))
     sent = [(NoticeKind.reminder, 0), (NoticeKind.chase, 1), (NoticeKind.chase, 2)]
     assert owed(returned, date(2022, 10, 11), sent=sent) == [(NoticeKind.reminder, 10)]
     assert owed(returned, date(2022, 10, 17), sent=sent) == [(NoticeKind.chase, 11)]
 
 
 def test_a_task_opened_inside_the_reminder_window_gets_no_reminder() -> None:
-    short = TaskView(**{**TASK.__dict__, "opened_on": date(2022, 9, 12)})
+    short = task_view(opened_on=date(2022, 9, 12))
     assert owed(short, date(2022, 9, 13)) == []
 
 
 def test_a_continuous_log_is_nudged_after_a_quarter_without_entries() -> None:
-    log = TaskView(
-        status=TaskStatus.open,
-        role=Role.head,
-        due=date(2023, 8, 31),
-        opened_on=date(2022, 9, 1),
-        revision=0,
-        continuous=True,
-        occurrence_opens=date(2022, 9, 1),
-    )
+    log = JOURNAL_VIEW
     assert owed(log, date(2022, 9, 30)) == []
     assert owed(log, date(2022, 10, 3)) == [(NoticeKind.nudge, 1)]
     assert owed(log, date(2022, 10, 3), entries=[date(2022, 9, 20)]) == []
@@ -158,15 +134,7 @@ def test_an_opening_is_owed_until_it_is_announced_on_a_working_day() -> None:
 
 
 def test_an_accepted_log_is_left_alone() -> None:
-    log = TaskView(
-        status=TaskStatus.accepted,
-        role=Role.head,
-        due=date(2023, 8, 31),
-        opened_on=date(2022, 9, 1),
-        revision=0,
-        continuous=True,
-        occurrence_opens=date(2022, 9, 1),
-    )
+    log = task_view(JOURNAL_VIEW, status=TaskStatus.accepted)
     assert owed(log, date(2022, 10, 3), announced=False) == []
 
 
@@ -174,15 +142,7 @@ def test_nobody_is_chased_on_the_day_a_task_is_announced_even_when_run_again() -
     """A catch-up announces a task that is long overdue: that day it owes only the
     announcement, and a second run the same day (retry, hand-over) owes nothing; the
     chase and the escalation follow on the next working day."""
-    late = TaskView(
-        status=TaskStatus.open,
-        role=Role.head,
-        due=date(2022, 9, 14),
-        opened_on=date(2026, 12, 1),
-        revision=0,
-        continuous=False,
-        occurrence_opens=date(2022, 4, 8),
-    )
+    late = task_view(opened_on=date(2026, 12, 1))
     day = date(2026, 12, 1)
     assert owed(late, day, announced=False) == [(NoticeKind.opened, 0)]
     again = owed_steps(

@@ -29,7 +29,7 @@ from config.settings import Settings
 from domain.db import make_engine, upgrade
 from portal.app import create_app
 from tests.conftest import ROOT, make_settings
-from tests.test_portal import (
+from tests.portal_world import (
     BASE,
     Clock,
     World,
@@ -274,7 +274,7 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, World]]:
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     world = build_world(settings, engine)
-    from tests.test_portal import START
+    from tests.portal_world import START
 
     yield TestClient(create_app(settings, engine, Clock(START)), base_url=BASE), world
     engine.dispose()

@@ -1,5 +1,5 @@
-"""Answers to tasks and the centre's review: the one code path every answer takes
-(the answer page, the JSON API and the demo's simulated heads)."""
+"""Answers to tasks: the one code path every answer takes (the answer page, the JSON API,
+the email inbox and the demo's simulated heads). The centre's review is `services.reviews`."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from config.settings import Settings
 from domain import lifecycle
 from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind
 from domain.evidence import Evidence, EvidenceFile, FileBlob
-from domain.formatting import local_date, ru_date
+from domain.formatting import local_date
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
 from domain.recipients import task_recipients
 from domain.roadmap import EvidenceField, RoadmapItem
-from domain.tasks import Occurrence, Task, change_status
+from domain.tasks import Task, change_status
 from notifications.outbox import queue_notices
 
 TEXT_MAX = 2_000
@@ -440,21 +440,6 @@ def _record_answer(
     return evidence
 
 
-# --- review -------------------------------------------------------------------------------
-
-
-def accept_task(*, session: Session, task: Task, admin_email: str, now: datetime) -> None:
-    """The centre accepts the latest answer. Does not commit."""
-    assert task.id is not None
-    if not lifecycle.in_review(task.status):
-        raise AnswerError({"task": "Принять можно только задачу, ответ на которую ждёт проверки."})
-    event = change_status(task, event=TaskEventKind.accepted, actor=admin_email, now=now)
-    task.accepted_at = now
-    session.add(task)
-    session.add(event)
-    session.flush()
-
-
 def latest_evidence(*, session: Session, task_id: int) -> Evidence | None:
     return session.exec(
         select(Evidence)
@@ -462,73 +447,3 @@ def latest_evidence(*, session: Session, task_id: int) -> Evidence | None:
         .order_by(col(Evidence.version).desc())
         .limit(1)
     ).first()
-
-
-def return_task(
-    *,
-    session: Session,
-    task: Task,
-    reason: str,
-    new_due: date,
-    admin_email: str,
-    settings: Settings,
-    now: datetime,
-) -> None:
-    """The centre sends the answer back with a reason and a new due date, and the
-    recipient is told. Does not commit."""
-    assert task.id is not None
-    errors: dict[str, str] = {}
-    if not lifecycle.in_review(task.status):
-        errors["task"] = "Вернуть можно только задачу, ответ на которую ждёт проверки."
-    reason = reason.strip()
-    if not reason:
-        errors["reason"] = "Напишите, что нужно исправить."
-    elif len(reason) > LONG_TEXT_MAX:
-        errors["reason"] = f"Слишком длинный текст: не больше {LONG_TEXT_MAX} знаков."
-    if new_due <= local_date(now, settings.tz):
-        errors["new_due"] = "Новый срок должен быть позже сегодняшнего дня."
-    if errors:
-        raise AnswerError(errors)
-
-    occurrence = session.get(Occurrence, task.occurrence_id)
-    if occurrence is None:
-        raise LookupError(f"task {task.id}: occurrence {task.occurrence_id} is missing")
-    evidence = latest_evidence(session=session, task_id=task.id)
-    note = reason
-    if occurrence.continuous and evidence is not None:
-        # A journal is its entries: the returned entry is reopened with its own date;
-        # the journal keeps its due date (and its nudges count from this return).
-        note = (
-            f"{reason}\nЗапись журнала № {evidence.version} от "
-            f"{ru_date(local_date(evidence.submitted_at, settings.tz))} возвращена: "
-            f"исправленную запись внесите до {ru_date(new_due)}."
-        )
-    event = change_status(task, event=TaskEventKind.returned, actor=admin_email, now=now, note=note)
-    if not occurrence.continuous:
-        task.due = new_due
-    task.revision += 1
-    task.accepted_at = None
-    session.add(task)
-    if evidence is not None:
-        evidence.review_note = reason
-        if occurrence.continuous:
-            evidence.reopened_until = new_due
-        session.add(evidence)
-    session.add(event)
-    session.flush()
-    recipient, cc = task_recipient(session=session, task=task, settings=settings)
-    queue_notices(
-        session=session,
-        owed=[
-            OwedNotice(
-                task_id=task.id,
-                kind=NoticeKind.returned,
-                step=task.revision,
-                on_day=local_date(now, settings.tz),
-                recipient=recipient,
-                cc=cc,
-            )
-        ],
-        settings=settings,
-        now=now,
-    )
