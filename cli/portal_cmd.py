@@ -41,7 +41,7 @@ def admin_create(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt("Пароль", hide_input=True, confirmation_prompt=True)
     engine = open_engine(settings)
     try:
         with session_scope(engine) as session:
@@ -58,10 +58,8 @@ def admin_create(
         raise fail(str(exc), 2) from None
     finally:
         engine.dispose()
-    action = "password reset for" if replace else "created administrator"
-    console.print(
-        f"{action} {address}; log in at {settings.portal_url}/admin/login", soft_wrap=True
-    )
+    action = "пароль сменён: администратор" if replace else "создан администратор"
+    console.print(f"{action} {address}; вход: {settings.portal_url}/admin/login", soft_wrap=True)
 
 
 @admin_app.command("deactivate")

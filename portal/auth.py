@@ -98,7 +98,9 @@ def create_admin(
         raise AdminError(f"пароль должен быть не короче {PASSWORD_MIN_LENGTH} символов")
     admin = session.exec(select(AdminUser).where(AdminUser.email == address)).first()
     if admin is not None and not replace:
-        raise AdminError(f"administrator {address} already exists (use --replace to reset)")
+        raise AdminError(
+            f"администратор {address} уже есть (чтобы сменить пароль, добавьте --replace)"
+        )
     if admin is None:
         admin = AdminUser(email=address, name=name, password_hash="", created_at=now)
     elif name:

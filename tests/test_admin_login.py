@@ -124,17 +124,17 @@ def test_admin_create_from_the_command_line(
             input="длинный-пароль-1\n",
         )
         assert ok.exit_code == 0, ok.output
-        assert "created administrator boss@imcso.example" in ok.output
+        assert "создан администратор boss@imcso.example" in ok.output
         twice = runner.invoke(
             app,
             ["admin", "create", "boss@imcso.example", "--password-stdin"],
             input="другой-пароль-2\n",
         )
-        assert twice.exit_code == 2 and "already exists" in twice.output
+        assert twice.exit_code == 2 and "уже есть" in twice.output
         short = runner.invoke(
             app, ["admin", "create", "x@imcso.example", "--password-stdin"], input="short\n"
         )
-        assert short.exit_code == 2 and "at least 10" in short.output
+        assert short.exit_code == 2 and "не короче 10" in short.output
         prompted = runner.invoke(
             app,
             ["admin", "create", "y@imcso.example"],
