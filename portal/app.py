@@ -243,7 +243,7 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
-    from portal import admin, api, api_admin, inbox_review, pages, workplace
+    from portal import admin, api, api_admin, inbox_review, pages, summaries, workplace
     from portal.limits import RequestGuard
 
     if engine is None:
@@ -290,6 +290,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(inbox_review.router)
+    app.include_router(summaries.router)
     app.include_router(api.router)
     from portal import health
 
