@@ -15,7 +15,16 @@ from typing import Any, TextIO
 from config.settings import LogFormat, Settings
 
 ACCESS_LOGGER = "roadmap.access"
-OUR_LOGGERS = ("roadmap", "cli", "flows", "notifications", "portal", "services", "reports")
+OUR_LOGGERS = (
+    "roadmap",
+    "cli",
+    "flows",
+    "notifications",
+    "portal",
+    "services",
+    "reports",
+    "uvicorn.error",
+)
 MASK = "***"
 # a personal link's token: /t/<token>, /o/<token> (and anything after it in that segment)
 _LINK_TOKEN = re.compile(r"/([to])/[^/\s?#\"']+")

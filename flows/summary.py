@@ -13,17 +13,19 @@ from sqlmodel import Session
 
 from config.settings import Settings
 from domain.access import SUMMARY_INTERIM, SUMMARY_YEARLY
-from domain.cycles import Cycle, academic_year_of, first_cycle
+from domain.combined import build_combined, reports_cycle
+from domain.cycles import Cycle, academic_year_of
 from domain.db import session_scope
 from domain.roadmap import Roadmap
 from domain.roadmap_file import slug_part
-from domain.roadmaps import activation_day, choose_roadmap, running_roadmaps, tracked_since
-from domain.stored_summaries import SummaryFile, store_summary
+from domain.roadmaps import choose_roadmap, running_roadmaps, tracked_since
+from domain.stored_summaries import SUMMARY_COMBINED, SummaryFile, store_summary
 from domain.summary import YearlySummary, build_summary
 from flows.context import local_day, moment, runtime
 from notifications.mime import Attachment, mail_domain
 from notifications.outbox import queue_email
 from notifications.render import render
+from reports.combined import render_combined_all
 from reports.write import Format, render_all, write_files
 
 ATTACH = ("docx", "xlsx")
@@ -43,7 +45,7 @@ def summary_kind(cycle: Cycle, as_of: date) -> str:
 
 
 def stored_files(rendered: Mapping[Format, bytes], stem: str) -> dict[str, SummaryFile]:
-    return {fmt: SummaryFile(f"{stem}.{fmt}", data) for fmt, data in rendered.items()}
+    return {str(fmt): SummaryFile(f"{stem}.{fmt}", data) for fmt, data in rendered.items()}
 
 
 def mail_summary(
@@ -89,9 +91,7 @@ def mail_summary(
     )
 
 
-def _written(
-    files: Mapping[str, SummaryFile], out_dir: str | None, stem: str
-) -> dict[str, str]:
+def _written(files: Mapping[str, SummaryFile], out_dir: str | None, stem: str) -> dict[str, str]:
     """Where the files are: copies in `out_dir` when asked for, else their names in the
     database (`stored_summary_file`)."""
     if not out_dir:
@@ -158,11 +158,39 @@ def write_summary(
 
 def reported(roadmap: Roadmap, cycle: Cycle, tz: ZoneInfo) -> bool:
     """False for a cycle before the roadmap's first or one that ended before tracking."""
-    activated = activation_day(roadmap, tz)
-    return not (
-        cycle < first_cycle(roadmap.order_date)
-        or (activated is not None and cycle.ends < activated)
+    return reports_cycle(roadmap, cycle, tz)
+
+
+@task(retries=1, retry_delay_seconds=10)
+def write_combined_summary(
+    cycle_name: str, at: datetime, out_dir: str | None = None
+) -> dict[str, str]:
+    """The one report of every roadmap of `cycle_name` (roadmaps activated after the
+    cycle's end are left out), stored as kind `combined` (one per cycle, replaced)."""
+    settings, engine = runtime()
+    cycle = Cycle.parse(cycle_name)
+    as_of = min(local_day(at, settings), cycle.ends)
+    with session_scope(engine) as session:
+        combined = build_combined(session=session, cycle=cycle, as_of=as_of, tz=settings.tz)
+        if len(combined.parts) < 2:
+            return {}  # one roadmap's own report says it all
+        stem = f"summary-all-{cycle.name.replace('/', '-')}"
+        files = stored_files(render_combined_all(combined), stem)
+        store_summary(
+            session,
+            roadmap_id=None,
+            cycle=cycle.name,
+            kind=SUMMARY_COMBINED,
+            as_of=as_of,
+            at=at,
+            files=files,
+        )
+    create_markdown_artifact(
+        key=f"summary-all-{cycle.first}-{cycle.first + 1}",
+        markdown=files["md"].content.decode("utf-8"),
+        description=f"Сводная справка по всем дорожным картам за {cycle.name}, на {as_of:%d.%m.%Y}",
     )
+    return _written(files, out_dir, stem)
 
 
 @flow(name="summary", flow_run_name="summary · {cycle}")
@@ -186,4 +214,7 @@ def summary_flow(
         target = str(Path(out_dir) / slug_part(key)) if out_dir and len(keys) > 1 else out_dir
         written = write_summary(name, when, target, key)
         files.update({fmt if len(keys) == 1 else f"{key}:{fmt}": p for fmt, p in written.items()})
+    if len(keys) > 1:
+        combined = write_combined_summary(name, when, out_dir)
+        files.update({f"{SUMMARY_COMBINED}:{fmt}": p for fmt, p in combined.items()})
     return files

@@ -65,6 +65,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def write_file(path: Path, data: bytes) -> Path:
+    """Rendered bytes to `path` (folders created; replaced atomically)."""
+    _write_atomically(path, data)
+    return path
+
+
 def write_summary(
     summary: YearlySummary, fmt: Format, path: Path, *, charts: Charts | None = None
 ) -> Path:
