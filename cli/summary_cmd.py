@@ -62,8 +62,9 @@ def _format(fmt: str | None, output: Path | None) -> Format:
 
 
 def _is_folder(output: Path) -> bool:
-    """`-o DIR/` (or an existing folder): every format into it."""
-    return output.is_dir() or str(output).endswith(("/", "\\"))
+    """`-o DIR` (an existing folder, or a name without an extension): every format into
+    it, each `summary-<cycle>.<format>`."""
+    return output.is_dir() or not output.suffix
 
 
 def _combined(
@@ -134,7 +135,10 @@ def register(app: typer.Typer) -> None:
             None,
             "--output",
             "-o",
-            help="File to write (default: summary-<cycle>.<format> in the current folder).",
+            help=(
+                "File to write (default: summary-<cycle>.<format> in the current folder); "
+                "a folder gets all four formats."
+            ),
         ),
         as_of: str | None = typer.Option(
             None,
@@ -153,8 +157,8 @@ def register(app: typer.Typer) -> None:
             help="One combined report of every roadmap of the cycle (сводная справка).",
         ),
     ) -> None:
-        """Write the yearly summary (аналитическая справка) of one cycle; -o DIR/ writes
-        all four formats into the folder."""
+        """Write the yearly summary (аналитическая справка) of one cycle; -o DIR (a
+        folder, or a name without an extension) writes all four formats into it."""
         try:
             wanted = Cycle.parse(cycle)
         except CycleError:
