@@ -63,7 +63,9 @@ def summary_list(request: Request, portal: Portal = Depends(portal_of)) -> Respo
         titles = {r.id: f"{r.key} — {r.title}" for r in session.exec(select(Roadmap)).all()}
         stored = session.exec(
             select(StoredSummary).order_by(
-                col(StoredSummary.cycle).desc(), col(StoredSummary.roadmap_id), col(StoredSummary.kind)
+                col(StoredSummary.cycle).desc(),
+                col(StoredSummary.roadmap_id),
+                col(StoredSummary.kind),
             )
         ).all()
         rows = [

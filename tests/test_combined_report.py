@@ -31,10 +31,10 @@ from domain.tasks import Occurrence, Task
 from reports.combined import (
     ORGANISATIONS_HEADING,
     combined_organisations_table,
-    items_table,
     render_combined_all,
     roadmaps_table,
 )
+from reports.tables import items_table
 from tests.summary_world import AS_OF, CYCLE, END, MSK, START, build_district
 from tests.test_report_pdf import EDGE_PT, WORD, _layout_pages, _pages, _tool
 
