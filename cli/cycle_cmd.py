@@ -203,10 +203,17 @@ def serve(
     if portal:
         import uvicorn
 
+        from config.logs import configure_logging
         from portal.app import create_app
 
+        configure_logging(settings)
+
         config = uvicorn.Config(
-            create_app(settings, engine), host=host, port=port, log_level="warning"
+            create_app(settings, engine),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,  # the portal logs requests itself, link tokens masked
         )
         threading.Thread(target=uvicorn.Server(config).run, daemon=True).start()
         console.print(

@@ -129,14 +129,18 @@ def portal_command(
     """Run the answer portal alone (personal links, the centre's review, the JSON API)."""
     import uvicorn
 
+    from config.logs import configure_logging
     from portal.app import create_app
 
     settings = settings_or_exit()
+    configure_logging(settings)
     app = create_app(settings)
     console.print(
         f"answer portal on http://{host}:{port} (links use {settings.portal_url})", soft_wrap=True
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # the portal's own access log masks link tokens; uvicorn's would not, so it is off,
+    # and uvicorn's other lines go through our handler (text or JSON, scrubbed)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,11 @@ class Environment(StrEnum):
     production = "production"
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"  # one JSON object a line, for a log collector
+
+
 class SmtpSecurity(StrEnum):
     none = "none"
     starttls = "starttls"
@@ -42,6 +47,7 @@ class Settings(BaseSettings):
     )
 
     environment: Environment = Environment.development
+    log_format: LogFormat = LogFormat.text  # ROADMAP_LOG_FORMAT: text or json (JSON lines)
     var_dir: Path = Path("var")
     database_url: str = ""  # empty: SQLite file `roadmap.db` under var_dir
     roadmap_file: Path = Path(__file__).resolve().parent / "roadmap.yaml"

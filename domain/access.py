@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from domain.types import UTCDateTime
@@ -41,10 +41,23 @@ SUMMARY_INTERIM = "interim"  # for the cycle in progress
 
 class StoredSummary(SQLModel, table=True):
     """A summary the summary flow produced, one per (roadmap, cycle, kind): writing it
-    again replaces the row (and its files), never adds one."""
+    again replaces the row (and its files), never adds one. The combined report of all
+    roadmaps has no roadmap (one per (cycle, kind)). Its files are `stored_summary_file`
+    rows (domain/stored_summaries.py), in the database, so every machine sees them."""
 
     __tablename__ = "stored_summary"
-    __table_args__ = (UniqueConstraint("roadmap_id", "cycle", "kind"),)
+    __table_args__ = (
+        UniqueConstraint("roadmap_id", "cycle", "kind"),
+        # NULLs are distinct in a unique constraint: the combined report's own index
+        Index(
+            "uq_stored_summary_all_roadmaps",
+            "cycle",
+            "kind",
+            unique=True,
+            sqlite_where=text("roadmap_id IS NULL"),
+            postgresql_where=text("roadmap_id IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     roadmap_id: int | None = Field(default=None, foreign_key="roadmap.id", index=True)
@@ -52,7 +65,8 @@ class StoredSummary(SQLModel, table=True):
     kind: str = Field(default=SUMMARY_YEARLY, max_length=16)
     as_of: date | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
-    directory: str
+    # why the row has no files (an upgrade found none where an earlier release wrote them)
+    note: str = ""
 
 
 class AdminSessionRecord(SQLModel, table=True):

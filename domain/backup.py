@@ -3,8 +3,9 @@
 The archive holds `manifest.json` (format, schema revision, row counts, each file's size
 and SHA-256), one JSON-lines file per table in dependency order
 (`tables/03-roadmap_item.jsonl`: one row a line, ids kept) and the files under
-`files/uploads/` and `files/summaries/` (the var folder's answers' uploads and written
-summaries). It reads the same on SQLite and PostgreSQL, so it also moves an installation
+`files/uploads/` (answers' uploads that earlier releases kept only in the var folder).
+Uploads and written summaries of this release are database rows (`file_blob`), so the
+tables hold them. It reads the same on SQLite and PostgreSQL, so it also moves an installation
 from one to the other.
 
 Plain code: given a connection and folders; no Prefect, no clock (the time is passed in).
@@ -34,7 +35,7 @@ import domain.models  # noqa: F401  (registers every table)
 
 FORMAT = "roadmap-engine-backup"
 VERSION = 1
-FILE_FOLDERS = ("uploads", "summaries")
+FILE_FOLDERS = ("uploads",)
 BATCH = 500
 
 
@@ -224,17 +225,6 @@ def _safe_target(var_dir: Path, name: str, source: str) -> Path:
     return var_dir.joinpath(*parts[1:])
 
 
-def _moved_directory(value: str, old_var: str, var_dir: Path) -> str:
-    """A stored summary's folder inside the backed-up var folder, moved into this one."""
-    for base in {old_var, str(Path(old_var).resolve())}:
-        try:
-            relative = Path(value).relative_to(base)
-        except ValueError:
-            continue
-        return str(var_dir / relative)
-    return value
-
-
 def restore(conn: Connection, *, archive_path: Path, var_dir: Path, force: bool) -> BackupReport:
     """Load the archive into the database behind `conn` (migrated to the same schema
     revision, inside the caller's transaction) and its files into `var_dir`.
@@ -287,9 +277,7 @@ def restore(conn: Connection, *, archive_path: Path, var_dir: Path, force: bool)
                     raise BackupError(f"{source}: the rows of {table.name} are missing")
                 rows[table.name] = 0
                 continue
-            rows[table.name] = _load_table(
-                conn, table, archive, member, source, manifest=manifest, var_dir=var_dir
-            )
+            rows[table.name] = _load_table(conn, table, archive, member, source)
             expected = manifest.get("rows", {}).get(table.name)
             if expected is not None and expected != rows[table.name]:
                 raise BackupError(
@@ -308,9 +296,6 @@ def _load_table(
     archive: zipfile.ZipFile,
     member: str,
     source: str,
-    *,
-    manifest: dict[str, Any],
-    var_dir: Path,
 ) -> int:
     decoders = {c.name: _decoder(c) for c in table.columns}
     count = 0
@@ -335,10 +320,6 @@ def _load_table(
                         raise ValueError(f"column {key}: {exc}") from None
             except (ValueError, AttributeError) as exc:
                 raise BackupError(f"{source}: {member}, line {line_number}: {exc}") from None
-            if table.name == "stored_summary" and isinstance(row.get("directory"), str):
-                row["directory"] = _moved_directory(
-                    row["directory"], str(manifest.get("var_dir", "")), var_dir
-                )
             batch.append(row)
             count += 1
             if len(batch) >= BATCH:

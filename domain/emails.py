@@ -71,3 +71,6 @@ class OutboxRun(SQLModel, table=True):
     failed: int = 0
     written_to_files: int = 0
     problem: str = ""  # a configuration problem that stopped all mail, in Russian
+    # the SMTP server refused the connection and nothing was sent: once is a server that
+    # is restarting; several runs in a row are a wrong host or port (delivery.py)
+    connection_refused: bool = False

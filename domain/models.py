@@ -14,6 +14,7 @@ from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
+from domain.stored_summaries import StoredSummaryFile
 from domain.tasks import Occurrence, Task, TaskEvent
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Roadmap",
     "RoadmapItem",
     "StoredSummary",
+    "StoredSummaryFile",
     "Task",
     "TaskEvent",
 ]

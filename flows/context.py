@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
 
+from config.logs import configure_logging
 from config.runtime import cached_engine
 from config.settings import Settings, get_settings
 from domain.reminders import Policy
@@ -14,7 +15,18 @@ from domain.reminders import Policy
 
 def runtime() -> tuple[Settings, Engine]:
     settings = get_settings()
+    _logs_configured(settings)
     return settings, cached_engine(settings.effective_database_url)
+
+
+_configured: list[Settings] = []
+
+
+def _logs_configured(settings: Settings) -> None:
+    """Once per process and settings: text or JSON lines, scrubbed of secrets."""
+    if not _configured or _configured[0] is not settings:
+        configure_logging(settings)
+        _configured[:] = [settings]
 
 
 def moment(at: datetime | None) -> datetime:

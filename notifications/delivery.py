@@ -57,6 +57,7 @@ from domain.formatting import local_time
 from domain.types import UTCDateTime
 from notifications.mime import address_of, build_message, mail_domain, safe_filename_part
 from notifications.outbox import queue_email
+from notifications.refusals import refusal_problem, refused_connection
 from notifications.render import render
 from notifications.wire import message_bytes
 
@@ -87,6 +88,8 @@ class DeliveryReport:
     # Nothing went out and the reason is our configuration (unknown host, refused login,
     # TLS): what to fix, in Russian. Not part of the counts' equality.
     problem: str = field(default="", compare=False)
+    # every connection was refused and nothing sent (notifications/refusals.py)
+    connection_refused: bool = field(default=False, compare=False)
 
 
 class DeliveryProblem(RuntimeError):
@@ -110,6 +113,7 @@ class Outcome:
     # is retried without limit.
     not_the_message: bool = False
     config_problem: str = ""  # our settings are wrong (see config_problem())
+    connection_refused: bool = False  # nothing listens there: a restart, or a wrong port
 
 
 def _unreachable(detail: str) -> Outcome:
@@ -583,6 +587,7 @@ class SmtpConnection:
                         "не удалось подключиться к почтовому серверу: " + classify(exc).detail,
                         not_the_message=True,
                         config_problem=config_problem(exc, self.settings),
+                        connection_refused=refused_connection(exc),
                     )
                 self.client = client
             assert self.client is not None
@@ -684,6 +689,7 @@ class _Run:
         self.record_lock = asyncio.Lock()
         self.flushes: set[asyncio.Task[None]] = set()
         self.problem = ""
+        self.refused = False
         self.gate_waiting: list[tuple[int, asyncio.Future[bool]]] = []
         self.gate_task: asyncio.Task[None] | None = None
 
@@ -807,6 +813,7 @@ class _Run:
     def _count(self, row: OutgoingEmail, outcome: Outcome, result: Result | None) -> None:
         if outcome.config_problem:
             self.problem = outcome.config_problem
+        self.refused = self.refused or outcome.connection_refused
         if result is Result.sent:
             if self.settings.email_enabled:
                 self.report.sent += 1
@@ -957,8 +964,16 @@ async def deliver_due(
                 await connection.close()
         if run.problem and not report.sent:
             report.problem = run.problem
+        elif run.refused and not report.sent:
+            report.connection_refused = True
+            report.problem = await asyncio.to_thread(_refusals, engine, settings, started)
     await asyncio.to_thread(_record_run, engine, report, started)
     return report
+
+
+def _refusals(engine: Engine, settings: Settings, started: datetime) -> str:
+    with Session(engine) as session:
+        return refusal_problem(session, settings, started)
 
 
 def _record_run(engine: Engine, report: DeliveryReport, started: datetime) -> None:
@@ -972,6 +987,7 @@ def _record_run(engine: Engine, report: DeliveryReport, started: datetime) -> No
                 failed=report.failed,
                 written_to_files=report.written_to_files,
                 problem=report.problem,
+                connection_refused=report.connection_refused,
             )
         )
         session.commit()

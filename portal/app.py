@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse
 
+from config.logs import ACCESS_LOGGER, mask_path
 from config.settings import Settings
 from domain.db import session_scope
 from domain.formatting import local_date, local_time, ru_date
@@ -237,13 +240,48 @@ def _templates(settings: Settings) -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+async def access_log(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """One line per request: method, path (link tokens and query strings masked),
+    status, duration, client; outermost, so refusals and errors are logged too."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        path = mask_path(request.url.path, request.url.query)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        client = request.client.host if request.client else "-"
+        access_logger.info(
+            '%s "%s %s" %s %.1f ms',
+            client,
+            request.method,
+            path,
+            status,
+            duration_ms,
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "client": client,
+            },
+        )
+
+
 def create_app(
     settings: Settings,
     engine: Engine | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The portal as an ASGI app; `clock` lets tests move time (default: the real clock)."""
-    from portal import admin, api, api_admin, inbox_review, pages, workplace
+    from portal import admin, api, api_admin, inbox_review, pages, summaries, workplace
     from portal.limits import RequestGuard
 
     if engine is None:
@@ -286,10 +324,13 @@ def create_app(
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    app.middleware("http")(access_log)
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     app.include_router(admin.router)
     app.include_router(inbox_review.router)
+    app.include_router(summaries.router)
     app.include_router(api.router)
     from portal import health
 

@@ -466,6 +466,20 @@ def _title_block(b: _Builder) -> None:
         b.centred(f"Мониторинг ведётся с {s.tracked_since:%d.%m.%Y}", size=11)
 
 
+def items_by_section(b: _Builder, summary: YearlySummary, number: str, level: int = 2) -> None:
+    """Each section of the roadmap (`number`.1, `number`.2, …), each item's result in a
+    few sentences and its figures (the combined report reuses it, one level down)."""
+    for s_index, section in enumerate(summary.sections, start=1):
+        b.heading(f"{number}.{s_index}. {section.name}", level)
+        for item in section.items:
+            b.heading(f"№ {item.number}. {item.title}", level + 1, in_toc=False)
+            b.para(f"Сроки: {item.schedule_text}. Ответственные: {item.responsible}.", indent=True)
+            b.para(" ".join(item_text(item, summary)))
+            indicators = _without_empty_columns(item_indicators_table(summary, item.number), 2)
+            if indicators.rows:
+                b.table(indicators)
+
+
 def build_docx(summary: YearlySummary, charts: list[tuple[str, bytes]] | None = None) -> bytes:
     """The document as bytes; `charts` (caption, PNG) default to the standard charts:
     the first is the items' chart, the others the organisations'."""
@@ -488,15 +502,7 @@ def build_docx(summary: YearlySummary, charts: list[tuple[str, bytes]] | None = 
         b.picture(*pictures[0])
 
     b.heading("2. Исполнение мероприятий по разделам дорожной карты", 1)
-    for s_index, section in enumerate(summary.sections, start=1):
-        b.heading(f"2.{s_index}. {section.name}", 2)
-        for item in section.items:
-            b.heading(f"№ {item.number}. {item.title}", 3, in_toc=False)
-            b.para(f"Сроки: {item.schedule_text}. Ответственные: {item.responsible}.", indent=True)
-            b.para(" ".join(item_text(item, summary)))
-            indicators = _without_empty_columns(item_indicators_table(summary, item.number), 2)
-            if indicators.rows:
-                b.table(indicators)
+    items_by_section(b, summary, "2")
 
     b.heading("3. Исполнение по организациям", 1)
     ranked = ranked_organisations(summary)

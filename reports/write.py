@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -64,6 +65,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def write_file(path: Path, data: bytes) -> Path:
+    """Rendered bytes to `path` (folders created; replaced atomically)."""
+    _write_atomically(path, data)
+    return path
+
+
 def write_summary(
     summary: YearlySummary, fmt: Format, path: Path, *, charts: Charts | None = None
 ) -> Path:
@@ -72,14 +79,27 @@ def write_summary(
     return path
 
 
+def render_all(summary: YearlySummary) -> dict[Format, bytes]:
+    """All four formats from one computation, as bytes: {format: file's bytes}."""
+    from reports.charts import all_charts
+
+    charts = all_charts(summary)  # drawn once for the HTML page and the Word document
+    return {fmt: render(summary, fmt, charts) for fmt in FORMATS}
+
+
+def write_files(files: Mapping[str, bytes], directory: Path, stem: str) -> dict[str, Path]:
+    """Rendered formats into `directory` as `<stem>.<fmt>`; returns {format: path}."""
+    written: dict[str, Path] = {}
+    for fmt, data in files.items():
+        path = directory / f"{stem}.{fmt}"
+        _write_atomically(path, data)
+        written[fmt] = path
+    return written
+
+
 def write_all(
     summary: YearlySummary, directory: Path, stem: str = "summary-2022-2023"
 ) -> dict[str, Path]:
     """All four formats into `directory` as `<stem>.<fmt>`; returns {format: path}."""
-    from reports.charts import all_charts
-
-    charts = all_charts(summary)  # drawn once for the HTML page and the Word document
-    return {
-        fmt: write_summary(summary, fmt, directory / f"{stem}.{fmt}", charts=charts)
-        for fmt in FORMATS
-    }
+    rendered: dict[str, bytes] = {str(fmt): data for fmt, data in render_all(summary).items()}
+    return write_files(rendered, directory, stem)

@@ -18,13 +18,14 @@ from sqlmodel import Session
 from typer.testing import CliRunner
 
 from config.settings import Settings, SettingsError, get_settings, load_settings
-from domain.access import StoredSummary
+from domain.access import SUMMARY_YEARLY
 from domain.backup import BackupError, dump, restore, tables
 from domain.db import make_engine, upgrade
 from domain.emails import OutgoingEmail
 from domain.enums import OrgKind, TaskEventKind
 from domain.evidence import EvidenceFile, FileBlob
 from domain.organisations import Organisation
+from domain.stored_summaries import StoredSummaryFile, SummaryFile, file_content, store_summary
 from domain.tasks import Task, TaskEvent
 from services.answers import UploadedFile, submit_answer
 from tests.conftest import make_settings, postgres_url
@@ -32,6 +33,19 @@ from tests.portal_world import PDF, START, build_world, good_form
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SUMMARY_MD = "# Аналитическая справка\n\nВсего задач: 2\n"
+SUMMARY_FILES = {
+    "md": SummaryFile("summary-2022-2023.md", SUMMARY_MD.encode("utf-8")),
+    "docx": SummaryFile("summary-2022-2023.docx", b"PK\x03\x04" + bytes(range(256))),
+}
+
+
+def stored_summary_bytes(engine: Engine) -> dict[str, bytes]:
+    """{file name: bytes} of every stored summary file, read back from the database."""
+    with Session(engine) as s:
+        return {
+            f.file_name: file_content(s, f)
+            for f in s.exec(select(StoredSummaryFile)).scalars()  # type: ignore[call-overload]
+        }
 
 
 def fill(settings: Settings, engine: Engine) -> None:
@@ -49,18 +63,18 @@ def fill(settings: Settings, engine: Engine) -> None:
             settings=settings,
             now=START,
         )
-        folder = settings.var_dir / "summaries" / "r209" / "2022-2023"
-        folder.mkdir(parents=True)
-        (folder / "summary-2022-2023.md").write_text(SUMMARY_MD, encoding="utf-8")
-        (folder / "summary-2022-2023.docx").write_bytes(b"PK\x03\x04" + bytes(range(256)))
-        s.add(
-            StoredSummary(
-                roadmap_id=1,
-                cycle="2022/2023",
-                as_of=date(2023, 8, 31),
-                created_at=START,
-                directory=str(folder),
-            )
+        # an upload an earlier release kept only under the var folder
+        legacy = settings.var_dir / "uploads" / "legacy" / "answer-2021.pdf"
+        legacy.parent.mkdir(parents=True)
+        legacy.write_bytes(PDF)
+        store_summary(
+            s,
+            roadmap_id=1,
+            cycle="2022/2023",
+            kind=SUMMARY_YEARLY,
+            as_of=date(2023, 8, 31),
+            at=START,
+            files=SUMMARY_FILES,
         )
         s.commit()
 
@@ -78,7 +92,7 @@ def snapshot(engine: Engine) -> dict[str, list[dict[str, Any]]]:
 def files_of(var_dir: Path) -> dict[str, bytes]:
     return {
         p.relative_to(var_dir).as_posix(): p.read_bytes()
-        for folder in ("uploads", "summaries")
+        for folder in ("uploads",)
         for p in sorted((var_dir / folder).rglob("*"))
         if p.is_file()
     }
@@ -141,9 +155,13 @@ def test_a_backup_restores_row_for_row_with_its_files(
     assert before["task"] and before["evidence_file"] and before["outgoing_email"]
     assert before["notice"] or before["task_event"]
     stored = files_of(settings.var_dir)
-    # uploads live in the database (file_blob) and travel with its rows; summaries are files
-    assert before["file_blob"] and not any(name.startswith("uploads/") for name in stored)
-    assert len(stored) == 2
+    # uploads and summaries live in the database (file_blob) and travel with its rows;
+    # only an earlier release's upload is a file of the var folder
+    assert before["file_blob"] and before["stored_summary_file"]
+    assert list(stored) == ["uploads/legacy/answer-2021.pdf"]
+    assert stored_summary_bytes(any_engine) == {
+        f.file_name: f.content for f in SUMMARY_FILES.values()
+    }
 
     archive = tmp_path / "backup.zip"
     back_up(any_engine, settings, archive)
@@ -161,12 +179,9 @@ def test_a_backup_restores_row_for_row_with_its_files(
     restore_into(target, archive, var_dir)
 
     after = snapshot(target)
-    moved = str(var_dir / "summaries" / "r209" / "2022-2023")
-    assert [r["directory"] for r in after["stored_summary"]] == [moved]
-    for row in before["stored_summary"]:
-        row["directory"] = moved
     assert after == before  # every table, every column, ids kept
     assert files_of(var_dir) == stored
+    assert stored_summary_bytes(target) == stored_summary_bytes(any_engine)
     with Session(target) as s:
         upload = s.exec(select(EvidenceFile)).scalars().one()  # type: ignore[call-overload]
         assert s.get(FileBlob, upload.blob_id).content == PDF  # type: ignore[union-attr]
@@ -259,7 +274,7 @@ def test_damaged_or_foreign_archives_are_refused(
         restore_into(target, rewrite("bad.zip", bad_line), tmp_path / "v")
 
     def flipped(member: str, data: bytes) -> bytes:
-        return data[::-1] if member.startswith("files/summaries/") else data
+        return data[::-1] if member.startswith("files/uploads/") else data
 
     with pytest.raises(BackupError, match="does not match its checksum"):
         restore_into(target, rewrite("flipped.zip", flipped), tmp_path / "v")
@@ -285,7 +300,7 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     runner = CliRunner()
     out = runner.invoke(app, ["backup", "-o", str(tmp_path / "b.zip")])
     assert out.exit_code == 0, out.output
-    assert "резервная копия записана" in out.output and "файлов: 2" in out.output
+    assert "резервная копия записана" in out.output and "файлов: 1" in out.output
 
     target = use(tmp_path / "b")
     done = runner.invoke(app, ["restore", str(tmp_path / "b.zip")])
@@ -293,9 +308,6 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "восстановлено" in done.output
     restored = make_engine(target.effective_database_url)
     after = snapshot(restored)
-    moved = str(target.var_dir / "summaries" / "r209" / "2022-2023")
-    for row in before["stored_summary"]:
-        row["directory"] = moved
     assert after == before
     again = runner.invoke(app, ["restore", str(tmp_path / "b.zip")])
     assert again.exit_code == 1 and "--force" in again.output
