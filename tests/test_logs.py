@@ -28,7 +28,7 @@ from tests.smtp import SinkHandler
 from tests.test_check import SECRET, login_server  # noqa: F401  (the fixture)
 from tests.test_delivery import queue_plain
 from tests.test_notifications import NOW
-from tests.test_portal import START, build_world
+from tests.portal_world import START, build_world
 
 WRONG_PASSWORD = "wr0ng-Passw0rd-42"
 
