@@ -38,6 +38,7 @@ from portal.pages import (
     read_form,
 )
 from portal.views import submissions
+from services.deputies import link_answer_note
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -226,6 +227,7 @@ async def post_answer(
                     settings=portal.settings,
                     now=portal.now(),
                     written=written,
+                    via=link_answer_note(page.link),
                 )
             except AnswerError as exc:
                 session.rollback()
