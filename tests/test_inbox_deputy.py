@@ -183,10 +183,10 @@ def test_a_deputys_reply_is_the_organisations_answer_while_it_holds_and_waits_af
     room.read(AFTER)
     late = [m for m in room.messages() if m.status == InboundStatus.review]
     assert len(late) == 2
-    for message in late:
-        assert message.from_addr == DEPUTY_A
-        assert "замещение не действует" in message.reason
-        assert "15.09.2022" in message.reason
+    for waiting in late:
+        assert waiting.from_addr == DEPUTY_A
+        assert "замещение не действует" in waiting.reason
+        assert "15.09.2022" in waiting.reason
     # nothing applied: still one answer each, and nobody is answered automatically
     assert len(submitted_events(room, world.a5)) == 1
     assert len(submitted_events(room, world.a13)) == 1
