@@ -741,7 +741,9 @@ def new_link(
         if isinstance(found, Response):
             return found
         ctx, task = found
-        recipient, _cc = task_recipient(session=session, task=task, settings=portal.settings)
+        recipient, _cc = task_recipient(
+            session=session, task=task, settings=portal.settings, on_day=portal.today()
+        )
         url = issue_task_link(
             session=session,
             task=task,
