@@ -311,4 +311,4 @@ def admin_sets_deputy(
     return RedirectResponse(f"/admin/orgs/{org_id}/deputy?done={done}", status_code=303)
 
 
-__all__ = ["LinkProblem", "answer_lines", "deputy_context", "org_csrf", "router"]
+__all__ = ["answer_lines", "deputy_context", "org_csrf", "router"]
