@@ -1,4 +1,5 @@
-"""`roadmap orgs import FILE`, `list`, `deactivate NAME`, `activate NAME`: the registry.
+"""`roadmap orgs import FILE`, `list`, `deactivate NAME`, `activate NAME`, `deputy NAME`:
+the registry.
 
 Messages are in Russian: the centre's administrators run these commands.
 """
@@ -24,7 +25,9 @@ from cli.common import err_console, fail, no_traceback, settings_or_exit
 from config.runtime import open_engine
 from config.settings import Settings
 from domain.db import session_scope
+from domain.deputies import BY_CLI, DeputyError, deputy_of, read_deputy
 from domain.enums import TaskStatus
+from domain.formatting import local_time
 from domain.org_import import (
     COLUMNS,
     RUSSIAN_COLUMNS,
@@ -36,6 +39,7 @@ from domain.org_import import (
 from domain.organisations import Organisation
 from domain.summary import ORG_KIND_LABELS
 from domain.tasks import Task
+from services.deputies import clear_deputy, set_deputy, shown_changes
 
 console = Console(highlight=False)
 
@@ -298,6 +302,97 @@ def activate_command(
     _set_active(name, active=True)
 
 
+def _one_org(session: Session, name: str) -> Organisation:
+    orgs = list(session.exec(select(Organisation).order_by(col(Organisation.id))))
+    found = find_organisations(orgs, name)
+    if not found:
+        raise fail(
+            f"организация «{escape(name)}» не найдена ни по наименованию, ни по краткому "
+            "наименованию; список: `roadmap orgs list`"
+        )
+    if len(found) > 1:
+        names = "; ".join(f"{o.name} (id {o.id})" for o in found)
+        raise fail(
+            f"«{escape(name)}» подходит нескольким организациям: {escape(names)}; "
+            "укажите полное наименование или id"
+        )
+    return found[0]
+
+
+@orgs_app.command("deputy")
+@no_traceback
+def deputy_command(
+    name: Annotated[str, typer.Argument(help="Full or short name (or id) of the organisation.")],
+    deputy_name: Annotated[str, typer.Option("--name", help="The deputy's full name (ФИО).")] = "",
+    email: Annotated[str, typer.Option("--email", help="The deputy's email address.")] = "",
+    from_day: Annotated[
+        str, typer.Option("--from", help="First day, ДД.ММ.ГГГГ or YYYY-MM-DD (inclusive).")
+    ] = "",
+    until_day: Annotated[
+        str, typer.Option("--until", help="Last day, ДД.ММ.ГГГГ or YYYY-MM-DD (inclusive).")
+    ] = "",
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the deputy: mail goes to the head again.")
+    ] = False,
+) -> None:
+    """Name the head's deputy for a period (task mail then goes to the deputy, head in
+    copy), or --clear it; without options, print the current deputy and its history."""
+    settings = settings_or_exit()
+    now = datetime.now(UTC)
+    given = any(v.strip() for v in (deputy_name, email, from_day, until_day))
+    if clear and given:
+        raise fail("укажите либо --clear, либо --name/--email/--from/--until, но не вместе")
+    with _database(settings) as session:
+        org = _one_org(session, name)
+        label = escape(org.short_name or org.name)
+        assert org.id is not None
+        if clear:
+            change = clear_deputy(session, org, by=BY_CLI, actor=_operator(), now=now)
+            if change is None:
+                console.print(f"{label}: заместитель не был назначен; ничего не изменено.")
+            else:
+                console.print(f"{label}: заместитель снят, задачи снова приходят руководителю.")
+            return
+        if not given:
+            deputy = deputy_of(org)
+            if deputy is None:
+                console.print(f"{label}: заместитель не назначен.")
+            else:
+                console.print(
+                    f"{label}: заместитель {escape(deputy.name)} <{escape(deputy.email)}>, "
+                    f"с {deputy.from_day:%d.%m.%Y} по {deputy.until_day:%d.%m.%Y}."
+                )
+            for row in shown_changes(session, org.id):
+                console.print(
+                    f"  {local_time(row.at, settings.tz)} {escape(row.who)}: было — "
+                    f"{escape(row.before)}; стало — {escape(row.after)}"
+                )
+            return
+        try:
+            deputy = read_deputy(
+                org, name=deputy_name, email=email, from_text=from_day, until_text=until_day
+            )
+        except DeputyError as exc:
+            options = {"name": "--name", "email": "--email", "from": "--from", "until": "--until"}
+            for key, message in exc.errors.items():
+                err_console.print(f"{options.get(key, key)}: {escape(message)}")
+            raise typer.Exit(1) from None
+        change = set_deputy(session, org, deputy, by=BY_CLI, actor=_operator(), now=now)
+        if change is None:
+            console.print(f"{label}: этот заместитель уже назначен; ничего не изменено.")
+            return
+        console.print(
+            f"{label}: заместитель {escape(deputy.name)} <{escape(deputy.email)}> с "
+            f"{deputy.from_day:%d.%m.%Y} по {deputy.until_day:%d.%m.%Y} включительно: "
+            "на эти дни письма о задачах идут ему, руководителю — копии."
+        )
+
+
+def _operator() -> str:
+    """Who ran the command, for the history (the system user's name)."""
+    return os.environ.get("USER", "")[:254]
+
+
 def register(app: typer.Typer) -> None:
-    """Add `orgs import`, `list`, `deactivate` and `activate`."""
+    """Add `orgs import`, `list`, `deactivate`, `activate` and `deputy`."""
     app.add_typer(orgs_app, name="orgs")

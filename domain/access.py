@@ -19,6 +19,10 @@ class AccessLink(SQLModel, table=True):
     task_id: int | None = Field(default=None, foreign_key="task.id", index=True)
     organisation_id: int | None = Field(default=None, foreign_key="organisation.id", index=True)
     recipient: str = Field(max_length=254)
+    # "deputy" for a link mailed to the organisation's deputy (domain.deputies), who is
+    # then named as the one who answered; "" for the head, curator or centre
+    recipient_role: str = Field(default="", max_length=16)
+    recipient_name: str = Field(default="", max_length=200)
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

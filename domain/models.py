@@ -9,6 +9,7 @@ from domain.access import (
     LoginAttempt,
     StoredSummary,
 )
+from domain.deputies import DeputyChange
 from domain.emails import Notice, OutboxRun, OutgoingEmail
 from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.inbound import InboundMessage
@@ -23,6 +24,7 @@ __all__ = [
     "AdminUser",
     "ApiToken",
     "ArtifactPublish",
+    "DeputyChange",
     "Evidence",
     "EvidenceFile",
     "FileBlob",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlmodel import Field, SQLModel
 
@@ -20,4 +20,10 @@ class Organisation(SQLModel, table=True):
     curator_name: str = ""
     curator_email: str = Field(default="", max_length=254)
     active: bool = True
+    # the head's deputy (domain.deputies): gets the tasks, head in copy, from..until
+    # inclusive; empty email = none
+    deputy_name: str = Field(default="", max_length=200)
+    deputy_email: str = Field(default="", max_length=254)
+    deputy_from: date | None = None
+    deputy_until: date | None = None
     updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

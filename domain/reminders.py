@@ -291,7 +291,7 @@ def owed_notices(
             continue
         item = items[task.item_id]
         org = orgs.get(task.organisation_id) if task.organisation_id else None
-        to, cc = task_recipients(task, org, item, centre_email)
+        to, cc = task_recipients(task, org, item, centre_email, on_day=today)
         for kind, step in steps:
             if kind is NoticeKind.escalation:
                 owed.append(

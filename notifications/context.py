@@ -48,7 +48,8 @@ class TaskParts:
         return self.organisation.name if self.organisation else settings.centre_name
 
     def person_name(self, recipient: str) -> str:
-        """The name behind `recipient` if we know it (head, curator or the item's owner)."""
+        """The name behind `recipient` if we know it (head, curator, deputy or the item's
+        owner)."""
         who = recipient.strip().lower()
         org = self.organisation
         if org is not None:
@@ -56,6 +57,8 @@ class TaskParts:
                 return org.head_name
             if org.curator_email and org.curator_email.strip().lower() == who:
                 return org.curator_name
+            if org.deputy_email and org.deputy_email.strip().lower() == who:
+                return org.deputy_name
         if self.item.owner_email and self.item.owner_email.strip().lower() == who:
             return self.item.owner_name
         return ""

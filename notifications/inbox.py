@@ -12,13 +12,14 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
+from domain.deputies import deputy_of, holding_deputy, is_deputy_address
 from domain.emails import Notice, OutgoingEmail
 from domain.formatting import local_date
 from domain.inbound import InboundMessage, InboundStatus
@@ -51,6 +52,7 @@ from services.answers import (
     remove_written,
     submit_answer,
 )
+from services.deputies import reply_answer_note
 
 _OUR_TASK_ID = re.compile(r"^<(?:task-(\d+)\.[a-z_]+\.\d+|inbox-[0-9a-f]+\.(\d+))@")
 
@@ -58,10 +60,12 @@ _OUR_TASK_ID = re.compile(r"^<(?:task-(\d+)\.[a-z_]+\.\d+|inbox-[0-9a-f]+\.(\d+)
 # --- who may answer -----------------------------------------------------------------------
 
 
-def addresses_on_record(session: Session, task: Task, settings: Settings) -> set[str]:
+def addresses_on_record(
+    session: Session, task: Task, settings: Settings, on_day: date | None = None
+) -> set[str]:
     """The addresses whose replies count as the organisation's answer to `task`: its head
-    and its curator (an organisation's deputy joins here once deputies exist); for the
-    centre's own task, the item's owner and the centre."""
+    and its curator, and its deputy while the deputy holds on `on_day` (only then); for
+    the centre's own task, the item's owner and the centre."""
     found: set[str] = set()
     if task.organisation_id is None:
         item = session.get(RoadmapItem, task.item_id)
@@ -72,6 +76,9 @@ def addresses_on_record(session: Session, task: Task, settings: Settings) -> set
         org = session.get(Organisation, task.organisation_id)
         if org is not None:
             found.update(a for a in (org.head_email, org.curator_email) if a)
+            deputy = None if on_day is None else holding_deputy(org, on_day)
+            if deputy is not None:
+                found.add(deputy.email)
     return {a.strip().lower() for a in found if "@" in a}
 
 
@@ -196,19 +203,50 @@ def _org_name(session: Session, task: Task, settings: Settings) -> str:
 
 
 def _check_allowed(
-    session: Session, reply: ParsedReply, match: Match, parts: Sequence[_Part], settings: Settings
+    session: Session,
+    reply: ParsedReply,
+    match: Match,
+    parts: Sequence[_Part],
+    settings: Settings,
+    on_day: date,
 ) -> None:
     for part in parts:
         assert part.task.id is not None
+        _check_not_past_deputy(session, reply, part.task, settings, on_day)
         if part.task.id in match.token_task_ids:
             continue
-        if reply.from_addr and reply.from_addr in addresses_on_record(session, part.task, settings):
+        if reply.from_addr and reply.from_addr in addresses_on_record(
+            session, part.task, settings, on_day
+        ):
             continue
         raise Review(
             f"Отправитель {reply.from_addr or '(без адреса)'} не значится среди адресов "
             f"организации «{_org_name(session, part.task, settings)}» "
             f"(задача {_reference_of(session, part.task)})."
         )
+
+
+def _check_not_past_deputy(
+    session: Session, reply: ParsedReply, task: Task, settings: Settings, on_day: date
+) -> None:
+    """A reply from the organisation's deputy on a day the deputy does not hold waits for
+    the centre, even with the task's reply address: the tasks are the head's again."""
+    org = session.get(Organisation, task.organisation_id) if task.organisation_id else None
+    deputy = None if org is None else deputy_of(org)
+    if (
+        deputy is None
+        or not is_deputy_address(org, reply.from_addr)
+        or holding_deputy(org, on_day) is not None
+        or reply.from_addr in addresses_on_record(session, task, settings, on_day)
+    ):
+        return
+    raise Review(
+        f"Отправитель {reply.from_addr} — заместитель руководителя организации "
+        f"«{_org_name(session, task, settings)}» на срок с {deputy.from_day:%d.%m.%Y} по "
+        f"{deputy.until_day:%d.%m.%Y}; {on_day:%d.%m.%Y} замещение не действует, поэтому "
+        f"ответ на задачу {_reference_of(session, task)} не применён сам: примите его "
+        "вручную или откажите."
+    )
 
 
 def _reference_of(session: Session, task: Task) -> str:
@@ -298,6 +336,7 @@ def _answer_part(
     )
     problems = list(got.refused)
     if got.complete:
+        who = reply_answer_note(session, task, reply.from_addr, local_date(now, settings.tz))
         try:
             evidence = submit_answer(
                 session=session,
@@ -308,7 +347,8 @@ def _answer_part(
                 settings=settings,
                 now=now,
                 written=written,
-                via=f"ответ по электронной почте, Message-ID {reply.key}",
+                via=f"ответ по электронной почте, Message-ID {reply.key}"
+                + (f"; {who}" if who else ""),
             )
         except AnswerError as exc:
             labels = {f.name: f.label for f in answer_fields(item)}
@@ -399,7 +439,7 @@ def process_message(
     row.task_ids = list(match.task_ids)
     try:
         parts = _plan(session, reply, match)
-        _check_allowed(session, reply, match, parts, settings)
+        _check_allowed(session, reply, match, parts, settings, local_date(now, settings.tz))
         _check_answerable(session, parts)
         if not reply.from_addr:
             raise Review("В письме нет адреса отправителя.")

@@ -35,6 +35,7 @@ from services.answers import (
     remove_written,
     submit_answer,
 )
+from services.deputies import link_answer_note
 from services.links import LinkError
 from services.reviews import accept_task, return_task
 
@@ -225,6 +226,7 @@ async def post_answer(
                     settings=portal.settings,
                     now=portal.now(),
                     written=written,
+                    via=link_answer_note(page.link),
                 )
             except AnswerError as exc:
                 session.rollback()

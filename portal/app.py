@@ -337,4 +337,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(workplace.router)
     app.include_router(api_admin.router)
+    from portal import deputies
+
+    app.include_router(deputies.router)
     return app

@@ -30,6 +30,7 @@ from services.answers import (
     stored_content,
     submit_answer,
 )
+from services.deputies import link_answer_note
 from services.links import (
     LinkError,
     LinkProblem,
@@ -46,12 +47,17 @@ LINK_STATUS = {
     LinkProblem.unknown: 404,
     LinkProblem.expired: 410,
     LinkProblem.revoked: 410,
+    LinkProblem.deputy_ended: 410,
 }
 LINK_MESSAGES = {
     LinkProblem.tampered: "Ссылка повреждена: возможно, она скопирована не полностью.",
     LinkProblem.unknown: "Такой ссылки нет: возможно, задача удалена или ссылка заменена новой.",
     LinkProblem.expired: "Срок действия ссылки истёк.",
     LinkProblem.revoked: "Ссылка отозвана методическим центром.",
+    LinkProblem.deputy_ended: "Ссылка выдана заместителю руководителя, а срок замещения сейчас "
+    "не действует (закончился, ещё не начался или заместитель сменён): задачи организации "
+    "снова у руководителя. Если ответ всё же нужен от вас, обратитесь к руководителю или в "
+    "методический центр.",
 }
 
 
@@ -213,6 +219,7 @@ async def task_answer(
                     settings=portal.settings,
                     now=portal.now(),
                     written=written,
+                    via=link_answer_note(page.link),
                 )
             except AnswerError as exc:
                 session.rollback()
@@ -335,30 +342,62 @@ def organisation_page(
         )
         if organisation is None:
             return link_error_page(portal, request, LinkProblem.unknown)
-        tasks = list(
-            session.exec(
-                select(Task)
-                .where(Task.organisation_id == organisation.id)
-                .order_by(col(Task.due).desc(), col(Task.id))
-            ).all()
+        return org_page_response(
+            request, portal, session, link, organisation, token=token, extra={}
         )
-        rows = task_rows(session=session, tasks=tasks, today=portal.today())
-        # a revoked link stays revoked: the row then says whom to ask instead of linking
-        links: dict[int | None, str | None] = {
-            row.task.id: None
-            if row.task.id is None
-            or task_link_revoked(session=session, task_id=row.task.id, recipient=link.recipient)
-            else issue_task_link(
-                session=session,
-                task=row.task,
-                recipient=link.recipient,
-                settings=portal.settings,
-                now=now,
-            )
-            for row in rows
-        }
-        return portal.render(
-            request,
-            "organisation.html",
-            {"organisation": organisation, "rows": rows, "links": links},
+
+
+def org_page_response(
+    request: Request,
+    portal: Portal,
+    session: Session,
+    link: AccessLink,
+    organisation: Organisation,
+    *,
+    token: str,
+    extra: dict[str, Any],
+    status_code: int = 200,
+) -> Response:
+    """The organisation's page: its tasks (each with its recipient's link) and its
+    deputy; `extra` adds or overrides context (the deputy form's values and errors)."""
+    from portal.deputies import deputy_context
+
+    now = portal.now()
+    tasks = list(
+        session.exec(
+            select(Task)
+            .where(Task.organisation_id == organisation.id)
+            .order_by(col(Task.due).desc(), col(Task.id))
+        ).all()
+    )
+    rows = task_rows(session=session, tasks=tasks, today=portal.today())
+    # a revoked link stays revoked: the row then says whom to ask instead of linking
+    links: dict[int | None, str | None] = {
+        row.task.id: None
+        if row.task.id is None
+        or task_link_revoked(session=session, task_id=row.task.id, recipient=link.recipient)
+        else issue_task_link(
+            session=session,
+            task=row.task,
+            recipient=link.recipient,
+            settings=portal.settings,
+            now=now,
         )
+        for row in rows
+    }
+    context = {
+        "organisation": organisation,
+        "rows": rows,
+        "links": links,
+        **deputy_context(
+            session,
+            portal,
+            link,
+            organisation,
+            token=token,
+            tasks=tasks,
+            notice=request.query_params.get("deputy", ""),
+        ),
+        **extra,
+    }
+    return portal.render(request, "organisation.html", context, status_code=status_code)

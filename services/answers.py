@@ -256,9 +256,10 @@ def validate_answer(
 
 
 def task_recipient(
-    *, session: Session, task: Task, settings: Settings
+    *, session: Session, task: Task, settings: Settings, on_day: date | None = None
 ) -> tuple[str, tuple[str, ...]]:
-    """(to, cc) for a task's emails, by the same rule the annual cycle uses."""
+    """(to, cc) for a task's emails on `on_day` (a deputy then holding included), by the
+    same rule the annual cycle uses."""
     item = session.get(RoadmapItem, task.item_id)
     if item is None:
         raise LookupError(f"task {task.id}: roadmap item {task.item_id} is missing")
@@ -267,7 +268,7 @@ def task_recipient(
         org = session.get(Organisation, task.organisation_id)
         if org is None:
             raise LookupError(f"task {task.id}: organisation {task.organisation_id} is missing")
-    return task_recipients(task, org, item, settings.centre_email)
+    return task_recipients(task, org, item, settings.centre_email, on_day=on_day)
 
 
 # --- answering ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@ revocable. The signature stops tampering; the row says who, until when, and if r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -11,6 +11,9 @@ from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from domain.access import AccessLink
+from domain.deputies import DEPUTY_ROLE, deputy_holds, is_deputy_address
+from domain.formatting import local_date
+from domain.organisations import Organisation
 from domain.tasks import Task
 
 _TASK_SALT = "roadmap.task-link.v1"
@@ -23,6 +26,7 @@ class LinkProblem(StrEnum):
     unknown = "unknown"
     expired = "expired"
     revoked = "revoked"
+    deputy_ended = "deputy_ended"  # mailed to a deputy whose period does not hold today
 
 
 class LinkError(Exception):
@@ -33,6 +37,21 @@ class LinkError(Exception):
 
 def _serializer(settings: Settings, salt: str) -> URLSafeSerializer:
     return URLSafeSerializer(settings.secret_key.get_secret_value(), salt=salt)
+
+
+def _recipient_as(session: Session, organisation_id: int | None, recipient: str) -> tuple[str, str]:
+    """(role, name) a link to `recipient` records: a deputy's link says so, so that the
+    answer it gives is recorded as the deputy's and it stops when the deputy does."""
+    org = session.get(Organisation, organisation_id) if organisation_id is not None else None
+    if org is not None and is_deputy_address(org, recipient):
+        return DEPUTY_ROLE, org.deputy_name
+    return "", ""
+
+
+def _mark_recipient(session: Session, link: AccessLink) -> None:
+    link.recipient_role, link.recipient_name = _recipient_as(
+        session, link.organisation_id, link.recipient
+    )
 
 
 def task_link_expiry(task: Task, settings: Settings) -> datetime:
@@ -75,6 +94,7 @@ def issue_task_link(
         )
     elif link.expires_at < expires:
         link.expires_at = expires
+    _mark_recipient(session, link)
     session.add(link)
     session.flush()
     return _task_url(link, task.id, settings)
@@ -138,8 +158,9 @@ def issue_org_link(
             created_at=now,
             expires_at=now + timedelta(days=ORG_LINK_DAYS),
         )
-        session.add(link)
-        session.flush()
+    _mark_recipient(session, link)
+    session.add(link)
+    session.flush()
     token = _serializer(settings, _ORG_SALT).dumps({"l": link.id, "o": organisation_id})
     return f"{settings.portal_url}/o/{token}"
 
@@ -163,7 +184,18 @@ def _resolve(
         raise LinkError(LinkProblem.revoked)
     if link.expires_at <= now:
         raise LinkError(LinkProblem.expired)
+    if link.recipient_role == DEPUTY_ROLE and not deputy_link_holds(
+        session, link, local_date(now, settings.tz)
+    ):
+        raise LinkError(LinkProblem.deputy_ended)
     return link
+
+
+def deputy_link_holds(session: Session, link: AccessLink, day: date) -> bool:
+    """A deputy's link opens while its recipient is still the organisation's deputy and
+    the period holds on `day`; after that the organisation's tasks are the head's again."""
+    org = session.get(Organisation, link.organisation_id) if link.organisation_id else None
+    return is_deputy_address(org, link.recipient) and deputy_holds(org, day)
 
 
 def resolve_task_token(

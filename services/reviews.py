@@ -83,7 +83,9 @@ def return_task(
         session.add(evidence)
     session.add(event)
     session.flush()
-    recipient, cc = task_recipient(session=session, task=task, settings=settings)
+    recipient, cc = task_recipient(
+        session=session, task=task, settings=settings, on_day=local_date(now, settings.tz)
+    )
     queue_notices(
         session=session,
         owed=[
@@ -120,7 +122,9 @@ def revoke_task_links(*, session: Session, task_id: int, admin_email: str, now: 
 def reissue_task_link(*, session: Session, task: Task, settings: Settings, now: datetime) -> str:
     """The recipient's current link to a task (a new one after a revocation), for an
     administrator to pass on. Does not commit."""
-    recipient, _cc = task_recipient(session=session, task=task, settings=settings)
+    recipient, _cc = task_recipient(
+        session=session, task=task, settings=settings, on_day=local_date(now, settings.tz)
+    )
     return issue_task_link(
         session=session, task=task, recipient=recipient, settings=settings, now=now, reissue=True
     )
