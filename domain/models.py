@@ -15,9 +15,11 @@ from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
+from domain.undelivered import AddressCorrection
 
 __all__ = [
     "AccessLink",
+    "AddressCorrection",
     "AdminSessionRecord",
     "AdminUser",
     "ApiToken",

@@ -296,4 +296,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(workplace.router)
     app.include_router(api_admin.router)
+    from portal import api_undelivered, undelivered
+
+    app.include_router(undelivered.router)
+    app.include_router(api_undelivered.router)
     return app
