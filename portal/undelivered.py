@@ -100,7 +100,9 @@ def _page(
             "query": lambda **more: _query(roadmap, **more),
             "errors": errors or {},
             # an error about a message the page no longer lists (resent meanwhile)
-            "loose_errors": [m for i, m in (errors or {}).items() if i not in {r.email.id for r in rows}],
+            "loose_errors": [
+                m for i, m in (errors or {}).items() if i not in {r.email.id for r in rows}
+            ],
             "typed": typed or {},
             "notice": notice,
         },

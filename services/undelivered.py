@@ -80,20 +80,21 @@ def deferred_since(now: datetime, settings: Settings) -> datetime:
     return now - timedelta(hours=settings.mail_deferred_hours)
 
 
-def _not_resent() -> ColumnElement[bool]:
+def not_resent() -> ColumnElement[bool]:
+    """No row resends this one (the fix of its address queued none)."""
     later = aliased(OutgoingEmail)
     return ~exists().where(col(later.resent_from_id) == col(OutgoingEmail.id))
 
 
 def _failed() -> ColumnElement[bool]:
-    return and_(col(OutgoingEmail.status) == EmailStatus.failed, _not_resent())
+    return and_(col(OutgoingEmail.status) == EmailStatus.failed, not_resent())
 
 
 def _deferred(since: datetime) -> ColumnElement[bool]:
     return and_(
         col(OutgoingEmail.status) == EmailStatus.retry,
         col(OutgoingEmail.created_at) <= since,
-        _not_resent(),
+        not_resent(),
     )
 
 
@@ -309,7 +310,7 @@ def _undelivered_to(session: Session, old: str, now: datetime, settings: Setting
             col(OutgoingEmail.status).in_(
                 [EmailStatus.failed, EmailStatus.retry, EmailStatus.queued]
             ),
-            _not_resent(),
+            not_resent(),
             or_(
                 func.lower(col(OutgoingEmail.to_addr)) == old.strip().lower(),
                 cast(col(OutgoingEmail.cc_addrs), String).ilike(f"%{old.strip()}%"),

@@ -123,13 +123,19 @@ def test_a_bounced_address_is_fixed_and_the_mail_arrives_once(
     assert by_id[slow].state == "deferred" and "451" in by_id[slow].reason
     # a row retried for less than ROADMAP_MAIL_DEFERRED_HOURS is not listed yet
     with Session(engine) as s:
-        assert count_undelivered(s, now=NOW, settings=make_settings(Path("/tmp"), mail_deferred_hours=8)) == 2
+        assert (
+            count_undelivered(
+                s, now=NOW, settings=make_settings(Path("/tmp"), mail_deferred_hours=8)
+            )
+            == 2
+        )
 
     client = TestClient(create_app(settings, engine, lambda: NOW), base_url=BASE)
     assert client.get("/admin/undelivered", follow_redirects=False).status_code == 303
     assert login(client).status_code == 303
     overview = client.get("/admin")
     assert 'id="failed-count">2<' in overview.text and 'id="deferred-count">1<' in overview.text
+    assert client.get("/healthz").json()["outbox"]["failed"] == 2
     page = client.get("/admin/undelivered")
     assert page.status_code == 200
     assert "550 5.1.1" in page.text and "Д/с № 1" in page.text and "Руководитель 1" in page.text
@@ -164,6 +170,8 @@ def test_a_bounced_address_is_fixed_and_the_mail_arrives_once(
         old = [s.get(OutgoingEmail, i) for i in gone]
         assert all(o is not None and o.status is EmailStatus.failed for o in old)
         assert all(o is not None and "550" in o.last_error for o in old)  # history kept
+    health = client.get("/healthz").json()["outbox"]
+    assert (health["failed"], health["in_retry"]) == (0, 1)  # fixed and resent: over
     # posting it again (a double click, a second administrator) queues nothing more
     again = client.post(url, data={"address": FIXED, "csrf_token": csrf})
     assert again.status_code == 409 and "уже отправлено заново" in again.text
@@ -204,7 +212,9 @@ def test_a_bounced_address_is_fixed_and_the_mail_arrives_once(
     assert wrong.status_code == 422 and wrong.json()["detail"]["field"] == "address"
     assert (
         client.post(
-            "/api/admin/undelivered/999999/resend", json={"address": FIXED_SLOW}, headers=bearer(token)
+            "/api/admin/undelivered/999999/resend",
+            json={"address": FIXED_SLOW},
+            headers=bearer(token),
         ).status_code
         == 404
     )
