@@ -127,7 +127,7 @@ def get_undelivered(
             deferred=figures.deferred,
             deferred_hours=figures.deferred_hours,
             problem=figures.problem,
-            items=[UndeliveredOut(**undelivered_out(r, settings.tz)) for r in rows],
+            items=[UndeliveredOut(**undelivered_out(r)) for r in rows],
         )
 
 

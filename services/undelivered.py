@@ -453,7 +453,7 @@ def _take_out_of_delivery(session: Session, email_id: int, new: str) -> Outgoing
     return row if row.status is EmailStatus.failed else None
 
 
-def undelivered_out(item: Undelivered, tz: Any) -> dict[str, Any]:
+def undelivered_out(item: Undelivered) -> dict[str, Any]:
     """A list row as plain data (the JSON API)."""
     e = item.email
     org = item.organisation

@@ -192,6 +192,11 @@ def test_a_bounced_address_is_fixed_and_the_mail_arrives_once(
         ).all()
         assert {r.origin_id for r in resent} == set(gone)
         assert all(r.status is EmailStatus.sent and r.to_addr == FIXED for r in resent)
+        # a reply to the resent message (In-Reply-To) finds the task of the first one
+        from notifications.inbox import _tasks_of_sent
+
+        for r in resent:
+            assert _tasks_of_sent(s, [r.message_id], settings) == by_id[r.origin_id].task_ids
 
     # the JSON API: the deferred one, fixed and resent with a token
     with Session(engine) as s:
