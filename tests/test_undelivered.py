@@ -277,3 +277,45 @@ def test_the_overview_says_when_the_last_delivery_failed_for_a_configuration_rea
         s.add(OutboxRun(started_at=NOW - timedelta(minutes=2), finished_at=NOW, sent=3))
         s.commit()
     assert 'id="mail-problem"' not in client.get("/admin").text
+
+
+def test_a_message_a_deliverer_holds_is_left_to_it_and_a_fix_twice_queues_once(
+    any_engine: Engine, mail_settings: Settings, smtp: SmtpSink
+) -> None:
+    from notifications.delivery import claim_due, wall_clock
+    from services.undelivered import ResendError, fix_and_resend
+
+    engine, settings = any_engine, mail_settings
+    district = build_district(engine, organisations=2, items=3)
+    smtp.handler.fail_with[GONE] = "550 5.1.1 no such user"
+    failed = queue_task_mail(engine, district, 0, 0, minutes_ago=30)
+    deliver(engine, settings)
+    held = queue_task_mail(engine, district, 0, 1, minutes_ago=0)
+    waiting = queue_task_mail(engine, district, 0, 2, minutes_ago=0)
+    claimed = claim_due(
+        engine=engine,
+        now=NOW + timedelta(minutes=1),
+        lease_until=wall_clock(NOW) + timedelta(minutes=5),
+        limit=1,
+    )
+    assert [r.id for r in claimed] == [held]  # a deliverer is sending it right now
+    with Session(engine) as s:
+        result = fix_and_resend(
+            s, email_id=failed, address=FIXED, actor=ADMIN_EMAIL, now=NOW, settings=settings
+        )
+        s.commit()
+    assert len(result.resent) == 2  # the failed one and the one still queued
+    with Session(engine) as s:
+        assert s.get(OutgoingEmail, held).status is EmailStatus.sending  # type: ignore[union-attr]
+        queued = s.get(OutgoingEmail, waiting)
+        assert queued is not None and queued.status is EmailStatus.failed
+        assert "адрес исправлен" in queued.last_error
+        sources = s.exec(
+            select(OutgoingEmail.resent_from_id).where(col(OutgoingEmail.to_addr) == FIXED)
+        ).all()
+        assert sorted(i for i in sources if i is not None) == [failed, waiting]
+        with pytest.raises(ResendError) as again:
+            fix_and_resend(
+                s, email_id=failed, address=FIXED, actor=ADMIN_EMAIL, now=NOW, settings=settings
+            )
+        assert again.value.status == 409
