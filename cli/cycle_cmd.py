@@ -102,6 +102,10 @@ def tick(
             f"  письма дня уйдут не раньше {SEND_FROM:%H:%M}: запустите tick после этого "
             "времени (roadmap serve отправит их сам)"
         )
+    if result.get("artifacts_republished"):
+        console.print(
+            f"  артефакты Prefect обновлены для мероприятий: {result['artifacts_republished']}"
+        )
     for cycle in result["summaries"]:
         console.print(f"  аналитическая справка за {cycle} записана")
 

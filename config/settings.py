@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # A scheduled outbox run stops claiming after this long and leaves the rest to the
     # next run (`tick` delivers everything due).
     outbox_time_budget_seconds: float = Field(default=240.0, gt=0)
+    # Mail still being retried this long after it was queued counts as not arrived: the
+    # overview and "Недоставленные письма" show it beside the permanent failures.
+    mail_deferred_hours: float = Field(default=6.0, gt=0)
     mail_from: str = "Методический центр <roadmap@imcso-levokumskoe.example>"
     centre_email: str = "imcso@levokumskoe.example"
     centre_name: str = "МКУ «ИМЦСО ЛМО СК»"

@@ -41,6 +41,10 @@ class OutgoingEmail(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str = ""
     reply_to: str = Field(default="", max_length=254)  # empty: the centre's address
+    # A message the centre sent again to a fixed address (services.undelivered): the row
+    # it replaces, and the first row of that chain (whose Notice rows name its tasks).
+    resent_from_id: int | None = Field(default=None, foreign_key="outgoing_email.id", index=True)
+    origin_id: int | None = Field(default=None, foreign_key="outgoing_email.id", index=True)
 
 
 class Notice(SQLModel, table=True):

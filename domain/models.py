@@ -17,9 +17,11 @@ from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.stored_summaries import StoredSummaryFile
 from domain.tasks import Occurrence, Task, TaskEvent
+from domain.undelivered import AddressCorrection
 
 __all__ = [
     "AccessLink",
+    "AddressCorrection",
     "AdminSessionRecord",
     "AdminUser",
     "ApiToken",

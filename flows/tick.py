@@ -16,7 +16,7 @@ from domain.tasks import Occurrence
 from flows.context import local_day, moment, run_name, runtime
 from flows.items import open_due_items
 from flows.mailing import queue_owed_notices
-from flows.outbox import deliver, raise_on_problem
+from flows.outbox import deliver, raise_on_problem, republish_stale_artifacts
 from flows.summary import summary_flow
 
 
@@ -53,7 +53,8 @@ def cycles_to_summarise(session: Session, today: date, tz: tzinfo) -> list[tuple
 @flow(name="tick", flow_run_name=run_name("tick"))
 def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, Any]:
     """Catch up to `at`: open due occurrences (one item flow each), queue the reminders,
-    chases and escalations owed, deliver the outbox, and summarise ended cycles.
+    chases and escalations owed, deliver the outbox, bring the artifacts of items that
+    changed up to date, and summarise ended cycles.
     Running it twice for the same instant sends nothing new."""
     when = moment(at)
     settings, engine = runtime()
@@ -65,11 +66,15 @@ def tick_flow(at: datetime | None = None, summarise: bool = True) -> dict[str, A
     for key, cycle in due:
         summary_flow(cycle, when, roadmap=key)
     delivered = deliver(when)
+    # As the outbox runs do: the artifacts of every item whose tasks changed since they
+    # were last published (the day's openings, answers and reviews in the portal).
+    republished = republish_stale_artifacts(when)
     raise_on_problem(delivered)
     several = len({key for key, _ in due}) > 1
     return {
         "opened": opened,
         "notices": notices,
         "delivered": delivered,
+        "artifacts_republished": republished,
         "summaries": [f"{key} {cycle}" if several else cycle for key, cycle in due],
     }

@@ -119,8 +119,10 @@ def _tasks_of_sent(session: Session, message_ids: Sequence[str], settings: Setti
             select(OutgoingEmail).where(OutgoingEmail.message_id == message_id)
         ).first()
         if email is not None:
+            # a message the centre resent to a fixed address: its first row's notices
+            told = email.origin_id if email.origin_id is not None else email.id
             rows = session.exec(
-                select(Notice.task_id).where(Notice.email_id == email.id).order_by(col(Notice.id))
+                select(Notice.task_id).where(Notice.email_id == told).order_by(col(Notice.id))
             ).all()
             tasks = list(dict.fromkeys(rows))
             if tasks:

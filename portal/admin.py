@@ -47,6 +47,7 @@ from portal.views import (
 )
 from services.answers import AnswerError, parse_evidence_date
 from services.reviews import accept_task, reissue_task_link, return_task, revoke_task_links
+from services.undelivered import mail_figures
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -402,6 +403,8 @@ def overview(request: Request, portal: Portal = Depends(portal_of)) -> Response:
                 "csrf": ctx.state.csrf,
                 "by_item": by_item,
                 "by_org": by_org,
+                "wide": True,
+                "mail": mail_figures(session, now=portal.now(), settings=portal.settings),
                 **filter_choices(session),
             },
         )

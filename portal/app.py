@@ -340,4 +340,8 @@ def create_app(
     from portal import deputies
 
     app.include_router(deputies.router)
+    from portal import api_undelivered, undelivered
+
+    app.include_router(undelivered.router)
+    app.include_router(api_undelivered.router)
     return app

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from domain.emails import OutboxRun, OutgoingEmail
 from domain.enums import EmailStatus
+from services.undelivered import not_resent
 
 router = APIRouter(tags=["health"])
 
@@ -65,7 +66,10 @@ def outbox_status(engine: Engine, now: datetime) -> dict[str, Any]:
         counts = dict(
             session.exec(
                 select(OutgoingEmail.status, func.count())
-                .where(col(OutgoingEmail.status).in_([EmailStatus.retry, EmailStatus.failed]))
+                .where(
+                    col(OutgoingEmail.status).in_([EmailStatus.retry, EmailStatus.failed]),
+                    not_resent(),  # a failure the centre fixed and resent is over
+                )
                 .group_by(OutgoingEmail.status)
             ).all()
         )

@@ -138,7 +138,7 @@ def test_the_colour_count_rule_and_report_of_an_answer_in_review() -> None:
 def overview_row(page: str, label: str) -> list[str]:
     """The cells of the overview's row whose first cell contains `label`."""
     for row in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S):
-        cells = re.findall(r"<td>(.*?)</td>", row, flags=re.S)
+        cells = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, flags=re.S)
         if cells and label in cells[0]:
             return [re.sub(r"<[^>]+>", "", c).strip() for c in cells]
     raise AssertionError(f"no overview row for {label}")
