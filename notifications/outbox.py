@@ -14,6 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -83,6 +84,14 @@ def digest_message_id(keys: Sequence[NoticeKey], domain: str) -> str:
     return f"<digest-{hashlib.sha1(joined.encode('utf-8')).hexdigest()[:20]}@{domain}>"
 
 
+@lru_cache(maxsize=2)
+def _insert_email(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING id, built once."""
+    table = OutgoingEmail.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=["message_id"]).returning(table.c.id)
+
+
 def queue_email(
     *,
     session: Session,
@@ -130,20 +139,12 @@ def queue_email(
         "reply_to": reply_to,
     }
     dialect = session.get_bind().dialect.name
-    table = OutgoingEmail.__table__  # type: ignore[attr-defined]
     if dialect in ("postgresql", "sqlite"):
         # ON CONFLICT DO NOTHING: a row already there (or one a concurrent writer is
         # writing) wins quietly instead of failing the caller's whole transaction. A new
         # row is not read back: the object is built from the values written.
         session.flush()  # an unflushed row with this Message-ID conflicts as a flushed one
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = (
-            insert(table)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(table.c.id)
-        )
-        new_id = session.execute(stmt).scalar()
+        new_id = session.execute(_insert_email(dialect), values).scalar()
         if new_id is None:
             found = existing()
             assert found is not None
