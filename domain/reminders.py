@@ -188,6 +188,14 @@ def _scanned(query: Any, today: date) -> Any:
     )
 
 
+def looks_due(session: Session, today: date, calendar: WorkingCalendar = RUSSIAN_CALENDAR) -> bool:
+    """Whether `owed_notices` on `today` has any task to look at: the same indexed read
+    of `next_notice_on`, stopped at the first row. False on a day off (nothing is owed)."""
+    if not calendar.is_working_day(today):
+        return False
+    return session.exec(_scanned(select(Task.id), today).limit(1)).first() is not None
+
+
 def next_look(
     task: TaskView,
     *,

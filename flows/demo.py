@@ -32,7 +32,7 @@ from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, Role
 from domain.opening import item_schedule
 from domain.org_import import decode_csv_bytes, parse_organisations_csv, upsert_organisations
 from domain.organisations import Organisation
-from domain.reminders import WAITING, look_days, task_view
+from domain.reminders import looks_due, owed_notices
 from domain.roadmap import RoadmapItem
 from domain.roadmaps import activate, choose_roadmap
 from domain.tasks import Occurrence, Task
@@ -218,10 +218,12 @@ def _configure(out: Path, sink: MailFolderSinkProcess) -> Settings:
 
 
 class Lookout:
-    """Whether a tick at 09:00 on a day has anything to do: a window opening, a
-    reminder, chase or nudge falling due, or mail waiting. Days without are skipped
-    (the demo jumps to the next instant at which anything is owed). The database only
-    changes when the engine or a head acts, so what it says is kept until `changed()`."""
+    """Whether a tick at 09:00 on a day has anything to do: a window opening, mail
+    waiting, or a notice owed. Days without are skipped (the demo jumps to the next
+    instant at which anything is owed). Whether a notice is owed is the engine's own
+    answer: the indexed `next_notice_on` read (`looks_due`), then, for the tasks it
+    finds, `owed_notices` itself; when that owes nothing, the next looks it computed are
+    committed, exactly as the day's tick would have, and the tick is skipped."""
 
     def __init__(self, session: Session, settings: Settings, start: date, end: date) -> None:
         self.settings = settings
@@ -231,42 +233,31 @@ class Lookout:
             if not item.needs_dates:
                 windows = item_schedule(item).occurrences(start, end)
                 self.opening_days.update(w.opens for w in windows)
-        self._looks: dict[tuple[int, date, str, int], frozenset[date]] = {}
-        self._look_days: set[date] | None = None
-        self._next_mail: datetime | None = None
 
-    def changed(self) -> None:
-        self._look_days = None
-
-    def _refresh(self, session: Session) -> set[date]:
-        days: set[date] = set()
-        rows = session.exec(
-            select(Task, Occurrence)
-            .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
-            .where(col(Task.status).in_(WAITING) | col(Occurrence.continuous).is_(True))
-        ).all()
-        for task, occurrence in rows:
-            assert task.id is not None
-            key = (task.id, task.due, task.status.value, task.revision)
-            looks = self._looks.get(key)
-            if looks is None:
-                view = task_view(task, occurrence, self.settings.tz)
-                looks = self._looks[key] = look_days(view, policy=self.rules)
-            days |= looks
-        self._next_mail = session.exec(
+    def has_work(self, session: Session, day: date) -> bool:
+        if day in self.opening_days:
+            return True
+        next_mail = session.exec(
             select(func.min(OutgoingEmail.next_attempt_at)).where(
                 col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry])
             )
         ).one()
-        self._look_days = days
-        return days
-
-    def has_work(self, session: Session, day: date) -> bool:
-        look_days = self._look_days if self._look_days is not None else self._refresh(session)
-        mail_due = self._next_mail is not None and self._next_mail <= _instant(
-            day, TICK_AT, self.settings
+        if next_mail is not None and next_mail <= _instant(day, TICK_AT, self.settings):
+            return True
+        if not looks_due(session, day):
+            return False
+        owed = owed_notices(
+            session=session,
+            today=day,
+            policy=self.rules,
+            centre_email=self.settings.centre_email,
+            tz=self.settings.tz,
         )
-        return day in self.opening_days or mail_due or day in look_days
+        if owed:
+            session.rollback()  # the tick looks again and sends them
+            return True
+        session.commit()
+        return False
 
 
 def _plan_new_tasks(session: Session, heads: Heads, settings: Settings) -> None:
@@ -394,11 +385,9 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
                     if work:
                         tick_flow(_instant(day, TICK_AT, settings), summarise=False)
                         ticks += 1
-                        lookout.changed()
                         with Session(engine) as session:
                             _plan_new_tasks(session, heads, settings)
                         if _answer(day, heads, settings):
-                            lookout.changed()
                             # the receipts leave with the outbox run, as in production
                             # nobody watches the dashboard mid-simulation: the last
                             # chase publishes every item's artifacts once, at the end

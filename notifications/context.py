@@ -7,10 +7,12 @@ link creates (or reuses) its AccessLink row.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -83,6 +85,28 @@ def load_task(session: Session, task_id: int) -> TaskParts:
     return TaskParts(task, item, roadmap, occurrence, org)
 
 
+def load_tasks(session: Session, task_ids: Sequence[int]) -> dict[int, TaskParts]:
+    """`load_task` for many tasks in a few joined reads; tasks that do not exist (or miss
+    their rows) are left out, so `load_task` can say what is wrong with them."""
+    found: dict[int, TaskParts] = {}
+    ids = sorted(set(task_ids))
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            core_select(Task, RoadmapItem, Occurrence, Roadmap, Organisation)
+            .join(RoadmapItem, col(RoadmapItem.id) == Task.item_id)
+            .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+            .join(Roadmap, col(Roadmap.id) == RoadmapItem.roadmap_id)
+            .outerjoin(Organisation, col(Organisation.id) == Task.organisation_id)
+            .where(col(Task.id).in_(ids[start : start + 500]))
+        ).all()
+        for task, item, occurrence, roadmap, org in rows:
+            assert task.id is not None
+            if task.organisation_id is not None and org is None:
+                continue
+            found[task.id] = TaskParts(task, item, roadmap, occurrence, org)
+    return found
+
+
 @dataclass(frozen=True)
 class TaskView:
     task_id: int
@@ -110,9 +134,13 @@ def task_view(
     on_day: date,
     now: datetime,
     with_link: bool = True,
+    link: str | None = None,
 ) -> TaskView:
-    link = ""
-    if with_link:
+    """What a template shows of a task; `link` is the recipient's link when the caller
+    issued it already (see services.links.issue_task_links)."""
+    if not with_link:
+        link = ""
+    elif link is None:
         link = issue_task_link(
             session=session, task=parts.task, recipient=recipient, settings=settings, now=now
         )

@@ -12,12 +12,14 @@ import hashlib
 import html
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -34,6 +36,7 @@ from notifications.context import (
     due_event,
     last_entry_day,
     load_task,
+    load_tasks,
     overdue_items,
     receipt,
     return_reason,
@@ -43,7 +46,7 @@ from notifications.ics import ICS_CONTENT_TYPE, ICS_FILENAME, DueEvent, due_cale
 from notifications.mime import Attachment, address_of, mail_domain
 from notifications.render import render
 from notifications.reply import reply_address
-from services.links import issue_org_link
+from services.links import issue_org_link, issue_org_links, issue_task_links
 
 __all__ = ["Attachment", "digest_message_id", "notice_message_id", "queue_email", "queue_notices"]
 
@@ -81,6 +84,14 @@ def digest_message_id(keys: Sequence[NoticeKey], domain: str) -> str:
     return f"<digest-{hashlib.sha1(joined.encode('utf-8')).hexdigest()[:20]}@{domain}>"
 
 
+@lru_cache(maxsize=2)
+def _insert_email(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (message_id) DO NOTHING RETURNING id, built once."""
+    table = OutgoingEmail.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=["message_id"]).returning(table.c.id)
+
+
 def queue_email(
     *,
     session: Session,
@@ -111,9 +122,6 @@ def queue_email(
             select(OutgoingEmail).where(OutgoingEmail.message_id == message_id)
         ).first()
 
-    found = existing()
-    if found is not None:
-        return found
     values: dict[str, Any] = {
         "message_id": message_id,
         "kind": kind,
@@ -125,21 +133,28 @@ def queue_email(
         "attachments": [a.to_row() for a in attachments],
         "status": EmailStatus.queued,
         "attempts": 0,
-        "created_at": now,
-        "next_attempt_at": now,
+        "created_at": now.astimezone(UTC),  # as a row read back has them
+        "next_attempt_at": now.astimezone(UTC),
         "last_error": "",
         "reply_to": reply_to,
     }
     dialect = session.get_bind().dialect.name
-    table = OutgoingEmail.__table__  # type: ignore[attr-defined]
     if dialect in ("postgresql", "sqlite"):
-        # ON CONFLICT DO NOTHING: a concurrent writer of the same message wins quietly
-        # instead of failing the caller's whole transaction.
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["message_id"])
-        session.execute(stmt)
-        found = existing()
-        assert found is not None
+        # ON CONFLICT DO NOTHING: a row already there (or one a concurrent writer is
+        # writing) wins quietly instead of failing the caller's whole transaction. A new
+        # row is not read back: the object is built from the values written.
+        session.flush()  # an unflushed row with this Message-ID conflicts as a flushed one
+        new_id = session.execute(_insert_email(dialect), values).scalar()
+        if new_id is None:
+            found = existing()
+            assert found is not None
+            return found
+        email = OutgoingEmail(id=new_id, **values)
+        make_transient_to_detached(email)
+        session.add(email)
+        return email
+    found = existing()
+    if found is not None:
         return found
     email = OutgoingEmail(**values)
     session.add(email)
@@ -193,8 +208,72 @@ def _not_yet_noticed(session: Session, owed: Sequence[OwedNotice]) -> list[OwedN
     return fresh
 
 
-def _entry(session: Session, notice: OwedNotice, settings: Settings, now: datetime) -> _Entry:
-    parts = load_task(session, notice.task_id)
+@dataclass
+class _Prefetched:
+    """What every group's email needs, read (and links issued) for all groups at once
+    instead of a few statements per task; anything missing here is looked up as before."""
+
+    parts: dict[int, TaskParts] = field(default_factory=dict)
+    task_links: dict[tuple[int, str], str] = field(default_factory=dict)
+    org_links: dict[tuple[int, str], str] = field(default_factory=dict)
+
+
+def _addresses_ok(group: Sequence[OwedNotice]) -> bool:
+    try:
+        _check_address(group[0].recipient.strip())
+        for notice in group:
+            for addr in notice.cc:
+                if addr and addr.strip():
+                    _check_address(addr.strip())
+    except GroupError:
+        return False
+    return True
+
+
+def _prefetch(
+    session: Session,
+    groups: Sequence[Sequence[OwedNotice]],
+    settings: Settings,
+    now: datetime,
+) -> _Prefetched:
+    """The tasks of `groups` with their rows, their recipients' task links, and the
+    organisation links of the digests that list all their tasks (a longer digest picks
+    the ones it shows first, so its links are issued as it is written). Groups whose
+    addresses are not addresses are left out: they are reported, and issue nothing."""
+    usable = [g for g in groups if _addresses_ok(g)]
+    parts = load_tasks(session, [n.task_id for g in usable for n in g])
+    task_links = issue_task_links(
+        session=session,
+        wanted=[
+            (parts[n.task_id].task, n.recipient)
+            for g in usable
+            for n in g
+            if n.task_id in parts and NoticeKind(n.kind) is not NoticeKind.escalation
+        ],
+        settings=settings,
+        now=now,
+    )
+    org_wanted: list[tuple[int, str]] = []
+    for g in usable:
+        if len(g) < 2 or len(g) > MAX_LISTED or NoticeKind(g[0].kind) is NoticeKind.escalation:
+            continue
+        for n in g:
+            known = parts.get(n.task_id)
+            if known is not None and known.task.organisation_id is not None:
+                org_wanted.append((known.task.organisation_id, g[0].recipient.strip()))
+    org_links = issue_org_links(session=session, wanted=org_wanted, settings=settings, now=now)
+    return _Prefetched(parts, task_links, org_links)
+
+
+def _entry(
+    session: Session,
+    notice: OwedNotice,
+    settings: Settings,
+    now: datetime,
+    known: _Prefetched | None = None,
+) -> _Entry:
+    known = known or _Prefetched()
+    parts = known.parts.get(notice.task_id) or load_task(session, notice.task_id)
     kind = NoticeKind(notice.kind)
     view = task_view(
         parts,
@@ -204,6 +283,7 @@ def _entry(session: Session, notice: OwedNotice, settings: Settings, now: dateti
         on_day=notice.on_day,
         now=now,
         with_link=kind is not NoticeKind.escalation,
+        link=known.task_links.get((notice.task_id, notice.recipient)),
     )
     entry = _Entry(notice=notice, parts=parts, task=view, kind=kind.value, step=notice.step)
     due = parts.task.due
@@ -364,7 +444,9 @@ def _queue_group(
     group: Sequence[OwedNotice],
     settings: Settings,
     now: datetime,
+    known: _Prefetched | None = None,
 ) -> OutgoingEmail:
+    known = known or _Prefetched()
     first = group[0]
     recipient, on_day = first.recipient.strip(), first.on_day
     _check_address(recipient)
@@ -374,7 +456,7 @@ def _queue_group(
                 _check_address(addr.strip())
     domain = mail_domain(settings)
     keys = [_key(n) for n in group]
-    entries = [_entry(session, n, settings, now) for n in group]
+    entries = [_entry(session, n, settings, now, known) for n in group]
     name = next(
         (e.parts.person_name(recipient) for e in entries if e.parts.person_name(recipient)), ""
     )
@@ -408,7 +490,7 @@ def _queue_group(
             org_id = e.parts.task.organisation_id
             if org_id is not None and org_id not in seen_orgs:
                 seen_orgs.add(org_id)
-                link = issue_org_link(
+                link = known.org_links.get((org_id, recipient)) or issue_org_link(
                     session=session,
                     organisation_id=org_id,
                     recipient=recipient,
@@ -615,11 +697,12 @@ def queue_notices(
     ordered = sorted(groups.items(), key=lambda pair: pair[0][2])
     if ordered:
         _open_outer_transaction(session)
+    known = _prefetch(session, [group for _, group in ordered], settings, now)
     written: list[OutgoingEmail] = []
     for _, group in ordered:
         try:
             with session.begin_nested():
-                written.append(_queue_group(session, group, settings, now))
+                written.append(_queue_group(session, group, settings, now, known))
         except (OperationalError, InterfaceError):
             raise  # the database itself: nothing to isolate
         except Exception as exc:
