@@ -6,7 +6,7 @@ files are gone keeps a note instead. The folder column goes: a summary is in the
 database, and `roadmap summary -o` writes a copy wherever asked.
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0013"
-down_revision: str | None = "0009"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
