@@ -24,11 +24,11 @@ from config.settings import LogFormat, Settings, SettingsError, load_settings
 from notifications.delivery import deliver_due
 from portal.app import create_app
 from tests.conftest import make_settings
+from tests.portal_world import START, build_world
 from tests.smtp import SinkHandler
 from tests.test_check import SECRET, login_server  # noqa: F401  (the fixture)
 from tests.test_delivery import queue_plain
 from tests.test_notifications import NOW
-from tests.test_portal import START, build_world
 
 WRONG_PASSWORD = "wr0ng-Passw0rd-42"
 

@@ -22,8 +22,8 @@ from domain.evidence import FileBlob
 from domain.stored_summaries import StoredSummaryFile, file_content, summary_files
 from portal.app import create_app
 from portal.auth import create_admin
+from tests.portal_world import ADMIN_EMAIL, ADMIN_PASSWORD, login
 from tests.test_migrations import FIRST_RELEASE_DATA, blank, upgrade_to  # noqa: F401
-from tests.test_portal import ADMIN_EMAIL, ADMIN_PASSWORD, login
 from tests.test_summary import seed_world
 
 AT = datetime(2023, 9, 15, 7, 0, tzinfo=UTC)
