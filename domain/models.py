@@ -14,6 +14,7 @@ from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
+from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
 from domain.tasks import Occurrence, Task, TaskEvent
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "OutboxRun",
     "OutgoingEmail",
     "Roadmap",
+    "RoadmapChange",
+    "RoadmapDraft",
     "RoadmapItem",
     "StoredSummary",
     "Task",
