@@ -296,4 +296,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(workplace.router)
     app.include_router(api_admin.router)
+    from portal import api_setup, setup_pages
+
+    app.include_router(setup_pages.router)
+    app.include_router(api_setup.router)
     return app
