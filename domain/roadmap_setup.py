@@ -19,7 +19,7 @@ from domain.assignees import describe_rule
 from domain.enums import EvidenceFieldKind, OrgKind, Role
 from domain.roadmap import AssigneeRule, EvidenceField, EvidenceSpec
 from domain.roadmap_file import ItemSpec, Owner, slug_part
-from domain.schedule import Schedule, ScheduleParseError, Window, parse_schedule
+from domain.schedule import Schedule, ScheduleParseError, Window, parse_schedule, read_schedule
 
 LOOK_AHEAD_DAYS = 3 * 366  # as far as a preview looks for an item's first due dates
 FIRST_SHOWN = 3  # first due dates a preview lists
@@ -364,7 +364,10 @@ def first_windows(
     begins at `start`, its order date)."""
     if spec.needs_dates:
         return []
-    schedule = Schedule.model_validate(spec.schedule)
+    if spec.schedule.get("phrase") == spec.schedule_text:
+        schedule = Schedule.model_validate(spec.schedule)
+    else:  # a text edited by hand is read again, as sync_roadmap does
+        schedule = read_schedule(spec.schedule_text)
     windows = schedule.occurrences(start, tracked_from + timedelta(days=LOOK_AHEAD_DAYS))
     return [w for w in windows if w.due >= tracked_from][:count]
 
