@@ -9,20 +9,18 @@ import re
 import tempfile
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
-from domain.enums import OrgKind
-from domain.org_import import COLUMNS, read_organisations, upsert_organisations
 from domain.organisations import Organisation
 from domain.roadmap import Centre, Roadmap
 from domain.roadmap_file import RoadmapFile
-from domain.roadmap_import import FORMATS, RoadmapImportError, build_roadmap, read_source
 from domain.roadmap_setup import (
     FIELD_LABELS,
     KIND_WORDS,
@@ -33,7 +31,6 @@ from domain.roadmap_setup import (
 )
 from domain.roadmap_setup_models import RoadmapDraft
 from domain.roadmaps import all_roadmaps
-from notifications.preview import PreviewEmail, first_emails
 from portal.admin import AdminContext, _admin_post, _login_redirect, require_admin
 from portal.app import DbId, Portal, portal_of
 from portal.workplace import KIND_LABELS
@@ -47,15 +44,18 @@ from services.roadmap_setup import (
     drafts,
     edit_item,
     history,
-    org_counts,
     roadmap_for_setup,
     roadmap_view,
     save_draft_item,
 )
 
+if TYPE_CHECKING:
+    from notifications.preview import PreviewEmail
+
+# The readers of Word, Excel and the email templates load on first use, not at start-up.
 router = APIRouter(prefix="/admin/setup", include_in_schema=False)
 
-ORDER_ACCEPT = ",".join(FORMATS)
+ORDER_ACCEPT = ".docx,.txt,.csv"  # domain.roadmap_sources.FORMATS
 ORGS_ACCEPT = ".xlsx,.csv,.txt"
 # An email preview is framed by its page, and styled by its own inline CSS only.
 EMAIL_FRAME_HEADERS = {
@@ -137,7 +137,6 @@ def _start_page(
             order_errors=order_errors or [],
             order_accept=ORDER_ACCEPT,
             orgs_accept=ORGS_ACCEPT,
-            columns=COLUMNS,
             back="/admin/setup",
         ),
         status_code=status_code,
@@ -173,6 +172,8 @@ def upload_order(
                 order_errors=["Выберите файл приказа: .docx, .txt или .csv."],
                 status_code=422,
             )
+        from domain.roadmap_import import RoadmapImportError, build_roadmap, read_source
+
         name = Path(file.filename).name
         content = file.file.read()
         with tempfile.TemporaryDirectory() as folder:
@@ -201,12 +202,16 @@ def upload_order(
     return RedirectResponse(url, status_code=303)
 
 
-_FIELD = re.compile(r"«[^»]+»|\b(?:" + "|".join(COLUMNS) + r"|active)\b")
+@cache
+def _field_pattern() -> re.Pattern[str]:
+    from domain.org_import import COLUMNS, OPTIONAL_COLUMNS
+
+    return re.compile(r"«[^»]+»|\b(?:" + "|".join(COLUMNS + OPTIONAL_COLUMNS) + r")\b")
 
 
 def rejected_fields(reason: str) -> str:
     """The columns a rejected row's reason names ("«E-mail руководителя», kind")."""
-    found = list(dict.fromkeys(_FIELD.findall(reason)))
+    found = list(dict.fromkeys(_field_pattern().findall(reason)))
     return ", ".join(found) or "—"
 
 
@@ -226,6 +231,8 @@ def upload_organisations(
         ctx = _admin_post(portal, request, session, csrf_token)
         if isinstance(ctx, Response):
             return ctx
+        from domain.org_import import read_organisations, upsert_organisations
+
         back = _safe_back(back)
         if file is None or not file.filename:
             return portal.render(
@@ -608,6 +615,8 @@ def _emails(
             .order_by(col(Organisation.short_name))
         )
     )
+    from notifications.preview import first_emails
+
     chosen = next((o for o in orgs if str(o.id) == org), None)
     if chosen is None and org != "centre" and orgs:
         chosen = orgs[0]
@@ -708,10 +717,3 @@ def history_page(key: str, request: Request, portal: Portal = Depends(portal_of)
                 base=f"/admin/setup/roadmaps/{quote(roadmap.key)}",
             ),
         )
-
-
-def kind_counts(counts: dict[OrgKind, int]) -> str:
-    return ", ".join(f"{KIND_LABELS[k]}: {n}" for k, n in counts.items())
-
-
-__all__ = ["kind_counts", "org_counts", "router"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
@@ -22,7 +22,6 @@ from domain.enums import OrgKind
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmap_file import ItemSpec, Owner, RoadmapFile, roadmap_file_of, sync_roadmap
-from domain.roadmap_import import ImportResult
 from domain.roadmap_setup import (
     ItemForm,
     ItemPreview,
@@ -32,6 +31,9 @@ from domain.roadmap_setup import (
 )
 from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
 from domain.roadmaps import activate, activation_day, item_by_label, live_items, roadmap_by_key
+
+if TYPE_CHECKING:
+    from domain.roadmap_import import ImportResult
 
 
 class SetupError(LookupError):
@@ -207,6 +209,27 @@ def roadmap_view(session: Session, roadmap: Roadmap, tz: tzinfo, today: date) ->
     return SetupView(file, tracked, previews, [], counts)
 
 
+def sync_with_history(
+    session: Session, file: RoadmapFile, *, who: str, now: datetime, tz: tzinfo
+) -> Roadmap:
+    """`sync_roadmap`, keeping what it changes in an activated roadmap's items in the
+    history (a changed schedule applies from today); returns the roadmap's row."""
+    existing = session.exec(select(Roadmap).where(Roadmap.key == file.key)).first()
+    before: dict[str, ItemSpec] = {}
+    if existing is not None and existing.activated_at is not None:
+        before = {s.label: s for s in roadmap_file_of(session=session, roadmap=existing).items}
+    row = sync_roadmap(session=session, roadmap=file, now=now)
+    if before:
+        today = now.astimezone(tz).date()
+        items = {i.label: i for i in live_items(session, row)}
+        for spec in file.items:
+            old, item = before.get(spec.label), items.get(spec.label)
+            if old is not None and item is not None:
+                _record(session, row, item, old, spec, who=who, now=now, today=today)
+        session.flush()
+    return row
+
+
 def activate_draft(
     session: Session,
     draft: RoadmapDraft,
@@ -221,21 +244,7 @@ def activate_draft(
     on `from_day`, 00:00 district time, as `roadmap activate KEY --from`."""
     if draft.activated_at is not None:
         raise SetupError("этот черновик уже запущен")
-    file = draft_file(draft)
-    existing = session.exec(select(Roadmap).where(Roadmap.key == file.key)).first()
-    before: dict[str, ItemSpec] = {}
-    if existing is not None:
-        before = {s.label: s for s in roadmap_file_of(session=session, roadmap=existing).items}
-    today = now.astimezone(tz).date()
-    row = sync_roadmap(session=session, roadmap=file, now=now)
-    if existing is not None and existing.activated_at is not None:
-        items = {i.label: i for i in live_items(session, row)}
-        for spec in file.items:
-            old = before.get(spec.label)
-            item = items.get(spec.label)
-            if old is None or item is None:
-                continue
-            _record(session, row, item, old, spec, who=who, now=now, today=today)
+    row = sync_with_history(session, draft_file(draft), who=who, now=now, tz=tz)
     activate(row, datetime.combine(from_day, time(0, 0), tzinfo=tz))
     row.retired_at = None
     session.add(row)

@@ -116,9 +116,7 @@ def test_a_wrong_field_is_a_422_in_russian(api: tuple[TestClient, Engine, str]) 
     assert "не адрес электронной почты" in errors["owner_email"]
     assert "строка 1: «32.13.2022» — такой даты нет в календаре" in errors["plan_dates"]
     assert changes_and_tasks(engine)[0] == 0
-    missing = client.patch(
-        "/api/admin/roadmaps/r209/items/99", headers=bearer(token), json={}
-    )
+    missing = client.patch("/api/admin/roadmaps/r209/items/99", headers=bearer(token), json={})
     assert missing.status_code == 404 and "нет пункта 99" in missing.json()["detail"]["message"]
     assert client.get("/api/admin/roadmaps/nope/history", headers=bearer(token)).status_code == 404
 
