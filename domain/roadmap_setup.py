@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from domain.assignees import describe_rule
 from domain.enums import EvidenceFieldKind, OrgKind, Role
 from domain.roadmap import AssigneeRule, EvidenceField, EvidenceSpec
-from domain.roadmap_file import ItemSpec, Owner, slug_part
+from domain.roadmap_file import KEY_PATTERN, ItemSpec, Owner, RoadmapFile, slug_part
 from domain.schedule import Schedule, ScheduleParseError, Window, parse_schedule, read_schedule
 
 LOOK_AHEAD_DAYS = 3 * 366  # as far as a preview looks for an item's first due dates
@@ -435,3 +435,48 @@ def changes(before: ItemSpec, after: ItemSpec) -> list[tuple[str, str, str]]:
     """(field, before, after) for every field that differs."""
     old, new = snapshot(before), snapshot(after)
     return [(name, old[name], new[name]) for name in FIELD_LABELS if old[name] != new[name]]
+
+
+# --- the roadmap's heading --------------------------------------------------------------
+
+
+def read_day(text: str) -> date | None:
+    """ДД.ММ.ГГГГ or ГГГГ-ММ-ДД (a date input's value); None if neither."""
+    text = text.strip()
+    found = re.match(r"^(\d{4})-(\d{2})-(\d{2})$", text)
+    dotted = re.match(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$", text)
+    try:
+        if found:
+            return date(int(found[1]), int(found[2]), int(found[3]))
+        if dotted:
+            return date(int(dotted[3]), int(dotted[2]), int(dotted[1]))
+    except ValueError:
+        return None
+    return None
+
+
+def apply_heading(
+    file: RoadmapFile, *, key: str, title: str, order_number: str, order_date: str
+) -> RoadmapFile:
+    """The draft's key, title, order number and date from its form (ItemFormError)."""
+    errors: dict[str, str] = {}
+    key = key.strip().lower()
+    if not KEY_PATTERN.match(key):
+        errors["key"] = (
+            "ключ — латинские строчные буквы, цифры и дефисы, до 63 символов, например 209-od-2022"
+        )
+    title = " ".join(title.split())
+    if not title or len(title) > 300:
+        errors["title"] = "впишите название дорожной карты (не длиннее 300 символов)"
+    number = " ".join(order_number.split())
+    if len(number) > 60:
+        errors["order_number"] = "номер приказа длиннее 60 символов; сократите его"
+    day = read_day(order_date)
+    if day is None:
+        errors["order_date"] = "укажите дату приказа в виде ДД.ММ.ГГГГ"
+    if errors:
+        raise ItemFormError(errors)
+    assert day is not None
+    return file.model_copy(
+        update={"key": key, "title": title, "order_number": number, "order_date": day}
+    )

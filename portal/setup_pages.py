@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import tempfile
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from domain.roadmap_setup import (
     ItemForm,
     ItemFormError,
     form_of,
+    read_day,
 )
 from domain.roadmap_setup_models import RoadmapDraft
 from domain.roadmaps import all_roadmaps
@@ -43,9 +43,11 @@ from services.roadmap_setup import (
     draft_view,
     drafts,
     edit_item,
+    existing_roadmap,
     history,
     roadmap_for_setup,
     roadmap_view,
+    save_draft_heading,
     save_draft_item,
 )
 
@@ -274,12 +276,17 @@ def upload_organisations(
 def _items_page(
     portal: Portal,
     request: Request,
+    session: Session,
     ctx: AdminContext,
     target: Target,
     notice: str = "",
     activate_error: str = "",
+    heading: dict[str, str] | None = None,
+    heading_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
+    file = target.file
+    same_key = existing_roadmap(session, file.key) if target.draft is not None else None
     return portal.render(
         request,
         "admin/setup/items.html",
@@ -292,6 +299,15 @@ def _items_page(
             default_from=max(portal.today(), target.file.order_date),
             orgs_accept=ORGS_ACCEPT,
             activate_error=activate_error,
+            heading=heading
+            or {
+                "key": file.key,
+                "title": file.title,
+                "order_number": file.order_number,
+                "order_date": file.order_date.strftime("%d.%m.%Y"),
+            },
+            heading_errors=heading_errors or {},
+            same_key=same_key,
         ),
         status_code=status_code,
     )
@@ -322,7 +338,7 @@ def draft_page(
                 return RedirectResponse(
                     f"/admin/setup/roadmaps/{quote(roadmap.key)}", status_code=303
                 )
-        return _items_page(portal, request, ctx, target, NOTICES.get(done, ""))
+        return _items_page(portal, request, session, ctx, target, NOTICES.get(done, ""))
 
 
 @router.get("/roadmaps/{key}", response_class=Response)
@@ -337,7 +353,7 @@ def roadmap_page(
             target = _roadmap_target(session, key, portal)
         except SetupError as exc:
             return message(portal, request, "Нет такой дорожной карты", str(exc), 404)
-        return _items_page(portal, request, ctx, target, NOTICES.get(done, ""))
+        return _items_page(portal, request, session, ctx, target, NOTICES.get(done, ""))
 
 
 # --- fixing an item ----------------------------------------------------------------------
@@ -546,18 +562,53 @@ def save_roadmap_item(
 # --- activation --------------------------------------------------------------------------
 
 
-def parse_day(text: str) -> date | None:
-    text = text.strip()
-    found = re.match(r"^(\d{4})-(\d{2})-(\d{2})$", text) or None
-    try:
-        if found:
-            return date(int(found[1]), int(found[2]), int(found[3]))
-        dotted = re.match(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$", text)
-        if dotted:
-            return date(int(dotted[3]), int(dotted[2]), int(dotted[1]))
-    except ValueError:
-        return None
-    return None
+@router.post("/drafts/{draft_id}/heading", response_class=Response)
+def save_heading(
+    draft_id: DbId,
+    request: Request,
+    csrf_token: str = Form(""),
+    key: str = Form(""),
+    title: str = Form(""),
+    order_number: str = Form(""),
+    order_date: str = Form(""),
+    portal: Portal = Depends(portal_of),
+) -> Response:
+    with portal.session() as session:
+        ctx = _admin_post(portal, request, session, csrf_token)
+        if isinstance(ctx, Response):
+            return ctx
+        try:
+            target = _draft_target(session, draft_id)
+            assert target.draft is not None
+            save_draft_heading(
+                session,
+                target.draft,
+                key=key,
+                title=title,
+                order_number=order_number,
+                order_date=order_date,
+                now=portal.now(),
+            )
+        except SetupError as exc:
+            return message(portal, request, "Черновик не сохранён", str(exc), 404)
+        except ItemFormError as exc:
+            heading = {
+                "key": key,
+                "title": title,
+                "order_number": order_number,
+                "order_date": order_date,
+            }
+            return _items_page(
+                portal,
+                request,
+                session,
+                ctx,
+                target,
+                heading=heading,
+                heading_errors=exc.errors,
+                status_code=422,
+            )
+    return RedirectResponse(f"{target.base}?done=saved", status_code=303)
 
 
 @router.post("/drafts/{draft_id}/activate", response_class=Response)
@@ -576,11 +627,12 @@ def activate_page(
             target = _draft_target(session, draft_id)
         except SetupError as exc:
             return message(portal, request, "Нет такого черновика", str(exc), 404)
-        day = parse_day(from_day)
+        day = read_day(from_day)
         if day is None:
             return _items_page(
                 portal,
                 request,
+                session,
                 ctx,
                 target,
                 activate_error="Укажите дату начала в виде ДД.ММ.ГГГГ.",

@@ -26,6 +26,7 @@ from domain.roadmap_setup import (
     ItemForm,
     ItemPreview,
     apply_form,
+    apply_heading,
     changes,
     preview_item,
 )
@@ -142,6 +143,33 @@ def save_draft_item(
     session.add(draft)
     session.flush()
     return spec
+
+
+def save_draft_heading(
+    session: Session,
+    draft: RoadmapDraft,
+    *,
+    key: str,
+    title: str,
+    order_number: str,
+    order_date: str,
+    now: datetime,
+) -> RoadmapFile:
+    """Apply the heading form to a draft; ItemFormError when a field is wrong."""
+    if draft.activated_at is not None:
+        raise SetupError("черновик уже запущен")
+    file = apply_heading(
+        draft_file(draft), key=key, title=title, order_number=order_number, order_date=order_date
+    )
+    draft.roadmap = file.model_dump(mode="json")
+    draft.updated_at = now
+    session.add(draft)
+    session.flush()
+    return file
+
+
+def existing_roadmap(session: Session, key: str) -> Roadmap | None:
+    return session.exec(select(Roadmap).where(Roadmap.key == key)).first()
 
 
 @dataclass(frozen=True)

@@ -486,3 +486,55 @@ def test_a_change_after_activation_is_kept_applies_from_then_on_and_loses_no_ans
         assert late.tasks == 0
     unchanged = world.save_item(roadmap_path, "4")
     assert "done=unchanged" in unchanged.headers["location"]
+
+
+def test_a_drafts_heading_is_set_and_a_known_key_updates_its_roadmap_with_history(
+    world: Installation,
+) -> None:
+    path = world.upload_order("prikaz.csv", order_csv())  # a CSV has no heading
+    page = world.client.get(path)
+    bad = world.client.post(
+        f"{path}/heading",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "key": "Приказ 209",
+            "title": "",
+            "order_number": "209-од",
+            "order_date": "31.04.2022",
+        },
+    )
+    assert bad.status_code == 422
+    html = unescape(bad.text)
+    assert "ключ — латинские строчные буквы" in html and "впишите название" in html
+    assert "укажите дату приказа в виде ДД.ММ.ГГГГ" in html
+    saved = world.client.post(
+        f"{path}/heading",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "key": "209-od-2022",
+            "title": "Дорожная карта наставничества",
+            "order_number": "209-од",
+            "order_date": "08.04.2022",
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    html = unescape(world.client.get(path).text)
+    assert "Ключ: <strong>209-od-2022</strong>; приказ № 209-од от 08.04.2022" in html
+    activate(world, path)
+    # the order again, as Word: the draft says its key is known; item 1 is moved
+    second = world.upload_order("prikaz.docx", order_docx())
+    html = unescape(world.client.get(second).text)
+    assert 'id="same-key"' in html and "при запуске она обновится" in html
+    world.save_item(second, "1", schedule_text="октябрь 2022 г.")
+    activate(world, second)
+    with Session(world.engine) as s:
+        assert s.exec(select(func.count()).select_from(Roadmap)).one() == 1
+        change = s.exec(select(RoadmapChange)).one()
+    assert (change.item_label, change.field, change.before, change.after) == (
+        "1",
+        "schedule_text",
+        "сентябрь 2022 г.",
+        "октябрь 2022 г.",
+    )
+    assert change.who == ADMIN_EMAIL
