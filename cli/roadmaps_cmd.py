@@ -26,10 +26,10 @@ from domain.roadmap_file import (
     dump_roadmap_file,
     load_roadmap_file,
     roadmap_file_of,
-    sync_roadmap,
 )
 from domain.roadmaps import RoadmapChoiceError, activate, all_roadmaps, roadmap_by_key
 from domain.tasks import Occurrence
+from services.roadmap_setup import sync_with_history
 
 console = Console(highlight=False)
 roadmaps_app = typer.Typer(help="The roadmaps in the database.", no_args_is_help=True)
@@ -197,6 +197,9 @@ def export_command(
     console.print(f"Записан файл {escape(str(output))}: {len(data.items)} пунктов")
 
 
+CLI_WHO = "командная строка (roadmap load / import-roadmap)"
+
+
 def load_into_database(
     roadmap: RoadmapFile, *, settings: Any, now: datetime
 ) -> tuple[Roadmap, bool, int]:
@@ -204,7 +207,9 @@ def load_into_database(
     engine = open_engine(settings)
     with session_scope(engine) as session:
         added = session.exec(select(Roadmap.id).where(Roadmap.key == roadmap.key)).first() is None
-        row = sync_roadmap(session=session, roadmap=roadmap, now=now)
+        row = sync_with_history(
+            session, roadmap, who=CLI_WHO, now=now, tz=settings.tz
+        )  # what changes in a running roadmap is kept in its history
     return row, added, len(roadmap.items)
 
 

@@ -15,6 +15,7 @@ from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.inbound import InboundMessage
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
+from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
 from domain.stored_summaries import StoredSummaryFile
 from domain.tasks import Occurrence, Task, TaskEvent
 from domain.undelivered import AddressCorrection
@@ -38,6 +39,8 @@ __all__ = [
     "OutboxRun",
     "OutgoingEmail",
     "Roadmap",
+    "RoadmapChange",
+    "RoadmapDraft",
     "RoadmapItem",
     "StoredSummary",
     "StoredSummaryFile",

@@ -45,13 +45,16 @@ def windows_open_by(
 ) -> list[Window]:
     """The item's windows that have opened on or before `today`. With `tracked_from`
     (the roadmap's activation day), windows already due before it are left out: tracking
-    starts when the centre starts, and nobody is told about deadlines that passed before."""
+    starts when the centre starts, and nobody is told about deadlines that passed before.
+    A schedule changed after activation applies from its `schedule_from` day the same way."""
     if item.needs_dates or item.withdrawn:
         return []
     return [
         w
         for w in item_schedule(item).occurrences(roadmap_start, today, calendar)
-        if w.opens <= today and (tracked_from is None or w.due >= tracked_from)
+        if w.opens <= today
+        and (tracked_from is None or w.due >= tracked_from)
+        and (item.schedule_from is None or w.due >= item.schedule_from)
     ]
 
 

@@ -125,6 +125,9 @@ class RoadmapItem(SQLModel, table=True):
     owner_name: str = ""
     owner_email: str = ""
     withdrawn: bool = False  # no longer in the roadmap's file: opens nothing new
+    # the day its current schedule applies from (changed after activation): windows due
+    # earlier are not opened under it; None: the roadmap's activation day
+    schedule_from: date | None = None
 
     @property
     def assignee_rule(self) -> AssigneeRule:

@@ -344,4 +344,8 @@ def create_app(
 
     app.include_router(undelivered.router)
     app.include_router(api_undelivered.router)
+    from portal import api_setup, setup_pages
+
+    app.include_router(setup_pages.router)
+    app.include_router(api_setup.router)
     return app

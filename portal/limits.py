@@ -27,6 +27,7 @@ LOGIN_BODY = 16 * 1024
 ANSWER_TEXT_ALLOWANCE = 512 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
+SETUP_UPLOADS = frozenset({"/admin/setup/order", "/admin/setup/organisations"})
 _ANSWER_PATHS = (re.compile(r"^/t/[^/]+$"), re.compile(r"^/api/tasks/[^/]+/answer$"))
 
 
@@ -39,6 +40,8 @@ def body_limit(method: str, path: str, upload_max_bytes: int) -> int:
     if method == "POST" and any(p.match(path) for p in _ANSWER_PATHS):
         return answer_limit(upload_max_bytes)
     if method == "POST" and path == "/api/admin/roadmaps":  # an order's file, for a draft
+        return upload_max_bytes
+    if method == "POST" and path in SETUP_UPLOADS:  # the set-up pages' files
         return upload_max_bytes
     if path == "/admin/login":
         return LOGIN_BODY

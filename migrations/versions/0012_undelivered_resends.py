@@ -1,7 +1,7 @@
 """mail that did not arrive: resent rows point to the row they replace; address fixes
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import domain.types
 
 revision: str = "0012"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
