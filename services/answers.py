@@ -17,6 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from config.settings import Settings
 from domain import lifecycle
+from domain.deputies import is_deputy_address
 from domain.enums import EvidenceFieldKind, NoticeKind, TaskEventKind
 from domain.evidence import Evidence, EvidenceFile, FileBlob
 from domain.formatting import local_date
@@ -433,12 +434,21 @@ def _record_answer(
                 step=version,
                 on_day=local_date(now, settings.tz),
                 recipient=by,
+                cc=_head_in_copy(session, task, by),
             )
         ],
         settings=settings,
         now=now,
     )
     return evidence
+
+
+def _head_in_copy(session: Session, task: Task, by: str) -> tuple[str, ...]:
+    """A deputy's receipt goes to the head in copy, as the deputy's task mail does."""
+    org = session.get(Organisation, task.organisation_id) if task.organisation_id else None
+    if org is None or not is_deputy_address(org, by) or not org.head_email:
+        return ()
+    return (org.head_email,)
 
 
 def latest_evidence(*, session: Session, task_id: int) -> Evidence | None:

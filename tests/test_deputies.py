@@ -302,6 +302,7 @@ def test_the_deputys_link_answers_as_the_deputy_and_stops_after_the_period(
             select(OutgoingEmail).where(OutgoingEmail.kind == NoticeKind.receipt.value)
         ).one()
         assert receipt.to_addr == DEPUTY_A
+        assert receipt.cc_addrs == [HEAD_A]  # the head sees what the deputy sent
         assert receipt.text_body.startswith("Уважаемая Анна Ивановна!")
 
     # the centre's task page and the head's organisation page say who answered
