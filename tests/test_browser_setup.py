@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,13 @@ from sqlmodel import Session, select
 
 from config.settings import Settings
 from domain.db import make_engine, upgrade
+from domain.opening import open_item
+from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
+from domain.roadmaps import activation_day
+from domain.tasks import Task
 from portal.app import create_app
+from services.links import issue_task_link
 from tests.conftest import make_settings
 from tests.portal_world import Clock
 from tests.setup_world import (
@@ -49,6 +55,7 @@ class Served:
     settings: Settings
     engine: Engine
     base: str
+    clock: Clock
 
 
 @pytest.fixture
@@ -61,7 +68,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     add_admin(engine)
-    app = create_app(settings, engine, Clock(NOW))
+    clock = Clock(NOW)
+    app = create_app(settings, engine, clock)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -70,7 +78,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield Served(settings, engine, base)
+        yield Served(settings, engine, base, clock)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -169,3 +177,72 @@ def test_a_methodologist_sets_up_a_roadmap_without_yaml(
         item2_row = s.exec(select(RoadmapItem).where(RoadmapItem.label == "2")).one()
     assert roadmap.key == "209-od-2022" and roadmap.activated_at is not None
     assert not item2_row.needs_dates
+
+    # September opens item 1 for the schools; a head answers, the matrix follows
+    served.clock.now = OPENED
+    task, link = open_first_item(served)
+    desk = page.context.new_page()
+    desk.goto(f"{served.base}/admin/matrix?roadmap=209-od-2022")
+    # three days on, the session of 29.08 has ended: the centre signs in again
+    desk.fill("#email", ADMIN_EMAIL)
+    desk.fill("#password", ADMIN_PASSWORD)
+    desk.click("button[type=submit].primary")
+    desk.wait_for_selector("#matrix")
+    assert cell_of(desk, task) in ("c c-open", "c c-soon")
+    head = browser.new_context(viewport=viewport, locale="ru-RU").new_page()
+    head.goto(link)
+    head.fill("#f-comment", "База наставников сформирована")
+    head.fill("input[pattern]", "12")  # «Количество наставников», a required number
+    head.click("button[type=submit].primary")
+    head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
+    desk.reload()
+    assert cell_of(desk, task) == "c c-review"
+    desk.click(f"#matrix a[href='/admin/tasks/{task}']")
+    desk.click("text=Принять")
+    desk.wait_for_selector("text=Ответ принят")
+    desk.goto(f"{served.base}/admin/matrix?roadmap=209-od-2022")
+    assert cell_of(desk, task) == "c c-done"
+    check_layout(desk, f"{size}-matrix", viewport)
+
+
+OPENED = datetime(2022, 9, 1, 7, 0, tzinfo=UTC)  # 10:00 in Moscow, item 1's first day
+
+
+def open_first_item(served: Served) -> tuple[int, str]:
+    """Open item 1 as that morning's run would; (a school's task id, its head's link)."""
+    with Session(served.engine) as s:
+        roadmap = s.exec(select(Roadmap)).one()
+        item = s.exec(
+            select(RoadmapItem).where(
+                RoadmapItem.roadmap_id == roadmap.id, RoadmapItem.label == "1"
+            )
+        ).one()
+        open_item(
+            session=s,
+            item=item,
+            roadmap_start=roadmap.order_date,
+            now=OPENED,
+            today=OPENED.date(),
+            tracked_from=activation_day(roadmap, served.settings.tz),
+        )
+        s.flush()
+        org = s.exec(select(Organisation).where(Organisation.short_name == "СОШ № 1")).one()
+        task = s.exec(
+            select(Task).where(Task.item_id == item.id, Task.organisation_id == org.id)
+        ).one()
+        assert task.id is not None
+        link = issue_task_link(
+            session=s, task=task, recipient=org.head_email, settings=served.settings, now=OPENED
+        )
+        s.commit()
+        return task.id, link
+
+
+def cell_of(page: Page, task_id: int) -> str:
+    return str(
+        page.evaluate(
+            "(id) => document.querySelector(`#matrix a[href='/admin/tasks/${id}']`)"
+            ".parentElement.className",
+            task_id,
+        )
+    )
