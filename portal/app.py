@@ -340,6 +340,9 @@ def create_app(
     from portal import deputies
 
     app.include_router(deputies.router)
+    from portal import api_deputies
+
+    app.include_router(api_deputies.router)
     from portal import api_undelivered, undelivered
 
     app.include_router(undelivered.router)
