@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import FilePayload, Page, ViewportSize, sync_playwright
+from playwright.sync_api import FilePayload, Page, ViewportSize
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -29,18 +26,11 @@ from domain.tasks import Task
 from notifications.delivery import deliver_due
 from notifications.outbox import queue_notices
 from portal.app import create_app
+from tests.browser import chromium, loopback_socket, serving
 from tests.conftest import make_settings
 from tests.portal_world import ADMIN_EMAIL, ADMIN_PASSWORD, PDF, START, Clock, World, build_world
 from tests.smtp import CaughtMessage, SmtpSink
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE: ViewportSize = {"width": 360, "height": 740}
 SCREENSHOT = Path("/tmp/portal-answer-form-360.png")
 HEAD = "head@school1.example"
@@ -58,30 +48,17 @@ class Running:
 @pytest.fixture
 def running(tmp_path: Path, smtp: SmtpSink) -> Iterator[Running]:
     """The portal served by uvicorn on a free loopback port, in a background thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
+    sock, base = loopback_socket()
     settings = make_settings(tmp_path, portal_url=base, smtp_host="127.0.0.1", smtp_port=smtp.port)
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     world = build_world(settings, engine)
     clock = Clock(START)
     app = create_app(settings, engine, clock)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Running(settings, engine, world, clock, base)
+        with serving(app, sock):
+            yield Running(settings, engine, world, clock, base)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         engine.dispose()
 
 
@@ -149,62 +126,58 @@ def test_a_head_answers_from_the_emailed_link_and_the_centre_reviews(
     opened = wait_for_mail(smtp, HEAD, 1)[0]
     link = link_in(opened, run.base)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            head = browser.new_context(viewport=PHONE, locale="ru-RU").new_page()
-            head.goto(link)
-            assert "Издание приказа о закреплении наставнических пар" in head.inner_text("h1")
-            # one column on a phone: nothing wider than the screen
-            assert head.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-            fill_answer(head, "Приказ издан, пары закреплены")
-            head.screenshot(path=str(SCREENSHOT), full_page=True)
-            button = head.locator("button[type=submit].primary").bounding_box()
-            assert button is not None and button["height"] >= 44
-            head.click("button[type=submit].primary")
-            head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
-            assert task_status(run) is TaskStatus.submitted
+    with chromium() as browser:
+        head = browser.new_context(viewport=PHONE, locale="ru-RU").new_page()
+        head.goto(link)
+        assert "Издание приказа о закреплении наставнических пар" in head.inner_text("h1")
+        # one column on a phone: nothing wider than the screen
+        assert head.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        fill_answer(head, "Приказ издан, пары закреплены")
+        head.screenshot(path=str(SCREENSHOT), full_page=True)
+        button = head.locator("button[type=submit].primary").bounding_box()
+        assert button is not None and button["height"] >= 44
+        head.click("button[type=submit].primary")
+        head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
+        assert task_status(run) is TaskStatus.submitted
 
-            deliver(run)
-            receipt = wait_for_mail(smtp, HEAD, 2)[1]
-            assert "Приказ издан, пары закреплены" in receipt.text()
-            assert "приказ.pdf" in receipt.text()
+        deliver(run)
+        receipt = wait_for_mail(smtp, HEAD, 2)[1]
+        assert "Приказ издан, пары закреплены" in receipt.text()
+        assert "приказ.pdf" in receipt.text()
 
-            # the centre returns it with a reason
-            run.clock.now = START + timedelta(hours=2)
-            desktop: ViewportSize = {"width": 1000, "height": 800}
-            admin = browser.new_context(viewport=desktop).new_page()
-            admin.goto(f"{run.base}/admin/tasks/{run.world.task_id}")
-            admin.fill("#email", ADMIN_EMAIL)
-            admin.fill("#password", ADMIN_PASSWORD)
-            admin.click("button[type=submit].primary")
-            admin.wait_for_selector("#reason")
-            admin.fill("#reason", "Нет подписи руководителя на приказе")
-            admin.click("text=Вернуть на доработку")
-            admin.wait_for_selector("text=Задача возвращена на доработку")
-            assert task_status(run) is TaskStatus.returned
+        # the centre returns it with a reason
+        run.clock.now = START + timedelta(hours=2)
+        desktop: ViewportSize = {"width": 1000, "height": 800}
+        admin = browser.new_context(viewport=desktop).new_page()
+        admin.goto(f"{run.base}/admin/tasks/{run.world.task_id}")
+        admin.fill("#email", ADMIN_EMAIL)
+        admin.fill("#password", ADMIN_PASSWORD)
+        admin.click("button[type=submit].primary")
+        admin.wait_for_selector("#reason")
+        admin.fill("#reason", "Нет подписи руководителя на приказе")
+        admin.click("text=Вернуть на доработку")
+        admin.wait_for_selector("text=Задача возвращена на доработку")
+        assert task_status(run) is TaskStatus.returned
 
-            deliver(run)
-            returned = wait_for_mail(smtp, HEAD, 3)[2]
-            assert "Нет подписи руководителя на приказе" in returned.text()
-            again = link_in(returned, run.base)
+        deliver(run)
+        returned = wait_for_mail(smtp, HEAD, 3)[2]
+        assert "Нет подписи руководителя на приказе" in returned.text()
+        again = link_in(returned, run.base)
 
-            # the head opens the link again and answers anew
-            head.goto(again)
-            assert "Нет подписи руководителя на приказе" in head.inner_text(".note")
-            fill_answer(head, "Приказ подписан и загружен заново")
-            head.click("button[type=submit].primary")
-            head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
-            assert task_status(run) is TaskStatus.submitted
+        # the head opens the link again and answers anew
+        head.goto(again)
+        assert "Нет подписи руководителя на приказе" in head.inner_text(".note")
+        fill_answer(head, "Приказ подписан и загружен заново")
+        head.click("button[type=submit].primary")
+        head.wait_for_selector("text=Ответ получен и отправлен на проверку в центр")
+        assert task_status(run) is TaskStatus.submitted
 
-            admin.goto(f"{run.base}/admin/tasks/{run.world.task_id}")
-            assert "Приказ подписан и загружен заново" in admin.content()
-            admin.click("button:has-text('Принять')")
-            admin.wait_for_selector("text=Ответ принят.")
-            assert task_status(run) is TaskStatus.accepted
+        admin.goto(f"{run.base}/admin/tasks/{run.world.task_id}")
+        assert "Приказ подписан и загружен заново" in admin.content()
+        admin.click("button:has-text('Принять')")
+        admin.wait_for_selector("text=Ответ принят.")
+        assert task_status(run) is TaskStatus.accepted
 
-            head.goto(again)
-            assert "Статус: принято" in head.inner_text(".facts")
-            assert head.locator("input[type=file]").count() == 0
-        finally:
-            browser.close()
+        head.goto(again)
+        assert "Статус: принято" in head.inner_text(".facts")
+        assert head.locator("input[type=file]").count() == 0

@@ -5,17 +5,13 @@ answered; no element of any of these pages is wider than the screen."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize
 from sqlmodel import Session, col, select
 
 from domain.db import make_engine, upgrade
@@ -25,6 +21,7 @@ from domain.reminders import Policy, owed_notices
 from notifications.outbox import queue_notices
 from portal.app import create_app
 from services.links import issue_org_link
+from tests.browser import chromium, loopback_socket, serving
 from tests.conftest import make_settings
 from tests.deputy_world import (
     ADMIN_EMAIL,
@@ -39,7 +36,6 @@ from tests.deputy_world import (
     build_world,
 )
 from tests.portal_world import Clock
-from tests.test_browser_answer import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -74,40 +70,24 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = loopback_socket()
     settings = make_settings(tmp_path, portal_url=base, centre_email=CENTRE)
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     world = build_world(settings, engine, with_deputy=False)
     clock = Clock(START)
     app = create_app(settings, engine, clock)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Served(world, clock, base)
+        with serving(app, sock):
+            yield Served(world, clock, base)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         engine.dispose()
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def check_layout(page: Page, name: str, viewport: ViewportSize) -> None:

@@ -4,16 +4,12 @@ than the screen; no header cell breaks a word; the headers stay in view as it sc
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -23,10 +19,10 @@ from domain.enums import TaskStatus
 from domain.tasks import Task
 from portal.app import create_app
 from services.links import issue_task_link
+from tests.browser import chromium, loopback_socket, serving
 from tests.conftest import make_settings
 from tests.matrix_world import ADMIN_EMAIL, ADMIN_PASSWORD, NOW, District, build_district
 from tests.portal_world import Clock
-from tests.test_browser_answer import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -106,28 +102,16 @@ class Served:
 
 
 def serve(tmp_path: Path, organisations: int) -> Iterator[Served]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = loopback_socket()
     settings = make_settings(tmp_path, portal_url=base)
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     district = build_district(engine, organisations=organisations)
     app = create_app(settings, engine, Clock(NOW))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Served(settings, engine, district, base)
+        with serving(app, sock):
+            yield Served(settings, engine, district, base)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         engine.dispose()
 
 
@@ -143,12 +127,8 @@ def district300(tmp_path: Path) -> Iterator[Served]:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def admin_page(browser: Browser, served: Served, viewport: ViewportSize) -> Page:

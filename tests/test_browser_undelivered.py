@@ -6,28 +6,25 @@ no header cell is narrower than its longest word."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize
 from sqlalchemy import Engine
 
 from config.settings import Settings
 from domain.db import make_engine, upgrade
 from notifications.delivery import deliver_due
 from portal.app import create_app
+from tests.browser import chromium, loopback_socket, serving
 from tests.conftest import make_settings
 from tests.matrix_world import ADMIN_EMAIL, ADMIN_PASSWORD, NOW, District, build_district
 from tests.portal_world import Clock
 from tests.smtp import SmtpSink
-from tests.test_browser_answer import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_matrix import BROKEN_WORDS, OVERFLOWING
 from tests.test_undelivered import queue_task_mail
 
@@ -78,44 +75,24 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path, smtp: SmtpSink) -> Iterator[Served]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    sock, base = loopback_socket()
     settings = make_settings(
         tmp_path, portal_url=base, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_timeout=5
     )
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     district = build_district(engine, organisations=30)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, engine, Clock(NOW)), log_level="warning", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield Served(settings, engine, district, base, smtp)
+        with serving(create_app(settings, engine, Clock(NOW)), sock):
+            yield Served(settings, engine, district, base, smtp)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         engine.dispose()
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def deliver(served: Served, minutes: int) -> None:

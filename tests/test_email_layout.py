@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -20,7 +20,7 @@ from domain.models import Occurrence, TaskEvent
 from domain.summary import Counts, YearlySummary
 from notifications.outbox import queue_notices
 from notifications.render import render
-from tests.test_browser_answer import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import chromium
 from tests.test_notifications import NOW, OWNER, _evidence, build_world, owed
 
 pytestmark = pytest.mark.browser
@@ -144,12 +144,8 @@ def other_emails() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 MEASURE = """
