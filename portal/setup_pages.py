@@ -403,16 +403,17 @@ def _item_page(
     )
 
 
-def _item_form(
-    schedule_text: str,
-    plan_dates: str,
-    owner_name: str,
-    owner_email: str,
-    centre: str,
-    organisations: str,
-    kinds: list[str],
-    evidence: str,
+def posted_item_form(
+    schedule_text: str = Form(""),
+    plan_dates: str = Form(""),
+    owner_name: str = Form(""),
+    owner_email: str = Form(""),
+    centre: str = Form(""),
+    organisations: str = Form(""),
+    kinds: list[str] = Form([]),
+    evidence: str = Form(""),
 ) -> ItemForm:
+    """An item's form as posted (the same fields for a draft and a running roadmap)."""
     return ItemForm(
         schedule_text=schedule_text,
         plan_dates=plan_dates,
@@ -467,19 +468,9 @@ def save_draft(
     label: str,
     request: Request,
     csrf_token: str = Form(""),
-    schedule_text: str = Form(""),
-    plan_dates: str = Form(""),
-    owner_name: str = Form(""),
-    owner_email: str = Form(""),
-    centre: str = Form(""),
-    organisations: str = Form(""),
-    kinds: list[str] = Form([]),
-    evidence: str = Form(""),
+    form: ItemForm = Depends(posted_item_form),
     portal: Portal = Depends(portal_of),
 ) -> Response:
-    form = _item_form(
-        schedule_text, plan_dates, owner_name, owner_email, centre, organisations, kinds, evidence
-    )
     with portal.session() as session:
         ctx = _admin_post(portal, request, session, csrf_token)
         if isinstance(ctx, Response):
@@ -511,19 +502,9 @@ def save_roadmap_item(
     label: str,
     request: Request,
     csrf_token: str = Form(""),
-    schedule_text: str = Form(""),
-    plan_dates: str = Form(""),
-    owner_name: str = Form(""),
-    owner_email: str = Form(""),
-    centre: str = Form(""),
-    organisations: str = Form(""),
-    kinds: list[str] = Form([]),
-    evidence: str = Form(""),
+    form: ItemForm = Depends(posted_item_form),
     portal: Portal = Depends(portal_of),
 ) -> Response:
-    form = _item_form(
-        schedule_text, plan_dates, owner_name, owner_email, centre, organisations, kinds, evidence
-    )
     with portal.session() as session:
         ctx = _admin_post(portal, request, session, csrf_token)
         if isinstance(ctx, Response):
