@@ -288,6 +288,12 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
         assert all(s.schedule.timezone == "Europe/Moscow" for s in chase_schedules)
 
         started = {name: start_worker(name) for name in ("first", "second")}
+        # The chase is held on a lock of the task table until its worker has been told
+        # to stop, so that the stop meets a run under way however fast the run would be.
+        holder = create_engine(domain_url)
+        hold = holder.connect()
+        held = hold.begin()
+        hold.execute(text("LOCK TABLE task IN ACCESS EXCLUSIVE MODE"))
         chase = trigger("daily-chase", parameters={"at": morning})
         # whichever worker claims the chase is stopped while the run is under way
         claimed = f"submitting flow run '{chase}'"
@@ -302,6 +308,13 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
         other = "second" if busy == "first" else "first"
         stage(f"chase claimed by {busy}")
         started[busy].send_signal(signal.SIGTERM)
+        wait_for(
+            "the worker to stop taking runs",
+            lambda: "новые запуски не принимаются" in worker_log(busy),
+        )
+        held.commit()  # the chase goes on and finishes; the worker waits for it
+        hold.close()
+        holder.dispose()
         assert started[busy].wait(timeout=150) == 0, worker_log(busy)
         stage(f"{busy} stopped")
         stopped = worker_log(busy)
