@@ -325,9 +325,15 @@ def demo(
     from flows.demo import print_result, run_demo
 
     try:
-        result = run_demo(out=out, seed=seed, console=console)
+        # PREFECT_API_URL set: the runs go to that server (watch them live in its UI)
+        result = run_demo(
+            out=out,
+            seed=seed,
+            console=console,
+            own_prefect_server="PREFECT_API_URL" not in os.environ,
+        )
     except Exception as exc:
         if os.environ.get("ROADMAP_DEBUG"):
             raise
-        raise fail(f"the demo stopped: {type(exc).__name__}: {exc}") from None
+        raise fail(f"демонстрация остановилась: {type(exc).__name__}: {exc}") from None
     print_result(result, console=console)

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -37,6 +38,7 @@ from domain.roadmap import RoadmapItem
 from domain.roadmaps import activate, choose_roadmap
 from domain.tasks import Occurrence, Task
 from flows.context import policy
+from flows.temporary_server import TemporaryPrefectServer, flush_to_server
 from notifications.sink import MailFolderSinkProcess
 
 DEMO_ORGS = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisations.csv"
@@ -331,20 +333,32 @@ def _answer(day: date, heads: Heads, settings: Settings) -> int:
     return len(due_today)
 
 
-def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    from flows.chase import chase_flow
-    from flows.outbox import outbox_flow
-    from flows.summary import summary_flow
-    from flows.tick import tick_flow
-
+def run_demo(
+    *, out: Path, seed: int, console: Console, own_prefect_server: bool = True
+) -> DemoResult:
+    """The whole first cycle. With `own_prefect_server` the demo starts a temporary
+    Prefect server of its own at once (it boots while the district is set up);
+    otherwise the runs go to the Prefect API already configured (PREFECT_API_URL, a
+    test harness)."""
     started = datetime.now(UTC)
     _reset(out)
+    prefect_server = TemporaryPrefectServer() if own_prefect_server else None
     with (
+        prefect_server or nullcontext(),
         MailFolderSinkProcess(out / "mail") as sink,
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
+        from prefect.context import SyncClientContext
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            temporary_settings,
+        )
+
+        from flows.chase import chase_flow
+        from flows.outbox import outbox_flow
+        from flows.summary import summary_flow
+        from flows.tick import tick_flow
+
         settings = _configure(out, sink)
         engine = open_engine(settings)
         rows, errors = parse_organisations_csv(decode_csv_bytes(DEMO_ORGS.read_bytes()))
@@ -366,9 +380,10 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
             for n in range((DEMO_END - roadmap.order_date).days + 1)
         ]
         console.print("[bold]roadmap demo[/bold]: запуск Prefect (временный локальный сервер) …")
+        api = {PREFECT_API_URL: prefect_server.wait_ready()} if prefect_server else {}
 
         def simulate() -> tuple[int, dict[str, str]]:
-            ticks = deliveries = 0
+            ticks = deliveries = mails = 0
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -377,36 +392,47 @@ def run_demo(*, out: Path, seed: int, console: Console) -> DemoResult:
                 TimeElapsedColumn(),
                 console=console,
                 transient=False,
+                refresh_per_second=2,  # redrawing holds the interpreter the runs need
             ) as progress:
                 bar = progress.add_task("симуляция", total=len(days), info="")
                 for day in days:
                     with Session(engine) as session:
                         work = lookout.has_work(session, day)
                     if work:
-                        tick_flow(_instant(day, TICK_AT, settings), summarise=False)
+                        # nobody watches the dashboard mid-simulation: the last chase
+                        # publishes every item's artifacts once, at the end
+                        tick_flow(
+                            _instant(day, TICK_AT, settings), summarise=False, republish=False
+                        )
                         ticks += 1
                         with Session(engine) as session:
                             _plan_new_tasks(session, heads, settings)
                         if _answer(day, heads, settings):
                             # the receipts leave with the outbox run, as in production
-                            # nobody watches the dashboard mid-simulation: the last
-                            # chase publishes every item's artifacts once, at the end
                             outbox_flow(_instant(day, EVENING, settings), republish=False)
                             deliveries += 1
+                        mails = sink.count  # a directory listing: only when mail may have come
                     progress.update(
                         bar,
                         advance=1,
                         description=f"{day:%d.%m.%Y}",
-                        info=f"tick: {ticks}, писем: {sink.count}",
+                        info=f"tick: {ticks}, писем: {mails}",
                     )
             console.print("панель мониторинга и аналитическая справка …")
             end = _instant(DEMO_END, EVENING, settings)
             chase_flow(end)
             files = summary_flow(CYCLE, end, str(out / "summary"))
-            tick_flow(end + timedelta(minutes=5), summarise=False)
+            tick_flow(end + timedelta(minutes=5), summarise=False, republish=False)
             return ticks + 1, files
 
-        ticks, files = simulate()
+        # One API client (and its kept-alive connection) for every run of the simulation,
+        # rather than a new client, TLS context and connection per flow run.
+        with (
+            temporary_settings({**api, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+            SyncClientContext.get_or_create(),
+        ):
+            ticks, files = simulate()
+            flush_to_server()
         mail_count = sink.count
     return DemoResult(
         out=out,

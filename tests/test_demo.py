@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
@@ -32,13 +33,16 @@ DEMO_VARS = [
 
 
 def test_the_demo_summary_matches_what_the_heads_did(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """As `roadmap demo` runs it: with a temporary Prefect server of its own, started
+    before the district is set up, its runs flushed to it before it stops."""
     from flows.demo import Behaviour, run_demo
 
     for var in DEMO_VARS:  # the demo configures itself through the environment
         monkeypatch.setenv(var, os.environ.get(var, ""))
     monkeypatch.delenv("ROADMAP_ROADMAP_FILE")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))  # the server's database
     try:
         result = run_demo(out=tmp_path / "demo", seed=7, console=Console(quiet=True))
     finally:
@@ -90,3 +94,16 @@ def test_the_demo_summary_matches_what_the_heads_did(
     assert {"md", "html", "docx", "xlsx"} <= set(result.summary_files)
     for path in result.summary_files.values():
         assert Path(path).stat().st_size > 0
+
+    # the runs are in the demo's own Prefect server's database, completed
+    with sqlite3.connect(tmp_path / "prefect" / "prefect.db") as prefect_db:
+        runs = prefect_db.execute(
+            "select f.name, r.state_type, count(*) from flow_run r join flow f on f.id = r.flow_id"
+            " group by f.name, r.state_type"
+        ).fetchall()
+        task_runs = prefect_db.execute("select count(*) from task_run").fetchone()[0]
+    states = {(name, state): n for name, state, n in runs}
+    assert states.get(("tick", "COMPLETED")) == result.ticks, states
+    assert states.get(("outbox", "COMPLETED")), states
+    assert {state for _, state in states} == {"COMPLETED"}, states
+    assert task_runs >= result.ticks
