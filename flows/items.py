@@ -186,7 +186,7 @@ def item_run_name() -> str:
     return prefix
 
 
-@flow(name="item", flow_run_name=item_run_name, log_prints=True)
+@flow(name="item", flow_run_name=item_run_name, log_prints=True, persist_result=False)
 def item_flow(
     item_number: str | int,
     at: datetime | None = None,
@@ -234,15 +234,16 @@ def opened_key(roadmap_key: str, label: str, several: bool) -> str:
 
 
 def open_due_items(at: datetime) -> dict[str, dict[str, Any]]:
-    """Catch up on openings: one item flow (without notifying) per item with a window
-    open by `at` that is not opened yet; the caller then notifies once. Roadmaps that
-    have never run are activated at `at` first."""
+    """Catch up on openings inside the calling flow (the tick, the daily chase): one
+    `open-item-N` task run per item with a window open by `at` that is not opened yet;
+    the caller then notifies once and brings the items' artifacts up to date. (A
+    subflow per item cost a whole flow run each: most of a catch-up's time.) Roadmaps
+    that have never run are activated at `at` first."""
     settings, engine = runtime()
     activate_new_roadmaps(at)
     with Session(engine) as session:
         due = items_to_open(session, local_day(at, settings), settings.tz)
         several = len(running_roadmaps(session)) > 1
     return {
-        opened_key(key, label, several): item_flow(label, at, notify=False, roadmap=key)
-        for key, label in due
+        opened_key(key, label, several): open_item_occurrences(label, at, key) for key, label in due
     }
