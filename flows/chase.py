@@ -59,7 +59,7 @@ def refresh_item_progress(at: datetime) -> int:
     return len(opened)
 
 
-@flow(name="chase", flow_run_name=run_name("chase"), log_prints=True)
+@flow(name="chase", flow_run_name=run_name("chase"), log_prints=True, persist_result=False)
 def chase_flow(at: datetime | None = None) -> dict[str, int]:
     """Daily on working days: open what a missed item run left unopened, announce the
     day's openings, remind, chase, escalate, nudge (one email per person), and refresh

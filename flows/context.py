@@ -1,4 +1,7 @@
-"""What every flow needs: settings, the database, the district's date."""
+"""What every flow needs: settings, the database, the district's date.
+
+Every flow is declared with `persist_result=False`: what a run did is in our own tables,
+and Prefect then need not ask its server for a result store on every run."""
 
 from __future__ import annotations
 

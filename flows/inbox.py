@@ -21,7 +21,7 @@ def read_replies() -> dict[str, Any]:
     return asdict(report)
 
 
-@flow(name="inbox", flow_run_name=run_name("inbox"))
+@flow(name="inbox", flow_run_name=run_name("inbox"), persist_result=False)
 def inbox_flow() -> dict[str, Any]:
     """Answers by email reply: matched, checked and applied, or put up for review."""
     return read_replies()

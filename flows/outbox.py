@@ -57,7 +57,7 @@ def republish_stale_artifacts(at: datetime) -> int:
     return len(stale)
 
 
-@flow(name="outbox", flow_run_name=run_name("outbox"))
+@flow(name="outbox", flow_run_name=run_name("outbox"), persist_result=False)
 def outbox_flow(at: datetime | None = None, republish: bool = True) -> dict[str, int | str]:
     """Claims queued rows, sends them, records each outcome; a crash loses nothing. A
     scheduled run stops after ROADMAP_OUTBOX_TIME_BUDGET_SECONDS and the next one

@@ -193,7 +193,7 @@ def write_combined_summary(
     return _written(files, out_dir, stem)
 
 
-@flow(name="summary", flow_run_name="summary · {cycle}")
+@flow(name="summary", flow_run_name="summary · {cycle}", persist_result=False)
 def summary_flow(
     cycle: str | None = None,
     at: datetime | None = None,
