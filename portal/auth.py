@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import hmac
 import math
@@ -32,8 +33,15 @@ _SESSION_SALT = "roadmap.admin-session.v1"
 PASSWORD_MIN_LENGTH = 10
 
 _hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown email as slow as a real one.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps a login for an unknown email as slow as a real one.
+    Made on first use: an argon2 hash costs every process that imports this half a
+    second otherwise (each `roadmap` command does)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 # Each argon2 hash or check takes about 64 MiB for a moment: only this many at once per
 # process; the others queue, and give up after HASH_WAIT_SECONDS.
@@ -136,7 +144,7 @@ def _authenticate(session: Session, email: str, password: str) -> AdminUser | No
     admin = session.exec(select(AdminUser).where(AdminUser.email == normalise_email(email))).first()
     if admin is None or not admin.active:
         with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         return None
     try:
         _hasher.verify(admin.password_hash, password)
