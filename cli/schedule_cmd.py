@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         if until < start:
             raise fail(f"--until {until.isoformat()} is before --from {start.isoformat()}", 2)
         if (until - start) > timedelta(days=366 * 50):
-            raise fail("the span is longer than 50 years; choose a shorter one", 2)
+            raise fail("промежуток длиннее 50 лет; выберите покороче", 2)
         try:
             parsed = parse_schedule(phrase)
         except ScheduleParseError as exc:
@@ -99,5 +99,5 @@ def register(app: typer.Typer) -> None:
             _print_table(parsed, windows, start, until)
         if parsed.kind is None:
             if not as_json:
-                raise fail(f"cannot read the schedule phrase: {parsed.reason}", 2)
+                raise fail(f"не удалось прочитать срок: {parsed.reason}", 2)
             raise typer.Exit(2)
