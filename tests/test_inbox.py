@@ -771,3 +771,145 @@ def test_the_running_inbox_reads_new_mail_at_once_with_idle(world: World) -> Non
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _owed(world: World, day: date) -> set[tuple[int, NoticeKind]]:
+    with Session(world.engine) as s:
+        owed = owed_notices(
+            session=s,
+            today=day,
+            policy=reminder_policy(world.settings),
+            centre_email=CENTRE,
+            tz=world.settings.tz,
+        )
+    return {(n.task_id, n.kind) for n in owed}
+
+
+def test_a_follow_up_reply_adds_to_the_reply_that_lacked_a_field(any_world: World) -> None:
+    """A reply that lacked a required field leaves the task open; a second reply that
+    brings only the missing part completes the answer from both, whichever part came
+    first and by whichever way the second reply is matched."""
+    world = any_world
+    t = world.tasks
+    caught = world.deliver()
+    a5 = next(m for m in sent_to(caught, head("a")) if "п. 5" in m.subject)
+    b5 = next(m for m in sent_to(caught, head("b")) if "п. 5" in m.subject)
+
+    # A: the text and the date, no scan; B: the scan with a few words, no date
+    first_a = reply_to(
+        a5, "Приказ издан, пары закреплены.\nДата приказа: 02.09.2022", sender=head("a")
+    )
+    world.imap.append(first_a)
+    world.imap.append(
+        reply_to(b5, "Приказ во вложении.", sender=head("b"), attachments=(("приказ.pdf", PDF),))
+    )
+    assert world.read() == {"seen": 2, "partial": 2}
+    assert world.evidence("a5") == [] and world.task("a5").status is TaskStatus.open
+    receipts = {m.rcpt_tos[0]: m for m in world.deliver()}
+    assert set(receipts) == {head("a"), head("b")}
+    told_a = receipts[head("a")].text()
+    assert "Дата приказа: 02.09.2022" in told_a and "Чего не хватает:" in told_a
+    assert "пришлите только то, чего не хватает" in told_a
+    assert "Приказ (скан): файлы: приказ.pdf" in receipts[head("b")].text()
+    after_due = date(2022, 9, 16)
+    assert (t["a5"], NoticeKind.chase) in _owed(world, after_due)
+
+    # A answers the partial receipt with the scan only: the answer is both replies
+    later = START + timedelta(hours=1)
+    scan_only = reply_to(
+        receipts[head("a")],
+        "Скан приказа во вложении.",
+        sender=head("a"),
+        attachments=(("скан.pdf", PDF),),
+    )
+    world.imap.append(scan_only)
+    # B's curator sends the date, matched by the subject's reference only
+    world.imap.append(
+        reply_to(
+            b5,
+            "Дата приказа: 01.09.2022",
+            sender=curator("b"),
+            to=CENTRE,
+            threaded=False,
+        )
+    )
+    assert world.read(later) == {"seen": 2, "answered": 2}
+    [ev_a] = world.evidence("a5")
+    assert ev_a.values["held_on"] == "2022-09-02"
+    assert ev_a.values["summary"] == (
+        "Приказ издан, пары закреплены.\nДата приказа: 02.09.2022\n\nСкан приказа во вложении."
+    )
+    assert ev_a.submitted_by == head("a")
+    [ev_b] = world.evidence("b5")
+    assert ev_b.values["held_on"] == "2022-09-01" and ev_b.submitted_by == curator("b")
+    assert ev_b.values["summary"] == "Приказ во вложении.\n\nДата приказа: 01.09.2022"
+    with Session(world.engine) as s:
+        names = {
+            ev.task_id: [
+                f.original_name
+                for f in s.exec(select(EvidenceFile).where(EvidenceFile.evidence_id == ev.id))
+            ]
+            for ev in (ev_a, ev_b)
+        }
+        [note_a] = s.exec(
+            select(TaskEvent.note).where(
+                TaskEvent.task_id == t["a5"], TaskEvent.kind == TaskEventKind.submitted
+            )
+        ).all()
+    assert names == {t["a5"]: ["скан.pdf"], t["b5"]: ["приказ.pdf"]}
+    messages = world.messages()
+    first, second = messages[0], messages[2]
+    assert first.from_addr == head("a") and second.from_addr == head("a")
+    assert note_a == (
+        f"версия 1; ответ по электронной почте, Message-ID {second.message_key} "
+        f"(дополняет ответ из писем Message-ID {first.message_key})"
+    )
+    # the first replies now say they were completed; nothing is partial any more
+    assert [m.status for m in messages] == ["answered"] * 4
+    assert first.outcomes[0]["outcome"] == "completed" and first.outcomes[0]["version"] == 1
+    assert f"дополнен письмом {second.message_key}" in first.reason
+    # the receipts of the answers go out, and the chases stop
+    done = world.deliver(later)
+    assert sorted((m.rcpt_tos[0], m.subject.split(":")[0]) for m in done) == [
+        (curator("b"), "Ответ получен"),
+        (head("a"), "Ответ получен"),
+    ]
+    owed = _owed(world, after_due)
+    assert (t["a5"], NoticeKind.chase) not in owed and (t["b5"], NoticeKind.chase) not in owed
+    assert (t["c5"], NoticeKind.chase) in owed
+
+    # once: nothing new on a second pass
+    assert world.read(later) == {}
+    assert world.deliver(later) == []
+
+
+def test_a_follow_up_adds_only_to_what_came_since_the_last_answer(world: World) -> None:
+    """A reply that lacked a field, then an answer on the page: a later reply with only a
+    scan starts afresh (the page's answer was whole), and does not reuse the old reply."""
+    from services.answers import UploadedFile, submit_answer
+
+    t = world.tasks
+    a5 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 5" in m.subject)
+    world.imap.append(reply_to(a5, "Дата приказа: 02.09.2022", sender=head("a")))
+    assert world.read() == {"seen": 1, "partial": 1}
+    on_page = START + timedelta(hours=1)
+    with session_scope(world.engine) as s:
+        task = s.get(Task, t["a5"])
+        assert task is not None
+        submit_answer(
+            session=s,
+            task=task,
+            values={"summary": "Приказ издан", "held_on": "03.09.2022"},
+            files=[UploadedFile("order", "приказ.pdf", PDF, "application/pdf")],
+            by=head("a"),
+            settings=world.settings,
+            now=on_page,
+        )
+    world.deliver(on_page)
+    world.imap.append(
+        reply_to(a5, "", sender=head("a"), attachments=(("новый.pdf", PDF),), subject="Re: скан")
+    )
+    assert world.read(on_page + timedelta(hours=1)) == {"seen": 1, "partial": 1}
+    assert [e.values["held_on"] for e in world.evidence("a5")] == ["2022-09-03"]
+    [receipt] = world.deliver(on_page + timedelta(hours=1))
+    assert "Дата приказа" in receipt.text().split("Чего не хватает:", 1)[1]
