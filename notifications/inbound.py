@@ -251,6 +251,19 @@ _SKIP = frozenset({"script", "style", "head", "title"})
 _QUOTE_CLASSES = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted", "divrplyfwdmsg")
 
 
+# where the HTML breaks a line: <br>, a block's edge (<div>: one line each, as Gmail
+# writes them), a paragraph's end (<p>: a blank line after); the source's own line breaks
+# between such marks are layout, not text
+_BR, _BLOCK, _PARAGRAPH = "\x02", "\x00", "\x01"
+_BREAKS = re.compile(r"[\s\x00\x01\x02]*[\x00\x01\x02][\s\x00\x01\x02]*")
+
+
+def _breaks(m: re.Match[str]) -> str:
+    run = m.group(0)
+    count = run.count(_BR) + (1 if _BLOCK in run or _PARAGRAPH in run else 0)
+    return "\n" * max(count, 2 if _PARAGRAPH in run else 1)
+
+
 class _TextOf(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -265,7 +278,7 @@ class _TextOf(HTMLParser):
         quote = tag == "blockquote" or any(c in (values.get("class") or "") for c in _QUOTE_CLASSES)
         if tag in ("br", "hr", "img", "meta", "link", "input"):
             if tag in ("br", "hr"):
-                self.out.append("\n")
+                self.out.append(_BR)
             return
         self.stack.append((tag, quote))
         if tag in _SKIP:
@@ -273,7 +286,7 @@ class _TextOf(HTMLParser):
         if quote:
             self.quote_depth += 1
         if tag in _BLOCKS:
-            self.out.append("\n")
+            self.out.append(_BLOCK)
         if tag == "a":
             self.href.append(values.get("href") or "")
 
@@ -291,7 +304,7 @@ class _TextOf(HTMLParser):
                     if href not in tail:
                         self.out.append(f" ({href})")
             if open_tag in _BLOCKS:
-                self.out.append("\n")
+                self.out.append(_PARAGRAPH if open_tag == "p" else _BLOCK)
             if open_tag == tag:
                 break
 
@@ -310,7 +323,7 @@ def html_to_text(html: str) -> str:
     parser = _TextOf()
     parser.feed(html)
     parser.close()
-    text = "".join(parser.out).replace("\xa0", " ")
+    text = _BREAKS.sub(_breaks, "".join(parser.out)).replace("\xa0", " ")
     lines = [
         " ".join(line.split()) if not line.lstrip().startswith(">") else line.strip()
         for line in text.split("\n")

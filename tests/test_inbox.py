@@ -913,3 +913,186 @@ def test_a_follow_up_adds_only_to_what_came_since_the_last_answer(world: World) 
     assert [e.values["held_on"] for e in world.evidence("a5")] == ["2022-09-03"]
     [receipt] = world.deliver(on_page + timedelta(hours=1))
     assert "Дата приказа" in receipt.text().split("Чего не хватает:", 1)[1]
+
+
+def test_the_review_list_accepts_a_digest_part_or_a_partial_answer(world: World) -> None:
+    """The centre's review list: only for the centre's staff; a stranger's digest reply
+    accepted for one task takes that task's part of it; a task it cannot find is said so;
+    an accepted reply that lacks a field gets the same receipt as any, and a follow-up
+    from the head completes it."""
+    t = world.tasks
+    caught = world.deliver()
+    [digest_c] = sent_to(caught, head("c"))
+    world.imap.append(
+        reply_to(
+            digest_c,
+            f"[ДК-13-{t['c13']}] наставников: 5\n\n[ДК-5-{t['c5']}] Приказ издан.",
+            sender="secretary@school-c.example",
+            to="otvet@imcso.example",
+        )
+    )
+    assert world.read() == {"seen": 1, "review": 1}
+    [waiting] = world.messages()
+    assert "не значится среди адресов" in waiting.reason
+
+    at = START + timedelta(hours=1)
+    client = TestClient(create_app(world.settings, world.engine, lambda: at), base_url=BASE)
+    outside = client.get("/admin/inbox", follow_redirects=False)
+    assert outside.status_code == 303 and "/admin/login" in outside.headers["location"]
+    assert client.post(f"/admin/inbox/{waiting.id}/discard").status_code == 403
+    assert world.messages()[0].status == InboundStatus.review
+    assert login(client).status_code == 303
+    listing = client.get("/admin/inbox")
+    assert "secretary@school-c.example" in listing.text
+    assert f'<option value="ДК-13-{t["c13"]}">' in listing.text
+    assert f'<option value="ДК-5-{t["c5"]}">' in listing.text
+    csrf = listing.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    unknown = client.post(
+        f"/admin/inbox/{waiting.id}/accept", data={"csrf_token": csrf, "task": "ДК-5-999999"}
+    )
+    assert unknown.status_code == 400 and "не найдена" in unknown.text
+    ok = client.post(
+        f"/admin/inbox/{waiting.id}/accept",
+        data={"csrf_token": csrf, "task": f"ДК-13-{t['c13']}"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    [ev] = world.evidence("c13")
+    assert ev.values == {"mentors": 5, "comment": "наставников: 5"}
+    assert ev.submitted_by == "secretary@school-c.example"
+    assert world.evidence("c5") == []
+    [accepted] = world.messages()
+    assert accepted.status == InboundStatus.accepted and accepted.reviewed_by == ADMIN_EMAIL
+    assert "Письмо принято" in client.get("/admin/inbox?done=accepted").text
+
+    # the same stranger, nothing to match: accepted as C5's answer, it lacks the date and
+    # the scan; the head's follow-up with both completes it
+    world.imap.append(
+        reply_to(
+            digest_c,
+            "Приказ о наставничестве издан.",
+            sender="secretary@school-c.example",
+            to=CENTRE,
+            threaded=False,
+            subject="Приказ",
+        )
+    )
+    assert world.read(at) == {"seen": 1, "review": 1}
+    second = world.messages()[1]
+    assert "Приказ о наставничестве издан." in client.get("/admin/inbox").text
+    ok = client.post(
+        f"/admin/inbox/{second.id}/accept",
+        data={"csrf_token": csrf, "task": str(t["c5"])},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    assert world.evidence("c5") == [] and world.task("c5").status is TaskStatus.open
+    mail = world.deliver(at)
+    partial = next(m for m in mail if "не полностью" in m.subject)
+    assert partial.rcpt_tos == ["secretary@school-c.example"]
+    assert "Приказ о наставничестве издан." in partial.text()
+    world.imap.append(
+        reply_to(
+            partial,
+            "Дата приказа: 04.09.2022",
+            sender=head("c"),
+            attachments=(("приказ.pdf", PDF),),
+        )
+    )
+    assert world.read(at) == {"seen": 1, "answered": 1}
+    [ev5] = world.evidence("c5")
+    assert ev5.values["summary"] == "Приказ о наставничестве издан.\n\nДата приказа: 04.09.2022"
+    assert ev5.values["held_on"] == "2022-09-04" and ev5.submitted_by == head("c")
+    assert world.messages()[1].outcomes[0]["outcome"] == "completed"
+
+
+def test_a_reply_is_matched_by_address_then_thread_then_subject(world: World) -> None:
+    """When the signals disagree the reply address wins, then In-Reply-To/References,
+    then the subject's reference; a forged token or a reference whose item number does
+    not fit its task counts for nothing."""
+    t = world.tasks
+    caught = world.deliver()
+    mail_a = sent_to(caught, head("a"))
+    a13 = next(m for m in mail_a if "п. 13" in m.subject)
+    a5 = next(m for m in mail_a if "п. 5" in m.subject)
+    subject_b13 = f"Re: [ДК-13-{t['b13']}]"
+    # A13's reply address, threaded under A5's email, B13's reference in the subject
+    world.imap.append(
+        reply_to(
+            a5,
+            "наставников: 1",
+            sender=head("a"),
+            to=str(a13.message["Reply-To"]),
+            subject=subject_b13,
+        )
+    )
+    # a forged token: the thread (A13's email) decides, not the subject's B13
+    world.imap.append(
+        reply_to(
+            a13,
+            "наставников: 2",
+            sender=head("a"),
+            to=f"otvet+{t['b13']}-0123456789@imcso.example",
+            subject=subject_b13,
+        )
+    )
+    # no token, no thread: the subject; its wrong item number names nothing, the
+    # right one names D13 (from a head not D's: waits for review)
+    world.imap.append(
+        reply_to(
+            a13,
+            "наставников: 3",
+            sender=head("a"),
+            to=CENTRE,
+            threaded=False,
+            subject=f"Re: [ДК-5-{t['d13']}]",
+        )
+    )
+    world.imap.append(
+        reply_to(
+            a13,
+            "наставников: 4",
+            sender=curator("d"),
+            to=CENTRE,
+            threaded=False,
+            subject=f"Re: [ДК-13-{t['d13']}]",
+        )
+    )
+    assert world.read() == {"seen": 4, "answered": 3, "review": 1}
+    assert [e.values["mentors"] for e in world.evidence("a13")] == [1, 2]
+    assert [e.values["mentors"] for e in world.evidence("d13")] == [4]
+    assert world.evidence("b13") == [] and world.evidence("a5") == []
+    unmatched = next(m for m in world.messages() if m.status == InboundStatus.review)
+    assert unmatched.task_ids == [] and "не удалось определить" in unmatched.reason.lower()
+
+
+def test_replies_are_read_from_the_configured_mailbox(
+    tmp_path: Path, smtp: SmtpSink, imap: Dovecot
+) -> None:
+    """ROADMAP_IMAP_MAILBOX names the folder replies arrive in (a Russian name works);
+    each row records the folder, its UIDVALIDITY and the message's UID."""
+    import re
+
+    from notifications.imap import mailbox_name
+
+    folder = mailbox_name("Ответы школ")
+    with imap.client() as conn:
+        assert conn.create(f'"{folder}"')[0] == "OK"
+        status = conn.status(f'"{folder}"', "(UIDVALIDITY)")[1][0]
+    assert isinstance(status, bytes)
+    validity = re.search(rb"UIDVALIDITY (\d+)", status)
+    assert validity is not None
+    settings = inbox_settings(tmp_path, smtp, imap, imap_mailbox="Ответы школ")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    world = World(settings, engine, smtp, imap, build(settings, engine))
+    a13 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 13" in m.subject)
+    imap.append(reply_to(a13, "Наставников: 2", sender=head("a")))  # INBOX: not read
+    imap.append(reply_to(a13, "Наставников: 3", sender=head("a")), mailbox=f'"{folder}"')
+    assert world.read() == {"seen": 1, "answered": 1}
+    [row] = world.messages()
+    assert (row.mailbox, row.uid_validity, row.uid) == ("Ответы школ", int(validity[1]), 1)
+    assert [e.values["mentors"] for e in world.evidence("a13")] == [3]
+    assert imap.flagged(f'"{folder}"') == ([1], [])
+    assert imap.flagged() == ([], [1])
+    engine.dispose()
