@@ -16,6 +16,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import or_
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -393,21 +395,23 @@ def _pending_partials(session: Session, task: Task) -> list[tuple[InboundMessage
     """The earlier replies that gave `task` part of its answer since its last answer
     (by email or on the page), oldest first: a follow-up reply adds to them."""
     assert task.id is not None
+    since = task.submitted_at or task.opened_at
     rows = session.exec(
         select(InboundMessage)
+        .options(defer(InboundMessage.raw))  # type: ignore[arg-type]
         .where(
             col(InboundMessage.status).in_(
                 [InboundStatus.partial.value, InboundStatus.accepted.value]
-            )
+            ),
+            or_(col(InboundMessage.received_at) >= since, col(InboundMessage.reviewed_at) >= since),
         )
         .order_by(col(InboundMessage.id))
     ).all()
     found: list[tuple[InboundMessage, dict[str, Any]]] = []
     for row in rows:
-        if task.id not in row.task_ids or row.raw is None:
+        if task.id not in row.task_ids or (row.reviewed_at or row.received_at) < since:
             continue
-        at = row.reviewed_at or row.received_at
-        if task.submitted_at is not None and at < task.submitted_at:
+        if row.raw is None:  # only a refused message has none; it is never partial
             continue
         found += [
             (row, o)
