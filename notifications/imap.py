@@ -125,12 +125,12 @@ def connect(settings: Settings) -> Iterator[imaplib.IMAP4]:
             conn.logout()
 
 
-def _uid_validity(conn: imaplib.IMAP4) -> int:
+def _uid_validity(conn: imaplib.IMAP4, mailbox: str) -> int:
     _, data = conn.response("UIDVALIDITY")
     value = data[0] if data else None
     if isinstance(value, bytes) and value.strip().isdigit():
         return int(value)
-    status = _check(conn.status(_quote("INBOX"), "(UIDVALIDITY)"), "status")
+    status = _check(conn.status(_quote(mailbox), "(UIDVALIDITY)"), "status")
     m = re.search(rb"UIDVALIDITY (\d+)", status[0] if isinstance(status[0], bytes) else b"")
     return int(m[1]) if m else 0
 
@@ -204,7 +204,7 @@ def read_inbox(*, engine: Engine, settings: Settings, clock: Callable[[], dateti
     """One pass over the mailbox: every new message recorded, applied and flagged."""
     report = InboxReport()
     with connect(settings) as conn:
-        validity = _uid_validity(conn)
+        validity = _uid_validity(conn, settings.imap_mailbox)
         uids = new_uids(conn)
         report.seen = len(uids)
         for uid in uids:

@@ -122,10 +122,21 @@ def auto_reason(msg: Message) -> str:
     return ""
 
 
+# An image shown inside the message (inline, or referenced by Content-ID) smaller than
+# this is taken for a logo or a signature picture; a larger JPEG or PNG is a photo the
+# head put into the text (Apple Mail and phones place photos inline) and is kept.
+SIGNATURE_IMAGE_MAX = 100 * 1024
+_PHOTO_TYPES = ("image/jpeg", "image/png")
+
+
 def _is_signature_image(part: Message) -> bool:
-    return part.get_content_maintype() == "image" and (
-        part.get_content_disposition() == "inline" or part.get("Content-ID") is not None
-    )
+    if part.get_content_maintype() != "image" or (
+        part.get_content_disposition() != "inline" and part.get("Content-ID") is None
+    ):
+        return False
+    payload = part.get_payload(decode=True)
+    size = len(payload) if isinstance(payload, bytes) else 0
+    return part.get_content_type() not in _PHOTO_TYPES or size < SIGNATURE_IMAGE_MAX
 
 
 def parse_reply(raw: bytes) -> ParsedReply:
@@ -151,7 +162,10 @@ def parse_reply(raw: bytes) -> ParsedReply:
                         filename=filename or "вложение", content_type=ctype, content=payload
                     )
                 )
-    text = "\n".join(plain) if plain else "\n".join(html_to_text(h) for h in html)
+    # a client that sends an empty plain part beside the HTML one: the HTML is the text
+    text = "\n".join(plain) if any(p.strip() for p in plain) else ""
+    if not text.strip() and html:
+        text = "\n".join(html_to_text(h) for h in html)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     message_id = (_message_ids(msg.get("Message-ID")) or ("",))[0]
     key = message_id or f"<sha256-{hashlib.sha256(raw).hexdigest()[:40]}@inbound.invalid>"
@@ -237,6 +251,19 @@ _SKIP = frozenset({"script", "style", "head", "title"})
 _QUOTE_CLASSES = ("gmail_quote", "moz-cite-prefix", "yahoo_quoted", "divrplyfwdmsg")
 
 
+# where the HTML breaks a line: <br>, a block's edge (<div>: one line each, as Gmail
+# writes them), a paragraph's end (<p>: a blank line after); the source's own line breaks
+# between such marks are layout, not text
+_BR, _BLOCK, _PARAGRAPH = "\x02", "\x00", "\x01"
+_BREAKS = re.compile(r"[\s\x00\x01\x02]*[\x00\x01\x02][\s\x00\x01\x02]*")
+
+
+def _breaks(m: re.Match[str]) -> str:
+    run = m.group(0)
+    count = run.count(_BR) + (1 if _BLOCK in run or _PARAGRAPH in run else 0)
+    return "\n" * max(count, 2 if _PARAGRAPH in run else 1)
+
+
 class _TextOf(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -251,7 +278,7 @@ class _TextOf(HTMLParser):
         quote = tag == "blockquote" or any(c in (values.get("class") or "") for c in _QUOTE_CLASSES)
         if tag in ("br", "hr", "img", "meta", "link", "input"):
             if tag in ("br", "hr"):
-                self.out.append("\n")
+                self.out.append(_BR)
             return
         self.stack.append((tag, quote))
         if tag in _SKIP:
@@ -259,7 +286,7 @@ class _TextOf(HTMLParser):
         if quote:
             self.quote_depth += 1
         if tag in _BLOCKS:
-            self.out.append("\n")
+            self.out.append(_BLOCK)
         if tag == "a":
             self.href.append(values.get("href") or "")
 
@@ -277,7 +304,7 @@ class _TextOf(HTMLParser):
                     if href not in tail:
                         self.out.append(f" ({href})")
             if open_tag in _BLOCKS:
-                self.out.append("\n")
+                self.out.append(_PARAGRAPH if open_tag == "p" else _BLOCK)
             if open_tag == tag:
                 break
 
@@ -296,7 +323,7 @@ def html_to_text(html: str) -> str:
     parser = _TextOf()
     parser.feed(html)
     parser.close()
-    text = "".join(parser.out).replace("\xa0", " ")
+    text = _BREAKS.sub(_breaks, "".join(parser.out)).replace("\xa0", " ")
     lines = [
         " ".join(line.split()) if not line.lstrip().startswith(">") else line.strip()
         for line in text.split("\n")
@@ -325,6 +352,8 @@ _HEADER_FROM = re.compile(r"^(from|от|от кого)\s*:\s*\S", re.IGNORECASE)
 _HEADER_NEXT = re.compile(
     r"^(sent|date|to|subject|отправлено|дата|кому|тема|cc|копия)\s*:", re.IGNORECASE
 )
+# the date or time an attribution begins with ("пн, 5 мая 2025 г. в 10:00, …")
+_STAMP = re.compile(r"\d{1,2}:\d{2}|\b(?:19|20)\d{2}\b")
 _SIGNOFF = re.compile(
     r"^(с уважением|с наилучшими пожеланиями|best regards|kind regards|regards|"
     r"отправлено (с|из)\b|sent from my|получено с помощью|--\s*$)",
@@ -338,11 +367,15 @@ def _starts_history(lines: Sequence[str], i: int) -> bool:
         return True
     if _ATTRIBUTION.search(line) or _DATED_ADDRESS.search(line):
         return True
-    if i + 1 < len(lines):
-        joined = f"{line} {lines[i + 1].strip()}"
-        if line and (_ATTRIBUTION.search(joined) or _DATED_ADDRESS.search(joined)):
-            # an attribution a client wrapped onto two lines (the second ends with ':')
-            return not line.endswith(":") and bool(re.search(r"\d", line))
+    if i + 1 < len(lines) and line and _STAMP.search(line) and not line.endswith(":"):
+        after = lines[i + 1].strip()
+        joined = f"{line} {after}"
+        if (_ATTRIBUTION.search(joined) or _DATED_ADDRESS.search(joined)) and not (
+            _ATTRIBUTION.search(after) or _DATED_ADDRESS.search(after)
+        ):
+            # an attribution a client wrapped onto two lines (the second ends with ':'); a
+            # whole attribution on the next line leaves this line (the reply's own) alone
+            return True
     if _HEADER_FROM.match(line):
         following = [lines[j].strip() for j in range(i + 1, min(i + 5, len(lines)))]
         return any(_HEADER_NEXT.match(f) for f in following)
@@ -464,6 +497,7 @@ class Extraction:
     received: list[tuple[str, str]] = field(default_factory=list)  # (label, shown value)
     missing: list[str] = field(default_factory=list)  # labels of required fields not found
     refused: list[str] = field(default_factory=list)  # why an attachment was not taken
+    body_field: str = ""  # the text field the reply's whole text went to ("" when none)
 
     @property
     def complete(self) -> bool:
@@ -488,6 +522,20 @@ def _best_field_for(key: str, fields: Sequence[EvidenceField]) -> EvidenceField 
     return max(scored, key=lambda pair: pair[0])[1] if scored else None
 
 
+# "наставников: 12, наставляемых — 15": a comma or semicolon followed by another label
+# and its number starts another field's value on the same line
+_NEXT_LABELLED = re.compile(r"[,;]\s+(?=[^\W\d_][^,;:=\n\d]{1,118}?\s*(?::|=|\s[—–-]\s|\s)\s*\d)")
+
+
+def clauses(text: str) -> list[str]:
+    """The reply's non-empty lines, each cut where another labelled number begins."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if line.strip():
+            out += [c for c in _NEXT_LABELLED.split(line) if c.strip()]
+    return out
+
+
 def extract_answer(
     *,
     fields: Sequence[EvidenceField],
@@ -499,7 +547,7 @@ def extract_answer(
     ("наставников: 12"), links for link fields, attachments for file fields, and the
     reply's text for the description; required fields it lacks are listed as missing."""
     out = Extraction()
-    lines = [line for line in text.split("\n") if line.strip()]
+    lines = clauses(text)
     value_fields = [f for f in fields if f.kind is not EvidenceFieldKind.file]
     links = find_links(text)
     used_links: set[str] = set()
@@ -549,8 +597,8 @@ def extract_answer(
         text_fields.sort(key=lambda f: (f.kind is not EvidenceFieldKind.long_text, not f.required))
         if text_fields:
             spec = text_fields[0]
-            limit = LONG_TEXT_MAX if spec.kind is EvidenceFieldKind.long_text else TEXT_MAX
-            out.values[spec.name] = body[:limit]
+            out.values[spec.name] = body[: _text_limit(spec)]
+            out.body_field = spec.name
 
     file_fields = [f for f in fields if f.kind is EvidenceFieldKind.file]
     for attachment in attachments:
@@ -559,9 +607,8 @@ def extract_answer(
                 f"Файл «{attachment.filename}»: к этой задаче файлы не прикладываются."
             )
             continue
-        target = file_fields[0]
         upload = UploadedFile(
-            field=target.name,
+            field=file_fields[0].name,
             filename=attachment.filename,
             content=attachment.content,
             content_type=attachment.content_type,
@@ -569,11 +616,27 @@ def extract_answer(
         problem = check_file(upload, settings)
         if problem is not None:
             out.refused.append(problem)
-        elif sum(1 for f in out.files if f.field == target.name) >= FILES_PER_FIELD:
-            out.refused.append(f"Файл «{attachment.filename}»: не больше {FILES_PER_FIELD} файлов.")
         else:
-            out.files.append(upload)
+            _add_file(out, upload)
+    _tally(fields, out)
+    return out
 
+
+def _text_limit(spec: EvidenceField) -> int:
+    return LONG_TEXT_MAX if spec.kind is EvidenceFieldKind.long_text else TEXT_MAX
+
+
+def _add_file(out: Extraction, upload: UploadedFile) -> None:
+    if sum(1 for f in out.files if f.field == upload.field) >= FILES_PER_FIELD:
+        out.refused.append(f"Файл «{upload.filename}»: не больше {FILES_PER_FIELD} файлов.")
+    else:
+        out.files.append(upload)
+
+
+def _tally(fields: Sequence[EvidenceField], out: Extraction) -> None:
+    """What was received and which required fields are still missing."""
+    out.received.clear()
+    out.missing.clear()
     for spec in fields:
         if spec.kind is EvidenceFieldKind.file:
             names = [f.filename for f in out.files if f.field == spec.name]
@@ -586,4 +649,33 @@ def extract_answer(
             out.received.append((spec.label, shown if len(shown) <= 300 else shown[:299] + "…"))
         elif spec.required:
             out.missing.append(spec.label)
+
+
+def merge_extractions(
+    fields: Sequence[EvidenceField], earlier: Sequence[Extraction], latest: Extraction
+) -> Extraction:
+    """One answer from a reply that lacked fields and the replies that followed it: each
+    later reply adds to what came before. A value a later reply names after its label
+    replaces the earlier one; a later reply's text that went to the description is added
+    to the description given before; files are added up (to the page's limit per field).
+    Only the latest reply's refusals count: the earlier ones were told to the sender with
+    their own receipts."""
+    specs = {f.name: f for f in fields}
+    out = Extraction(body_field=latest.body_field)
+    for got in [*earlier, latest]:
+        for name, value in got.values.items():
+            before = out.values.get(name)
+            if name == got.body_field and before and name in specs:
+                if value not in before:
+                    out.values[name] = f"{before}\n\n{value}"[: _text_limit(specs[name])]
+            else:
+                out.values[name] = value
+        refused = len(out.refused)
+        for upload in got.files:
+            if not any(f.field == upload.field and f.content == upload.content for f in out.files):
+                _add_file(out, upload)
+        if got is not latest:
+            del out.refused[refused:]
+    out.refused += latest.refused
+    _tally(fields, out)
     return out

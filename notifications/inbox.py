@@ -16,6 +16,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import or_
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -25,12 +27,14 @@ from domain.formatting import local_date
 from domain.inbound import InboundMessage, InboundStatus
 from domain.organisations import Organisation
 from domain.recipients import item_owner_email
-from domain.roadmap import RoadmapItem
+from domain.roadmap import EvidenceField, RoadmapItem
 from domain.tasks import Task
 from notifications.context import load_task, task_view
 from notifications.inbound import (
+    Extraction,
     ParsedReply,
     extract_answer,
+    merge_extractions,
     parse_headers,
     parse_reply,
     split_by_references,
@@ -330,15 +334,22 @@ def _answer_part(
     assert task.id is not None
     item = session.get(RoadmapItem, task.item_id)
     assert item is not None
+    fields = answer_fields(item)
     got = extract_answer(
-        fields=answer_fields(item),
+        fields=fields,
         text=part.text,
         attachments=reply.attachments if part.with_attachments else (),
         settings=settings,
     )
+    earlier = _pending_partials(session, task)
+    if earlier:
+        got = merge_extractions(
+            fields, [_extraction_of(row, o, fields, settings) for row, o in earlier], got
+        )
     problems = list(got.refused)
     if got.complete:
         who = reply_answer_note(session, task, reply.from_addr, local_date(now, settings.tz))
+        before = ", ".join(dict.fromkeys(row.message_key for row, _ in earlier))
         try:
             evidence = submit_answer(
                 session=session,
@@ -350,12 +361,14 @@ def _answer_part(
                 now=now,
                 written=written,
                 via=f"ответ по электронной почте, Message-ID {reply.key}"
+                + (f" (дополняет ответ из писем Message-ID {before})" if before else "")
                 + (f"; {who}" if who else ""),
             )
         except AnswerError as exc:
-            labels = {f.name: f.label for f in answer_fields(item)}
+            labels = {f.name: f.label for f in fields}
             problems += [f"{labels.get(k, k)}: {v}" for k, v in exc.errors.items()]
         else:
+            _mark_completed(session, task, earlier, reply.key, evidence.version)
             return {"task_id": task.id, "outcome": "answered", "version": evidence.version}
     _queue_partial(
         session,
@@ -367,7 +380,96 @@ def _answer_part(
         settings=settings,
         now=now,
     )
-    return {"task_id": task.id, "outcome": "partial", "missing": got.missing, "problems": problems}
+    return {
+        "task_id": task.id,
+        "outcome": "partial",
+        "missing": got.missing,
+        "problems": problems,
+        # what a follow-up reply adds to: this task's part of the message
+        "text": part.text,
+        "with_attachments": part.with_attachments,
+    }
+
+
+def _pending_partials(session: Session, task: Task) -> list[tuple[InboundMessage, dict[str, Any]]]:
+    """The earlier replies that gave `task` part of its answer since its last answer
+    (by email or on the page), oldest first: a follow-up reply adds to them."""
+    assert task.id is not None
+    since = task.submitted_at or task.opened_at
+    rows = session.exec(
+        select(InboundMessage)
+        .options(defer(InboundMessage.raw))  # type: ignore[arg-type]
+        .where(
+            col(InboundMessage.status).in_(
+                [InboundStatus.partial.value, InboundStatus.accepted.value]
+            ),
+            or_(col(InboundMessage.received_at) >= since, col(InboundMessage.reviewed_at) >= since),
+        )
+        .order_by(col(InboundMessage.id))
+    ).all()
+    found: list[tuple[InboundMessage, dict[str, Any]]] = []
+    for row in rows:
+        if task.id not in row.task_ids or (row.reviewed_at or row.received_at) < since:
+            continue
+        if row.raw is None:  # only a refused message has none; it is never partial
+            continue
+        found += [
+            (row, o)
+            for o in row.outcomes
+            if o.get("task_id") == task.id and o.get("outcome") == "partial"
+        ]
+    return found
+
+
+def _extraction_of(
+    row: InboundMessage,
+    outcome: dict[str, Any],
+    fields: Sequence[EvidenceField],
+    settings: Settings,
+) -> Extraction:
+    """What an earlier partial reply gave its task, read again from the stored message."""
+    assert row.raw is not None
+    reply = parse_reply(row.raw)
+    text = outcome.get("text")
+    with_attachments = outcome.get("with_attachments")
+    if not isinstance(text, str):  # recorded before the outcome kept its text
+        text, with_attachments = reply.new_text, len(row.task_ids) == 1
+    return extract_answer(
+        fields=fields,
+        text=text,
+        attachments=reply.attachments if with_attachments else (),
+        settings=settings,
+    )
+
+
+def _mark_completed(
+    session: Session,
+    task: Task,
+    earlier: Sequence[tuple[InboundMessage, dict[str, Any]]],
+    key: str,
+    version: int,
+) -> None:
+    """The earlier partial replies a follow-up completed say so (and, when nothing of
+    theirs is missing any more, count as answered)."""
+    assert task.id is not None
+    rows = {id(r): r for r, _ in earlier}
+    for row in rows.values():
+        row.outcomes = [
+            {"task_id": task.id, "outcome": "completed", "version": version, "completed_by": key}
+            if o.get("task_id") == task.id and o.get("outcome") == "partial"
+            else o
+            for o in row.outcomes
+        ]
+        note = (
+            f"Ответ на задачу {_reference_of(session, task)} дополнен письмом {key} "
+            f"(версия {version})."
+        )
+        row.reason = f"{row.reason} {note}".strip()
+        if row.status == InboundStatus.partial.value and all(
+            o.get("outcome") in ("answered", "completed") for o in row.outcomes
+        ):
+            row.status = InboundStatus.answered.value
+        session.add(row)
 
 
 def _apply(

@@ -239,3 +239,24 @@ def test_missing_fields_and_refused_files_are_listed(tmp_path: Path) -> None:
     assert len(got.refused) == 1 and "вирус.exe" in got.refused[0]
     assert ("Комментарий", "Всё сделано") in got.received
     assert not got.complete
+
+
+def test_attachments_follow_the_pages_type_and_size_rules(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, upload_max_bytes=64 * 1024)
+    big = InboundAttachment("большой.pdf", "application/pdf", PDF + b"0" * (64 * 1024))
+    fake = InboundAttachment("скан.pdf", "application/pdf", b"MZ\x90 not a pdf")
+    empty = InboundAttachment("пусто.pdf", "application/pdf", b"")
+    fine = InboundAttachment("список.xlsx", "application/octet-stream", b"PK\x03\x04" + b"x" * 50)
+    got = extract_answer(
+        fields=FIELDS,
+        text="Наставников: 3",
+        attachments=[big, fake, empty, fine],
+        settings=settings,
+    )
+    assert [f.filename for f in got.files] == ["список.xlsx"]
+    assert len(got.refused) == 3 and not got.complete
+    assert "слишком большой" in got.refused[0] and "не похож на файл PDF" in got.refused[1]
+    assert "пуст" in got.refused[2]
+    many = [InboundAttachment(f"{n}.pdf", "application/pdf", PDF) for n in range(11)]
+    got = extract_answer(fields=FIELDS, text="Наставников: 3", attachments=many, settings=settings)
+    assert len(got.files) == 10 and len(got.refused) == 1 and "не больше 10" in got.refused[0]

@@ -629,10 +629,33 @@ def _cli_env(settings: Settings) -> dict[str, str]:
 
 
 def test_inbox_once_killed_mid_run_loses_and_doubles_nothing(world: World) -> None:
-    a13 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 13" in m.subject)
+    """A mix of replies (numbers, a scan, a stranger's, auto-replies, one that lacks a
+    field) read by `roadmap inbox --once`, killed mid-run and run again: each lands where
+    it should, once."""
+    caught = world.deliver()
+    a13 = next(m for m in sent_to(caught, head("a")) if "п. 13" in m.subject)
+    a5 = next(m for m in sent_to(caught, head("a")) if "п. 5" in m.subject)
+    b13 = next(m for m in sent_to(caught, head("b")) if "п. 13" in m.subject)
+    d5 = next(m for m in sent_to(caught, head("d")) if "п. 5" in m.subject)
     total = 40
     for n in range(total):
-        world.imap.append(reply_to(a13, f"Наставников: {n + 1}", sender=head("a")))
+        kind = n % 4
+        if kind == 0:
+            raw = reply_to(a13, f"Наставников: {n + 1}", sender=head("a"))
+        elif kind == 1:
+            raw = reply_to(
+                a5,
+                f"Приказ № {n} издан.\nДата приказа: 02.09.2022",
+                sender=head("a"),
+                attachments=((f"приказ-{n}.pdf", PDF + str(n).encode()),),
+            )
+        elif kind == 2:
+            raw = reply_to(b13, f"Наставников: {n}", sender="someone@elsewhere.example", to=CENTRE)
+        else:
+            raw = reply_to(a13, "Я в отпуске.", sender=head("a"), headers={"X-Autoreply": "yes"})
+        world.imap.append(raw)
+    world.imap.append(reply_to(d5, "Приказ издан.", sender=head("d")))  # no date, no scan
+    total += 1
     command = [str(Path(sys.executable).parent / "roadmap"), "inbox", "--once"]
     env = _cli_env(world.settings)
     proc = subprocess.Popen(
@@ -652,16 +675,29 @@ def test_inbox_once_killed_mid_run_loses_and_doubles_nothing(world: World) -> No
     assert second.returncode == 0, second.stdout + second.stderr
     assert "новых писем" in second.stdout
     messages = world.messages()
-    assert len(messages) == total and {m.status for m in messages} == {"answered"}
+    assert len(messages) == total
+    statuses = [m.status for m in messages]
+    assert {s: statuses.count(s) for s in set(statuses)} == {
+        "answered": 20,
+        "review": 10,
+        "ignored": 10,
+        "partial": 1,
+    }
     versions = [e.values["mentors"] for e in world.evidence("a13")]
-    assert sorted(versions) == list(range(1, total + 1))
+    assert sorted(versions) == list(range(1, total, 4))
+    scans = world.evidence("a5")
+    assert len(scans) == 10 and world.evidence("b13") == [] and world.evidence("d5") == []
     with Session(world.engine) as s:
-        receipts = s.exec(
-            select(func.count())
-            .select_from(OutgoingEmail)
-            .where(OutgoingEmail.kind == NoticeKind.receipt.value)
-        ).one()
-    assert receipts == total
+        names = s.exec(select(EvidenceFile.original_name).order_by(col(EvidenceFile.id))).all()
+        assert sorted(names) == sorted(f"приказ-{n}.pdf" for n in range(1, total, 4))
+        sent = s.exec(
+            select(OutgoingEmail.kind, OutgoingEmail.to_addr).where(
+                col(OutgoingEmail.kind).in_([NoticeKind.receipt.value, "inbox_reply"])
+            )
+        ).all()
+    assert sorted(sent) == sorted(
+        [(NoticeKind.receipt.value, head("a"))] * 20 + [("inbox_reply", head("d"))]
+    )
     assert world.imap.flagged()[1] == []
     files = (
         list((world.settings.uploads_dir).rglob("*")) if world.settings.uploads_dir.exists() else []
@@ -771,3 +807,328 @@ def test_the_running_inbox_reads_new_mail_at_once_with_idle(world: World) -> Non
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _owed(world: World, day: date) -> set[tuple[int, NoticeKind]]:
+    with Session(world.engine) as s:
+        owed = owed_notices(
+            session=s,
+            today=day,
+            policy=reminder_policy(world.settings),
+            centre_email=CENTRE,
+            tz=world.settings.tz,
+        )
+    return {(n.task_id, n.kind) for n in owed}
+
+
+def test_a_follow_up_reply_adds_to_the_reply_that_lacked_a_field(any_world: World) -> None:
+    """A reply that lacked a required field leaves the task open; a second reply that
+    brings only the missing part completes the answer from both, whichever part came
+    first and by whichever way the second reply is matched."""
+    world = any_world
+    t = world.tasks
+    caught = world.deliver()
+    a5 = next(m for m in sent_to(caught, head("a")) if "п. 5" in m.subject)
+    b5 = next(m for m in sent_to(caught, head("b")) if "п. 5" in m.subject)
+
+    # A: the text and the date, no scan; B: the scan with a few words, no date
+    first_a = reply_to(
+        a5, "Приказ издан, пары закреплены.\nДата приказа: 02.09.2022", sender=head("a")
+    )
+    world.imap.append(first_a)
+    world.imap.append(
+        reply_to(b5, "Приказ во вложении.", sender=head("b"), attachments=(("приказ.pdf", PDF),))
+    )
+    assert world.read() == {"seen": 2, "partial": 2}
+    assert world.evidence("a5") == [] and world.task("a5").status is TaskStatus.open
+    receipts = {m.rcpt_tos[0]: m for m in world.deliver()}
+    assert set(receipts) == {head("a"), head("b")}
+    told_a = receipts[head("a")].text()
+    assert "Дата приказа: 02.09.2022" in told_a and "Чего не хватает:" in told_a
+    assert "пришлите только то, чего не хватает" in told_a
+    assert "Приказ (скан): файлы: приказ.pdf" in receipts[head("b")].text()
+    after_due = date(2022, 9, 16)
+    assert (t["a5"], NoticeKind.chase) in _owed(world, after_due)
+
+    # A answers the partial receipt with the scan only: the answer is both replies
+    later = START + timedelta(hours=1)
+    scan_only = reply_to(
+        receipts[head("a")],
+        "Скан приказа во вложении.",
+        sender=head("a"),
+        attachments=(("скан.pdf", PDF),),
+    )
+    world.imap.append(scan_only)
+    # B's curator sends the date, matched by the subject's reference only
+    world.imap.append(
+        reply_to(
+            b5,
+            "Дата приказа: 01.09.2022",
+            sender=curator("b"),
+            to=CENTRE,
+            threaded=False,
+        )
+    )
+    assert world.read(later) == {"seen": 2, "answered": 2}
+    [ev_a] = world.evidence("a5")
+    assert ev_a.values["held_on"] == "2022-09-02"
+    assert ev_a.values["summary"] == (
+        "Приказ издан, пары закреплены.\nДата приказа: 02.09.2022\n\nСкан приказа во вложении."
+    )
+    assert ev_a.submitted_by == head("a")
+    [ev_b] = world.evidence("b5")
+    assert ev_b.values["held_on"] == "2022-09-01" and ev_b.submitted_by == curator("b")
+    assert ev_b.values["summary"] == "Приказ во вложении.\n\nДата приказа: 01.09.2022"
+    with Session(world.engine) as s:
+        names = {
+            ev.task_id: [
+                f.original_name
+                for f in s.exec(select(EvidenceFile).where(EvidenceFile.evidence_id == ev.id))
+            ]
+            for ev in (ev_a, ev_b)
+        }
+        [note_a] = s.exec(
+            select(TaskEvent.note).where(
+                TaskEvent.task_id == t["a5"], TaskEvent.kind == TaskEventKind.submitted
+            )
+        ).all()
+    assert names == {t["a5"]: ["скан.pdf"], t["b5"]: ["приказ.pdf"]}
+    messages = world.messages()
+    first, second = messages[0], messages[2]
+    assert first.from_addr == head("a") and second.from_addr == head("a")
+    assert note_a == (
+        f"версия 1; ответ по электронной почте, Message-ID {second.message_key} "
+        f"(дополняет ответ из писем Message-ID {first.message_key})"
+    )
+    # the first replies now say they were completed; nothing is partial any more
+    assert [m.status for m in messages] == ["answered"] * 4
+    assert first.outcomes[0]["outcome"] == "completed" and first.outcomes[0]["version"] == 1
+    assert f"дополнен письмом {second.message_key}" in first.reason
+    # the receipts of the answers go out, and the chases stop
+    done = world.deliver(later)
+    assert sorted((m.rcpt_tos[0], m.subject.split(":")[0]) for m in done) == [
+        (curator("b"), "Ответ получен"),
+        (head("a"), "Ответ получен"),
+    ]
+    owed = _owed(world, after_due)
+    assert (t["a5"], NoticeKind.chase) not in owed and (t["b5"], NoticeKind.chase) not in owed
+    assert (t["c5"], NoticeKind.chase) in owed
+
+    # once: nothing new on a second pass
+    assert world.read(later) == {}
+    assert world.deliver(later) == []
+
+
+def test_a_follow_up_adds_only_to_what_came_since_the_last_answer(world: World) -> None:
+    """A reply that lacked a field, then an answer on the page: a later reply with only a
+    scan starts afresh (the page's answer was whole), and does not reuse the old reply."""
+    from services.answers import UploadedFile, submit_answer
+
+    t = world.tasks
+    a5 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 5" in m.subject)
+    world.imap.append(reply_to(a5, "Дата приказа: 02.09.2022", sender=head("a")))
+    assert world.read() == {"seen": 1, "partial": 1}
+    on_page = START + timedelta(hours=1)
+    with session_scope(world.engine) as s:
+        task = s.get(Task, t["a5"])
+        assert task is not None
+        submit_answer(
+            session=s,
+            task=task,
+            values={"summary": "Приказ издан", "held_on": "03.09.2022"},
+            files=[UploadedFile("order", "приказ.pdf", PDF, "application/pdf")],
+            by=head("a"),
+            settings=world.settings,
+            now=on_page,
+        )
+    world.deliver(on_page)
+    world.imap.append(
+        reply_to(a5, "", sender=head("a"), attachments=(("новый.pdf", PDF),), subject="Re: скан")
+    )
+    assert world.read(on_page + timedelta(hours=1)) == {"seen": 1, "partial": 1}
+    assert [e.values["held_on"] for e in world.evidence("a5")] == ["2022-09-03"]
+    [receipt] = world.deliver(on_page + timedelta(hours=1))
+    assert "Дата приказа" in receipt.text().split("Чего не хватает:", 1)[1]
+
+
+def test_the_review_list_accepts_a_digest_part_or_a_partial_answer(world: World) -> None:
+    """The centre's review list: only for the centre's staff; a stranger's digest reply
+    accepted for one task takes that task's part of it; a task it cannot find is said so;
+    an accepted reply that lacks a field gets the same receipt as any, and a follow-up
+    from the head completes it."""
+    t = world.tasks
+    caught = world.deliver()
+    [digest_c] = sent_to(caught, head("c"))
+    world.imap.append(
+        reply_to(
+            digest_c,
+            f"[ДК-13-{t['c13']}] наставников: 5\n\n[ДК-5-{t['c5']}] Приказ издан.",
+            sender="secretary@school-c.example",
+            to="otvet@imcso.example",
+        )
+    )
+    assert world.read() == {"seen": 1, "review": 1}
+    [waiting] = world.messages()
+    assert "не значится среди адресов" in waiting.reason
+
+    at = START + timedelta(hours=1)
+    client = TestClient(create_app(world.settings, world.engine, lambda: at), base_url=BASE)
+    outside = client.get("/admin/inbox", follow_redirects=False)
+    assert outside.status_code == 303 and "/admin/login" in outside.headers["location"]
+    assert client.post(f"/admin/inbox/{waiting.id}/discard").status_code == 403
+    assert world.messages()[0].status == InboundStatus.review
+    assert login(client).status_code == 303
+    listing = client.get("/admin/inbox")
+    assert "secretary@school-c.example" in listing.text
+    assert f'<option value="ДК-13-{t["c13"]}">' in listing.text
+    assert f'<option value="ДК-5-{t["c5"]}">' in listing.text
+    csrf = listing.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    unknown = client.post(
+        f"/admin/inbox/{waiting.id}/accept", data={"csrf_token": csrf, "task": "ДК-5-999999"}
+    )
+    assert unknown.status_code == 400 and "не найдена" in unknown.text
+    ok = client.post(
+        f"/admin/inbox/{waiting.id}/accept",
+        data={"csrf_token": csrf, "task": f"ДК-13-{t['c13']}"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    [ev] = world.evidence("c13")
+    assert ev.values == {"mentors": 5, "comment": "наставников: 5"}
+    assert ev.submitted_by == "secretary@school-c.example"
+    assert world.evidence("c5") == []
+    [accepted] = world.messages()
+    assert accepted.status == InboundStatus.accepted and accepted.reviewed_by == ADMIN_EMAIL
+    assert "Письмо принято" in client.get("/admin/inbox?done=accepted").text
+
+    # the same stranger, nothing to match: accepted as C5's answer, it lacks the date and
+    # the scan; the head's follow-up with both completes it
+    world.imap.append(
+        reply_to(
+            digest_c,
+            "Приказ о наставничестве издан.",
+            sender="secretary@school-c.example",
+            to=CENTRE,
+            threaded=False,
+            subject="Приказ",
+        )
+    )
+    assert world.read(at) == {"seen": 1, "review": 1}
+    second = world.messages()[1]
+    assert "Приказ о наставничестве издан." in client.get("/admin/inbox").text
+    ok = client.post(
+        f"/admin/inbox/{second.id}/accept",
+        data={"csrf_token": csrf, "task": str(t["c5"])},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    assert world.evidence("c5") == [] and world.task("c5").status is TaskStatus.open
+    mail = world.deliver(at)
+    partial = next(m for m in mail if "не полностью" in m.subject)
+    assert partial.rcpt_tos == ["secretary@school-c.example"]
+    assert "Приказ о наставничестве издан." in partial.text()
+    world.imap.append(
+        reply_to(
+            partial,
+            "Дата приказа: 04.09.2022",
+            sender=head("c"),
+            attachments=(("приказ.pdf", PDF),),
+        )
+    )
+    assert world.read(at) == {"seen": 1, "answered": 1}
+    [ev5] = world.evidence("c5")
+    assert ev5.values["summary"] == "Приказ о наставничестве издан.\n\nДата приказа: 04.09.2022"
+    assert ev5.values["held_on"] == "2022-09-04" and ev5.submitted_by == head("c")
+    assert world.messages()[1].outcomes[0]["outcome"] == "completed"
+
+
+def test_a_reply_is_matched_by_address_then_thread_then_subject(world: World) -> None:
+    """When the signals disagree the reply address wins, then In-Reply-To/References,
+    then the subject's reference; a forged token or a reference whose item number does
+    not fit its task counts for nothing."""
+    t = world.tasks
+    caught = world.deliver()
+    mail_a = sent_to(caught, head("a"))
+    a13 = next(m for m in mail_a if "п. 13" in m.subject)
+    a5 = next(m for m in mail_a if "п. 5" in m.subject)
+    subject_b13 = f"Re: [ДК-13-{t['b13']}]"
+    # A13's reply address, threaded under A5's email, B13's reference in the subject
+    world.imap.append(
+        reply_to(
+            a5,
+            "наставников: 1",
+            sender=head("a"),
+            to=str(a13.message["Reply-To"]),
+            subject=subject_b13,
+        )
+    )
+    # a forged token: the thread (A13's email) decides, not the subject's B13
+    world.imap.append(
+        reply_to(
+            a13,
+            "наставников: 2",
+            sender=head("a"),
+            to=f"otvet+{t['b13']}-0123456789@imcso.example",
+            subject=subject_b13,
+        )
+    )
+    # no token, no thread: the subject; its wrong item number names nothing, the
+    # right one names D13 (from a head not D's: waits for review)
+    world.imap.append(
+        reply_to(
+            a13,
+            "наставников: 3",
+            sender=head("a"),
+            to=CENTRE,
+            threaded=False,
+            subject=f"Re: [ДК-5-{t['d13']}]",
+        )
+    )
+    world.imap.append(
+        reply_to(
+            a13,
+            "наставников: 4",
+            sender=curator("d"),
+            to=CENTRE,
+            threaded=False,
+            subject=f"Re: [ДК-13-{t['d13']}]",
+        )
+    )
+    assert world.read() == {"seen": 4, "answered": 3, "review": 1}
+    assert [e.values["mentors"] for e in world.evidence("a13")] == [1, 2]
+    assert [e.values["mentors"] for e in world.evidence("d13")] == [4]
+    assert world.evidence("b13") == [] and world.evidence("a5") == []
+    unmatched = next(m for m in world.messages() if m.status == InboundStatus.review)
+    assert unmatched.task_ids == [] and "не удалось определить" in unmatched.reason.lower()
+
+
+def test_replies_are_read_from_the_configured_mailbox(
+    tmp_path: Path, smtp: SmtpSink, imap: Dovecot
+) -> None:
+    """ROADMAP_IMAP_MAILBOX names the folder replies arrive in (a Russian name works);
+    each row records the folder, its UIDVALIDITY and the message's UID."""
+    import re
+
+    from notifications.imap import mailbox_name
+
+    folder = mailbox_name("Ответы школ")
+    with imap.client() as conn:
+        assert conn.create(f'"{folder}"')[0] == "OK"
+        status = conn.status(f'"{folder}"', "(UIDVALIDITY)")[1][0]
+    assert isinstance(status, bytes)
+    validity = re.search(rb"UIDVALIDITY (\d+)", status)
+    assert validity is not None
+    settings = inbox_settings(tmp_path, smtp, imap, imap_mailbox="Ответы школ")
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    world = World(settings, engine, smtp, imap, build(settings, engine))
+    a13 = next(m for m in sent_to(world.deliver(), head("a")) if "п. 13" in m.subject)
+    imap.append(reply_to(a13, "Наставников: 2", sender=head("a")))  # INBOX: not read
+    imap.append(reply_to(a13, "Наставников: 3", sender=head("a")), mailbox=f'"{folder}"')
+    assert world.read() == {"seen": 1, "answered": 1}
+    [row] = world.messages()
+    assert (row.mailbox, row.uid_validity, row.uid) == ("Ответы школ", int(validity[1]), 1)
+    assert [e.values["mentors"] for e in world.evidence("a13")] == [3]
+    assert imap.flagged(f'"{folder}"') == ([1], [])
+    assert imap.flagged() == ([], [1])
+    engine.dispose()
