@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from domain import lifecycle
@@ -194,6 +194,30 @@ def looks_due(session: Session, today: date, calendar: WorkingCalendar = RUSSIAN
     if not calendar.is_working_day(today):
         return False
     return session.exec(_scanned(select(Task.id), today).limit(1)).first() is not None
+
+
+def earliest_look(
+    session: Session, after: date, calendar: WorkingCalendar = RUSSIAN_CALENDAR
+) -> date | None:
+    """The first working day from `after` on which `looks_due` can be true (None: no
+    task will ever be looked at again): the same indexed next looks, read as a minimum,
+    so that a caller stepping through days can jump to it."""
+    look_from = case(
+        (
+            or_(col(Task.next_notice_on).is_(None), col(Task.next_notice_on) < Occurrence.opens),
+            Occurrence.opens,
+        ),
+        else_=Task.next_notice_on,
+    )
+    first = session.exec(
+        select(func.min(look_from))
+        .select_from(Task)
+        .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+        .where((col(Task.status).in_(WAITING)) | (col(Occurrence.continuous).is_(True)))
+    ).one()
+    if first is None or first >= NEVER:
+        return None
+    return calendar.on_or_after(max(first, after))
 
 
 def next_look(

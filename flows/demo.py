@@ -33,7 +33,7 @@ from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, Role
 from domain.opening import item_schedule
 from domain.org_import import decode_csv_bytes, parse_organisations_csv, upsert_organisations
 from domain.organisations import Organisation
-from domain.reminders import looks_due, owed_notices
+from domain.reminders import earliest_look, looks_due, owed_notices
 from domain.roadmap import RoadmapItem
 from domain.roadmaps import activate, choose_roadmap
 from domain.tasks import Occurrence, Task
@@ -261,6 +261,25 @@ class Lookout:
         session.commit()
         return False
 
+    def quiet_until(self, session: Session, after: date) -> date:
+        """The first day from `after` that may have work: nothing happens on the days
+        before it (no opening, no mail due, no task due a look), so the simulation does
+        not ask about each of them. The same indexed reads as `has_work`."""
+        candidates = [d for d in self.opening_days if d >= after]
+        next_mail = session.exec(
+            select(func.min(OutgoingEmail.next_attempt_at)).where(
+                col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry])
+            )
+        ).one()
+        if next_mail is not None:
+            local = next_mail.astimezone(self.settings.tz)
+            mail_day = local.date() if local.time() <= TICK_AT else local.date() + timedelta(1)
+            candidates.append(max(mail_day, after))
+        look = earliest_look(session, after)
+        if look is not None:
+            candidates.append(look)
+        return min(candidates, default=date.max)
+
 
 def _plan_new_tasks(session: Session, heads: Heads, settings: Settings) -> None:
     rows = session.exec(
@@ -395,9 +414,14 @@ def run_demo(
                 refresh_per_second=2,  # redrawing holds the interpreter the runs need
             ) as progress:
                 bar = progress.add_task("симуляция", total=len(days), info="")
+                quiet_until = days[0]
                 for day in days:
-                    with Session(engine) as session:
-                        work = lookout.has_work(session, day)
+                    work = False
+                    if day >= quiet_until:
+                        with Session(engine) as session:
+                            work = lookout.has_work(session, day)
+                            if not work:
+                                quiet_until = lookout.quiet_until(session, day + timedelta(1))
                     if work:
                         # nobody watches the dashboard mid-simulation: the last chase
                         # publishes every item's artifacts once, at the end
@@ -431,8 +455,10 @@ def run_demo(
             temporary_settings({**api, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
             SyncClientContext.get_or_create(),
         ):
-            ticks, files = simulate()
-            flush_to_server()
+            try:
+                ticks, files = simulate()
+            finally:
+                flush_to_server()
         mail_count = sink.count
     return DemoResult(
         out=out,

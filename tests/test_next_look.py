@@ -12,7 +12,7 @@ from domain.db import session_scope
 from domain.enums import NoticeKind, OrgKind, TaskStatus
 from domain.opening import open_item
 from domain.organisations import Organisation
-from domain.reminders import NEVER, Policy, owed_notices
+from domain.reminders import NEVER, Policy, earliest_look, looks_due, owed_notices
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.roadmaps import item_by_label
 from domain.tasks import Task
@@ -29,7 +29,8 @@ def owed_on(engine: Engine, day: date) -> list[tuple[int, NoticeKind]]:
     return sorted((n.task_id, NoticeKind(n.kind)) for n in found)
 
 
-def test_a_scan_sets_the_next_look_and_a_change_resets_it(engine: Engine) -> None:
+def open_item_13(engine: Engine) -> None:
+    """Item 13 of the shipped order opened on 08.04.2022 for three schools."""
     roadmap = load_roadmap_file(SHIPPED_ROADMAP)
     roadmap = roadmap.model_copy(update={"items": [i for i in roadmap.items if i.label == "13"]})
     with session_scope(engine) as session:
@@ -58,6 +59,10 @@ def test_a_scan_sets_the_next_look_and_a_change_resets_it(engine: Engine) -> Non
             ).tasks
             == 3
         )
+
+
+def test_a_scan_sets_the_next_look_and_a_change_resets_it(engine: Engine) -> None:
+    open_item_13(engine)
     first = owed_on(engine, date(2022, 4, 8))
     assert [kind for _, kind in first] == [NoticeKind.opened] * 3
     with Session(engine) as session:
@@ -91,3 +96,26 @@ def test_a_scan_sets_the_next_look_and_a_change_resets_it(engine: Engine) -> Non
         reread = session.get(Task, task.id)
         assert reread is not None and reread.next_notice_on is None  # not scanned: submitted
     assert date(2199, 1, 1) < NEVER
+
+
+def test_the_earliest_look_is_the_first_day_a_scan_can_find_work(engine: Engine) -> None:
+    """What a caller stepping through days (the demo) may jump to: never a day on which
+    `looks_due` would be true is skipped."""
+    with Session(engine) as session:
+        assert earliest_look(session, date(2022, 4, 8)) is None  # no task at all
+    open_item_13(engine)
+    with Session(engine) as session:
+        # never looked at: from its opening day (a Friday), or from a later `after`
+        assert earliest_look(session, date(2022, 4, 1)) == date(2022, 4, 8)
+        assert earliest_look(session, date(2022, 4, 9)) == date(2022, 4, 11)  # Sat -> Mon
+    owed_on(engine, date(2022, 4, 8))  # announced; the next look is the reminder
+    with Session(engine) as session:
+        assert earliest_look(session, date(2022, 4, 9)) == date(2022, 9, 9)
+        assert not looks_due(session, date(2022, 9, 8))
+        assert looks_due(session, date(2022, 9, 9))
+    with session_scope(engine) as session:
+        for task in session.exec(select(Task)).all():
+            task.status = TaskStatus.submitted  # waiting for the centre: never looked at
+            session.add(task)
+    with Session(engine) as session:
+        assert earliest_look(session, date(2022, 4, 9)) is None
