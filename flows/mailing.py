@@ -17,6 +17,11 @@ SEND_FROM = time(8, 0)  # the day's mail leaves no earlier than this
 
 @task(retries=2, retry_delay_seconds=5)
 def queue_owed_notices(at: datetime) -> dict[str, int]:
+    """`queue_owed` as a task of the daily chase and of an item run that notifies."""
+    return queue_owed(at)
+
+
+def queue_owed(at: datetime) -> dict[str, int]:
     """Everything owed today (openings to announce, reminders, chases, escalations,
     nudges), queued as outbox rows in one commit: one email per person per day."""
     settings, engine = runtime()
