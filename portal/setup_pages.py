@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from domain.matrix import natural_key
 from domain.organisations import Organisation
 from domain.roadmap import Centre, Roadmap
 from domain.roadmap_file import RoadmapFile
@@ -641,12 +642,9 @@ def activate_page(
 def _emails(
     session: Session, target: Target, org: str, portal: Portal
 ) -> tuple[list[Organisation], Organisation | None, list[PreviewEmail]]:
-    orgs = list(
-        session.exec(
-            select(Organisation)
-            .where(col(Organisation.active).is_(True))
-            .order_by(col(Organisation.short_name))
-        )
+    orgs = sorted(
+        session.exec(select(Organisation).where(col(Organisation.active).is_(True))),
+        key=lambda o: (natural_key(o.short_name or o.name), o.id or 0),
     )
     from notifications.preview import first_emails
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +191,33 @@ def test_the_matrix_page_shows_every_cell_in_natural_order(
     assert unknown.status_code == 404 and "2022/2023" in unknown.text
     missing = admin_client.get("/admin/matrix?roadmap=nope")
     assert missing.status_code == 404 and "r209" in missing.text
+
+
+def test_the_overview_the_filters_and_the_item_artifacts_list_organisations_in_natural_order(
+    admin_client: TestClient, district: District, engine: Engine
+) -> None:
+    from domain.progress import item_progress
+
+    def positions(text: str, names: list[str]) -> list[int]:
+        return [text.index(name) for name in names]
+
+    natural = [f">Д/с № {n}<" for n in (1, 3, 5, 7, 9, 11)]
+    overview = admin_client.get("/admin").text
+    by_org = overview.split("По организациям")[1]
+    assert positions(by_org, natural) == sorted(positions(by_org, natural))
+    assert by_org.index(">СОШ № 2<") < by_org.index(">СОШ № 10<")
+    # the task list's organisation filter reads the same way
+    choices = admin_client.get("/admin/tasks").text.split('name="org"')[1].split("</select>")[0]
+    options = [f">{name[1:-1]}</option>" for name in natural]
+    assert positions(choices, options) == sorted(positions(choices, options))
+    # and so does the status table of an item's Prefect artifacts
+    with Session(engine) as s:
+        progress = item_progress(
+            session=s, item_id=district.item_ids[0], today=NOW.date(), tz=NOW.tzinfo or UTC
+        )
+    shown = [r.organisation for r in progress.rows]
+    assert shown == sorted(shown, key=natural_key)
+    assert shown.index("СОШ № 2") < shown.index("СОШ № 10")
 
 
 def test_the_matrix_workbook_has_real_numbers_and_print_settings(
