@@ -175,7 +175,12 @@ def upload_order(
                 order_errors=["Выберите файл приказа: .docx, .txt или .csv."],
                 status_code=422,
             )
-        from domain.roadmap_import import RoadmapImportError, build_roadmap, read_source
+        from domain.roadmap_import import (
+            SET_UP_PAGES,
+            RoadmapImportError,
+            build_roadmap,
+            read_source,
+        )
 
         name = Path(file.filename).name
         content = file.file.read()
@@ -188,6 +193,7 @@ def upload_order(
                     centre=centre_of(portal),
                     today=portal.today(),
                     source_name=Path(name).stem,
+                    remedies=SET_UP_PAGES,
                 )
             except RoadmapImportError as exc:
                 return _start_page(

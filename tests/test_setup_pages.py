@@ -188,6 +188,13 @@ def test_an_order_becomes_a_draft_that_shows_every_item_and_its_warnings(
     assert re.search(r'<li class="warn">[^<]*пункт 3:[^<]*назначено центру', html)
     assert 'id="item-2"' in html and "нужны даты: даты задаёт внешний план" in html
     assert "нет действующих организаций" in html  # none loaded yet
+    # what to do is said in the words of these pages: no options, no roadmap file fields
+    warnings = html.split('id="warnings"')[1].split('id="items"')[0]
+    for word in ("--", "assignees", "responsible_rules", "YAML"):
+        assert word not in warnings
+    assert "кому задание, выбирается в пункте: «Кто получает задачу»" in warnings
+    if name.endswith(".csv"):  # no heading: the title and the date are the page's to set
+        assert warnings.count("в разделе «Ключ, название, номер и дата приказа»") == 2
 
 
 def test_the_seed_order_as_text_gives_its_seventeen_items(world: Installation) -> None:
