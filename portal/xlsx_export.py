@@ -117,7 +117,7 @@ def matrix_sheets(matrix: Matrix, title: str) -> list[Sheet]:
     for row in matrix.rows:
         rows.append(
             [row.item.label, row.item.section, row.item.title]
-            + [CELL_LABELS[c.status] if c.task_id else "" for c in row.cells]
+            + [CELL_LABELS[c.status] if c.status is not CellStatus.none else "" for c in row.cells]
             + [row.done, row.total, row.overdue]
         )
         blank: list[str | None] = [None, None, None]

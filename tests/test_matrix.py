@@ -18,7 +18,15 @@ from sqlmodel import Session, select
 from config.settings import Settings
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.enums import OrgKind, TaskStatus
-from domain.matrix import CellStatus, ItemIn, OrgIn, TaskIn, build_matrix, natural_key
+from domain.matrix import (
+    TASK_STATUSES,
+    CellStatus,
+    ItemIn,
+    OrgIn,
+    TaskIn,
+    build_matrix,
+    natural_key,
+)
 from domain.tasks import Task
 from portal.app import create_app
 from services.reviews import accept_task, return_task
@@ -140,6 +148,47 @@ def test_each_cell_has_the_status_of_its_organisations_latest_task() -> None:
     )
     assert [c.short_name for c in overdue.columns] == ["СОШ № 3"]
     assert [r.item.label for r in overdue.rows] == ["1"]
+
+
+def test_an_item_still_to_open_is_not_called_not_this_organisations() -> None:
+    """Early in the year most items have not opened: their cells say "откроется позже"
+    for those who will get them, and the row's next due date is the item's next one."""
+    today = date(2022, 9, 5)
+    schools_later = ItemIn(1, 1, "1", "", "Для школ", "", frozenset({OrgKind.school}),
+                           upcoming=date(2022, 10, 31))  # fmt: skip
+    everyone = ItemIn(2, 2, "2", "", "Для всех", "", frozenset(OrgKind), centre=True,
+                      upcoming=date(2022, 12, 30))  # fmt: skip
+    past = ItemIn(3, 3, "3", "", "Было весной", "", frozenset(OrgKind))  # nothing ahead
+    orgs = [
+        OrgIn(1, "МКДОУ д/с № 1", "Д/с № 1", OrgKind.kindergarten, True),
+        OrgIn(2, "МКОУ СОШ № 2", "СОШ № 2", OrgKind.school, True),
+        OrgIn(3, "МКОУ СОШ № 3", "СОШ № 3", OrgKind.school, True),
+    ]
+    tasks = [
+        _task(1, 2, TaskStatus.open, date(2022, 9, 30), item=2),  # item 2 opened early here
+        _task(2, None, TaskStatus.open, date(2022, 9, 30), item=3),  # the centre's, past item
+    ]
+    m = build_matrix(
+        items=[schools_later, everyone, past],
+        organisations=orgs,
+        tasks=tasks,
+        today=today,
+        working_days_between=RUSSIAN_CALENDAR.working_days_between,
+    )
+    assert [c.short_name for c in m.columns] == ["Д/с № 1", "СОШ № 2", "СОШ № 3", "Центр"]
+    lt, no, op = CellStatus.later, CellStatus.none, CellStatus.open
+    assert [[c.status for c in row.cells] for row in m.rows] == [
+        [no, lt, lt, no],  # schools only; the centre has no part in it
+        [lt, op, lt, lt],
+        [no, no, no, op],
+    ]
+    assert m.rows[0].cells[1].due == date(2022, 10, 31) and m.rows[0].cells[1].task_id is None
+    assert [r.total for r in m.rows] == [0, 1, 1]  # a cell still to open is no task yet
+    assert m.counts[CellStatus.later] == 5 and m.total == 2
+    # the next due date: the item's next window, or an open task's
+    soon = date(2022, 9, 30)
+    assert [r.next_due for r in m.rows] == [date(2022, 10, 31), soon, soon]
+    assert CellStatus.later not in TASK_STATUSES
 
 
 # --- the page and the workbook -------------------------------------------------------------
