@@ -230,6 +230,8 @@ def test_the_matrix_page_shows_every_cell_in_natural_order(
     # the item summaries: progress, overdue, next due date and owner
     assert "ответственный: Методист 1" in text
     assert "ближайший срок" in text
+    # each organisation's card leads to its deputy's page (the centre names one there)
+    assert f'href="/admin/orgs/{district.org_ids[0]}/deputy"' in text
 
     schools = admin_client.get("/admin/matrix?kind=school")
     assert ">Д/с № 1<" not in schools.text and ">СОШ № 2" in schools.text
