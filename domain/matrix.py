@@ -86,6 +86,8 @@ class ItemIn:
     # the due date of its next window in the cycle that has not opened yet, if any: the
     # cells of those who will get it say "откроется позже", not "не для этой организации"
     upcoming: date | None = None
+    # its dates wait for an external plan: it will come to them once they are entered
+    needs_dates: bool = False
 
 
 @dataclass(frozen=True)
@@ -323,8 +325,9 @@ def build_matrix(
 
 
 def _comes_later(item: ItemIn, column: Column) -> bool:
-    """The item has a window still to open in the cycle, and it goes to this column."""
-    if item.upcoming is None:
+    """The item has a window still to open in the cycle (or waits for its dates), and it
+    goes to this column."""
+    if item.upcoming is None and not item.needs_dates:
         return False
     if column.organisation_id is None:
         return item.centre

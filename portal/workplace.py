@@ -181,6 +181,7 @@ def load_matrix(
                 else frozenset(),
                 centre=i.assignee_rule.centre,
                 upcoming=_upcoming(i, roadmap, chosen, today, tracked) if this_cycle else None,
+                needs_dates=i.needs_dates and this_cycle,
             )
             for i in items
         ],

@@ -189,6 +189,17 @@ def test_an_item_still_to_open_is_not_called_not_this_organisations() -> None:
     soon = date(2022, 9, 30)
     assert [r.next_due for r in m.rows] == [date(2022, 10, 31), soon, soon]
     assert CellStatus.later not in TASK_STATUSES
+    # an item waiting for an external plan's dates will come to them too
+    waiting = ItemIn(4, 4, "4", "", "По плану СКИРО", "", frozenset(OrgKind), needs_dates=True)
+    m = build_matrix(
+        items=[waiting],
+        organisations=orgs,
+        tasks=[],
+        today=today,
+        working_days_between=RUSSIAN_CALENDAR.working_days_between,
+    )
+    assert [c.status for c in m.rows[0].cells] == [lt, lt, lt]
+    assert m.rows[0].next_due is None and m.rows[0].cells[0].due is None
 
 
 # --- the page and the workbook -------------------------------------------------------------
