@@ -27,9 +27,9 @@ from domain.roadmap_file import (
     load_roadmap_file,
     roadmap_file_of,
 )
-from domain.roadmaps import RoadmapChoiceError, activate, all_roadmaps, roadmap_by_key
+from domain.roadmaps import RoadmapChoiceError, all_roadmaps, roadmap_by_key
 from domain.tasks import Occurrence
-from services.roadmap_setup import sync_with_history
+from services.roadmap_setup import restart_tracking, sync_with_history
 
 console = Console(highlight=False)
 roadmaps_app = typer.Typer(help="The roadmaps in the database.", no_args_is_help=True)
@@ -163,9 +163,10 @@ def activate_command(
             .where(RoadmapItem.roadmap_id == roadmap.id, col(Occurrence.opened_at).is_not(None))
         ).one()
         previous = roadmap.activated_at
-        activate(roadmap, at)
-        roadmap.retired_at = None
-        session.add(roadmap)
+        # a move of a tracked roadmap's start is kept in its history
+        restart_tracking(
+            session, roadmap, at, who=CLI_ACTIVATE, now=datetime.now(UTC), tz=settings.tz
+        )
     local = at.astimezone(settings.tz)
     console.print(f"дорожная карта {key}: отслеживание с {local:%d.%m.%Y %H:%M}")
     if previous is not None:
@@ -198,6 +199,7 @@ def export_command(
 
 
 CLI_WHO = "командная строка (roadmap load / import-roadmap)"
+CLI_ACTIVATE = "командная строка (roadmap activate)"
 
 
 def load_into_database(

@@ -1,9 +1,10 @@
 """The district at a glance: items × organisations for one roadmap and cycle.
 
-Pure computation over plain rows (the portal loads them): each cell's status, totals per
-row and column, per item its progress, overdue count, next due date and owner, per
-organisation its share answered on time and what is still open. No database, no clock:
-`today` is passed in.
+Pure computation over plain rows (the portal loads them): each cell's status (a cell
+without a task says whether the item comes to that organisation later in the cycle or is
+not its at all), totals per row and column, per item its progress, overdue count, next
+due date and owner, per organisation its share answered on time and what is still open.
+No database, no clock: `today` is passed in.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class CellStatus(StrEnum):
     soon = "soon"  # open, due within 3 working days
     overdue = "overdue"  # open or returned, past due
     open = "open"  # open, not started, due later
-    none = "none"  # not this organisation's item
+    later = "later"  # this organisation's, but its window opens later in the cycle
+    none = "none"  # not this organisation's item (or nothing of it in this cycle)
 
 
 CELL_LABELS: dict[CellStatus, str] = {
@@ -50,6 +52,7 @@ CELL_LABELS: dict[CellStatus, str] = {
     CellStatus.soon: "срок скоро",
     CellStatus.overdue: "просрочено",
     CellStatus.open: "не начато",
+    CellStatus.later: "откроется позже",
     CellStatus.none: "не для этой организации",
 }
 # the one-letter marks inside the cells (the colour says it too; the letter is for print
@@ -61,9 +64,12 @@ CELL_MARKS: dict[CellStatus, str] = {
     CellStatus.soon: "!",
     CellStatus.overdue: "×",
     CellStatus.open: "·",
+    CellStatus.later: "",
     CellStatus.none: "",
 }
-TASK_STATUSES = tuple(s for s in CellStatus if s is not CellStatus.none)
+# the statuses of a task (a cell of `later` or `none` has none: it counts in no total)
+NO_TASK = frozenset({CellStatus.later, CellStatus.none})
+TASK_STATUSES = tuple(s for s in CellStatus if s not in NO_TASK)
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,14 @@ class ItemIn:
     section: str
     title: str
     owner: str
+    # who gets its tasks: organisations of these kinds, and/or the centre
+    kinds: frozenset[OrgKind] = frozenset()
+    centre: bool = False
+    # the due date of its next window in the cycle that has not opened yet, if any: the
+    # cells of those who will get it say "откроется позже", not "не для этой организации"
+    upcoming: date | None = None
+    # its dates wait for an external plan: it will come to them once they are entered
+    needs_dates: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,7 @@ class Column:
 
     @property
     def total(self) -> int:
-        return sum(n for s, n in self.counts.items() if s is not CellStatus.none)
+        return sum(n for s, n in self.counts.items() if s not in NO_TASK)
 
     @property
     def header(self) -> str:
@@ -149,7 +163,7 @@ class Row:
 
     @property
     def total(self) -> int:
-        return sum(n for s, n in self.counts.items() if s is not CellStatus.none)
+        return sum(n for s, n in self.counts.items() if s not in NO_TASK)
 
     @property
     def done(self) -> int:
@@ -183,7 +197,7 @@ class Matrix:
 
     @property
     def total(self) -> int:
-        return sum(n for s, n in self.counts.items() if s is not CellStatus.none)
+        return sum(n for s, n in self.counts.items() if s not in NO_TASK)
 
 
 def cell_status(
@@ -267,7 +281,11 @@ def build_matrix(
         for column in columns:
             found = latest.get((item.id, column.organisation_id))
             if found is None:
-                cell = Cell(CellStatus.none)
+                later = _comes_later(item, column)
+                cell = Cell(
+                    CellStatus.later if later else CellStatus.none,
+                    due=item.upcoming if later else None,
+                )
             else:
                 task = found
                 cell = Cell(
@@ -284,6 +302,8 @@ def build_matrix(
             cells.append(cell)
             row.counts[cell.status] += 1
             column.counts[cell.status] += 1
+        if item.upcoming is not None and (row.next_due is None or item.upcoming < row.next_due):
+            row.next_due = item.upcoming
         rows.append(row)
 
     if status is not None:
@@ -302,6 +322,16 @@ def build_matrix(
     for row in rows:
         counts.update(row.counts)
     return Matrix(today=today, columns=columns, sections=sections, counts=counts)
+
+
+def _comes_later(item: ItemIn, column: Column) -> bool:
+    """The item has a window still to open in the cycle (or waits for its dates), and it
+    goes to this column."""
+    if item.upcoming is None and not item.needs_dates:
+        return False
+    if column.organisation_id is None:
+        return item.centre
+    return column.active and column.kind in item.kinds
 
 
 def _count_on_time(column: Column, task: TaskIn, today: date) -> None:

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from domain import lifecycle
 from domain.enums import TaskStatus
 from domain.formatting import local_day
+from domain.matrix import natural_key
 from domain.organisations import Organisation
 from domain.tasks import Occurrence, Task
 
@@ -63,8 +64,16 @@ def item_progress(*, session: Session, item_id: int, today: date, tz: tzinfo) ->
         select(Task, Organisation)
         .join(Organisation, col(Organisation.id) == Task.organisation_id, isouter=True)
         .where(Task.occurrence_id == occurrence.id)
-        .order_by(col(Organisation.name))
     ).all()
+    # natural order, as the matrix: "№ 2" before "№ 10"; the centre's own task last
+    rows = sorted(
+        rows,
+        key=lambda row: (
+            row[1] is None,
+            natural_key(row[1].short_name or row[1].name) if row[1] else (),
+            row[0].id or 0,
+        ),
+    )
     out = [
         ProgressRow(
             organisation=org.short_name if org else CENTRE_LABEL,

@@ -54,14 +54,17 @@ from domain.schedule import Schedule, ScheduleParseError, parse_schedule
 
 __all__ = [
     "COLUMNS",
+    "COMMAND_LINE",
     "CSV_COLUMNS",
     "FILE",
     "FORMATS",
     "HEADING",
+    "SET_UP_PAGES",
     "Heading",
     "ImportProblem",
     "ImportResult",
     "RawItem",
+    "Remedies",
     "RoadmapImportError",
     "SourceTable",
     "build_roadmap",
@@ -77,6 +80,36 @@ __all__ = [
 
 
 LOOK_AHEAD_DAYS = 3 * 366  # an item with no occurrence this long after the start is warned of
+
+
+@dataclass(frozen=True)
+class Remedies:
+    """What a warning tells people to do about a guess, in the words of the place they
+    imported from: the command line's options and the roadmap file's fields, or the
+    set-up pages' forms (a methodologist there never sees YAML or an option)."""
+
+    title: str  # the title was the file's name
+    order_date: str  # the start was the import's day
+    schedule: str  # the schedule could not be read
+    responsible: str  # the responsible named nobody the rules know
+    start: str  # no due date from the order's date on
+
+
+COMMAND_LINE = Remedies(
+    title="укажите --title, чтобы задать другое",
+    order_date="укажите --order-date ГГГГ-ММ-ДД (и --order-number), чтобы задать дату приказа",
+    schedule="исправьте формулировку срока в файле или задайте даты вручную",
+    responsible="кому задания, меняется в assignees пункта или в responsible_rules файла "
+    "дорожной карты",
+    start="исправьте срок или дату начала (--order-date)",
+)
+SET_UP_PAGES = Remedies(
+    title="другое название задаётся в разделе «Ключ, название, номер и дата приказа»",
+    order_date="дата приказа задаётся в разделе «Ключ, название, номер и дата приказа»",
+    schedule="исправьте срок пункта или впишите даты вручную",
+    responsible="кому задание, выбирается в пункте: «Кто получает задачу»",
+    start="исправьте срок пункта или дату приказа",
+)
 
 
 @dataclass
@@ -153,6 +186,7 @@ def _heading_warnings(
     order_date: date | None,
     source_name: str,
     today: date,
+    remedies: Remedies,
 ) -> tuple[str, date, list[ImportProblem]]:
     warnings: list[ImportProblem] = []
     final_title = title or heading.title
@@ -162,7 +196,7 @@ def _heading_warnings(
             ImportProblem(
                 HEADING,
                 "не найдено название (строка жирным шрифтом «Дорожная карта …» или «План "
-                f"…»); взято имя файла «{final_title}»; укажите --title, чтобы задать другое",
+                f"…»); взято имя файла «{final_title}»; {remedies.title}",
             )
         )
     final_date = order_date or heading.order_date
@@ -175,8 +209,7 @@ def _heading_warnings(
             ImportProblem(
                 HEADING,
                 f"{'; '.join(found)}; начало дорожной карты — дата импорта "
-                f"{today:%d.%m.%Y}; укажите --order-date ГГГГ-ММ-ДД (и --order-number), "
-                "чтобы задать дату приказа",
+                f"{today:%d.%m.%Y}; {remedies.order_date}",
             )
         )
     return final_title, final_date, warnings
@@ -194,13 +227,15 @@ def build_roadmap(
     order_number: str | None = None,
     order_date: date | None = None,
     district: str | None = None,
+    remedies: Remedies = COMMAND_LINE,
 ) -> ImportResult:
     """The roadmap file from a read table; keyword values override the heading.
 
     `centre` is the centre running the roadmap (from the settings or a roadmap file),
     `rules` an administrator's responsible rules (empty: the centre's names and the
     built-in ones), `today` the import date (the start when the order has no date),
-    `source_name` the file's name without its extension (the default title and key).
+    `source_name` the file's name without its extension (the default title and key),
+    `remedies` the words the warnings use for what to do (the command line's by default).
     Raises RoadmapImportError only when the table cannot be read."""
     if table.problems:
         raise RoadmapImportError(table.problems)
@@ -211,7 +246,13 @@ def build_roadmap(
         raise RoadmapImportError([ImportProblem(FILE, str(exc))]) from None
     heading = table.heading
     final_title, final_date, warnings = _heading_warnings(
-        heading, table, title=title, order_date=order_date, source_name=source_name, today=today
+        heading,
+        table,
+        title=title,
+        order_date=order_date,
+        source_name=source_name,
+        today=today,
+        remedies=remedies,
     )
     warnings.extend(table.warnings)
     final_number = order_number if order_number is not None else heading.order_number
@@ -247,8 +288,7 @@ def build_roadmap(
             warnings.append(
                 ImportProblem(
                     item.where,
-                    f"пункт {label}: {reason}; пункт помечен «нужны даты» — исправьте "
-                    "формулировку срока в файле или задайте даты вручную",
+                    f"пункт {label}: {reason}; пункт помечен «нужны даты» — {remedies.schedule}",
                     "schedule",
                 )
             )
@@ -269,8 +309,8 @@ def build_roadmap(
                 ImportProblem(
                     item.where,
                     f"пункт {label}: {parts} — не центр, не руководители и не кураторы; "
-                    "назначено центру, проверьте (текст сохранён как есть; кому задания, "
-                    "меняется в assignees пункта или в responsible_rules файла дорожной карты)",
+                    "назначено центру, проверьте (текст сохранён как есть; "
+                    f"{remedies.responsible})",
                     "responsible",
                 )
             )
@@ -282,8 +322,7 @@ def build_roadmap(
                     item.where,
                     f"пункт {label}: по сроку «{cells['schedule']}» нет ни одного срока с "
                     f"начала дорожной карты {final_date:%d.%m.%Y} (окно открылось раньше "
-                    "или слишком далеко); задание не откроется — исправьте срок или дату "
-                    "начала (--order-date)",
+                    f"или слишком далеко); задание не откроется — {remedies.start}",
                     "schedule",
                 )
             )

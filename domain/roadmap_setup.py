@@ -431,10 +431,51 @@ def snapshot(spec: ItemSpec) -> dict[str, str]:
     }
 
 
+# What a re-loaded order or roadmap file changes besides the editable fields: an item's
+# wording, an item added or taken out, the roadmap's heading and since when it is tracked.
+# Every one of them is a history row too (an item's changes name the item; the roadmap's
+# own have an empty item label).
+HISTORY_LABELS: dict[str, str] = {
+    **FIELD_LABELS,
+    "title": "Наименование",
+    "section": "Раздел",
+    "expected_result": "Ожидаемый результат",
+    "responsible": "Ответственный по приказу",
+    "added": "Пункт добавлен",
+    "withdrawn": "Пункт исключён",
+    "roadmap_title": "Название дорожной карты",
+    "order_number": "Номер приказа",
+    "order_date": "Дата приказа",
+    "tracked_from": "Отслеживается с",
+}
+_WORDING = ("title", "section", "expected_result", "responsible")
+
+
 def changes(before: ItemSpec, after: ItemSpec) -> list[tuple[str, str, str]]:
-    """(field, before, after) for every field that differs."""
+    """(field, before, after) for every field that differs: the editable ones, then the
+    item's wording (which only a re-loaded order or file changes)."""
     old, new = snapshot(before), snapshot(after)
-    return [(name, old[name], new[name]) for name in FIELD_LABELS if old[name] != new[name]]
+    edited = [(name, old[name], new[name]) for name in FIELD_LABELS if old[name] != new[name]]
+    return edited + [
+        (name, getattr(before, name), getattr(after, name))
+        for name in _WORDING
+        if getattr(before, name) != getattr(after, name)
+    ]
+
+
+def item_line(spec: ItemSpec) -> str:
+    """ "3. Заседание экспертной комиссии": an item added or taken out, in the history."""
+    return f"{spec.label}. {spec.title}"
+
+
+def heading_changes(before: RoadmapFile, after: RoadmapFile) -> list[tuple[str, str, str]]:
+    """(field, before, after) for the roadmap's title, order number and order date."""
+    pairs = [
+        ("roadmap_title", before.title, after.title),
+        ("order_number", before.order_number or "—", after.order_number or "—"),
+        ("order_date", f"{before.order_date:%d.%m.%Y}", f"{after.order_date:%d.%m.%Y}"),
+    ]
+    return [(name, old, new) for name, old, new in pairs if old != new]
 
 
 # --- the roadmap's heading --------------------------------------------------------------

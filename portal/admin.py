@@ -20,6 +20,7 @@ from domain.access import AdminUser
 from domain.enums import TaskStatus
 from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import ru_date
+from domain.matrix import natural_key
 from domain.organisations import Organisation
 from domain.progress import status_label
 from domain.roadmap import Roadmap, RoadmapItem
@@ -367,7 +368,10 @@ def filter_choices(session: Session) -> dict[str, Any]:
     items = session.exec(
         select(RoadmapItem).order_by(col(RoadmapItem.roadmap_id), col(RoadmapItem.number))
     ).all()
-    orgs = session.exec(select(Organisation).order_by(col(Organisation.short_name))).all()
+    orgs = sorted(
+        session.exec(select(Organisation)).all(),
+        key=lambda o: (natural_key(o.short_name or o.name), o.id or 0),
+    )
     cycles = sorted(set(session.exec(select(Occurrence.cycle)).all()), reverse=True)
     return {
         "items": items,

@@ -1,5 +1,5 @@
 """The centre's JSON API under `/api/admin` (OpenAPI at /docs): the roadmaps, the matrix
-of a roadmap's cycle, activation. Every route needs a personal API token
+of a roadmap's cycle, an order's draft, activation. Every route needs a personal API token
 (`roadmap admin token EMAIL`, sent as `Authorization: Bearer …`): never a password, never
 the session cookie, so no page on another site can act with an administrator's rights."""
 
@@ -19,12 +19,23 @@ from domain.enums import OrgKind
 from domain.matrix import CELL_LABELS, TASK_STATUSES, CellStatus, Matrix
 from domain.progress import status_label
 from domain.roadmap import Roadmap, RoadmapItem
-from domain.roadmaps import RoadmapChoiceError, activate, all_roadmaps, roadmap_by_key
+from domain.roadmaps import RoadmapChoiceError, all_roadmaps, roadmap_by_key
 from portal.admin import count_tasks, filtered_tasks, page_of, parse_filter
 from portal.api_tokens import bearer_token, token_admin
 from portal.app import Portal, portal_of
 from portal.views import task_rows
 from portal.workplace import MatrixChoiceError, load_matrix, roadmap_cycles
+from services.roadmap_setup import (
+    SetupError,
+    activate_draft,
+    create_draft,
+    draft_by_id,
+    draft_file,
+    existing_roadmap,
+    is_running,
+    newest_draft,
+    restart_tracking,
+)
 
 # Declares the bearer scheme in the OpenAPI document (the "Authorize" button of /docs);
 # the check itself is token_user's, so that every refusal is the same Russian 401.
@@ -136,10 +147,68 @@ def list_roadmaps(request: Request, portal: Portal = Depends(portal_of)) -> Any:
 class ActivateIn(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: date = Field(alias="from", description="tracking starts on this day (YYYY-MM-DD)")
+    from_: date | None = Field(
+        None,
+        alias="from",
+        description="tracking starts on this day (YYYY-MM-DD); a draft of a running "
+        "roadmap's key keeps its start and needs none",
+    )
+    draft: int | None = Field(
+        None,
+        description="the draft to activate (`draft_id` of POST /roadmaps); default: "
+        "the roadmap of this key, or else the newest draft of this key",
+    )
 
 
-@router.post("/roadmaps/{key}/activate", response_model=RoadmapOut, responses={**AUTH, **NOT_FOUND})
+class ActivateProblem(Exception):
+    """Activation cannot go ahead: 404 or 422 with a Russian message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _activate(session: Session, key: str, body: ActivateIn, who: str, portal: Portal) -> Roadmap:
+    tz, now = portal.settings.tz, portal.now()
+    draft = None
+    if body.draft is not None:
+        try:
+            draft = draft_by_id(session, body.draft)
+        except SetupError as exc:
+            raise ActivateProblem(404, str(exc)) from None
+        if draft.activated_at is not None or draft_file(draft).key != key:
+            raise ActivateProblem(
+                404, f"черновика № {body.draft} с ключом «{key}», ещё не запущенного, нет"
+            )
+    elif existing_roadmap(session, key) is None:
+        draft = newest_draft(session, key)
+    if draft is not None:
+        running = is_running(existing_roadmap(session, key))
+        if body.from_ is None and not running:
+            raise ActivateProblem(422, "укажите from: с какого дня отслеживать (ГГГГ-ММ-ДД)")
+        return activate_draft(
+            session, draft, from_day=None if running else body.from_, tz=tz, who=who, now=now
+        )
+    try:
+        roadmap = roadmap_by_key(session, key)
+    except RoadmapChoiceError as exc:
+        raise ActivateProblem(404, str(exc)) from None
+    if body.from_ is None:
+        raise ActivateProblem(422, "укажите from: с какого дня отслеживать (ГГГГ-ММ-ДД)")
+    at = datetime.combine(body.from_, time(0, 0), tzinfo=tz)
+    restart_tracking(session, roadmap, at, who=who, now=now, tz=tz)
+    return roadmap
+
+
+@router.post(
+    "/roadmaps/{key}/activate",
+    response_model=RoadmapOut,
+    responses={
+        **AUTH,
+        **NOT_FOUND,
+        422: {"model": Problem, "description": "no day to start from"},
+    },
+)
 def activate_roadmap(
     key: str,
     request: Request,
@@ -148,20 +217,30 @@ def activate_roadmap(
 ) -> Any:
     """Start tracking a roadmap from a day (00:00 district time), as
     `roadmap activate KEY --from DATE`: nothing due before it is opened, chased or
-    summarised. A retired roadmap runs again."""
+    summarised; a retired roadmap runs again; a move of a tracked roadmap's start is kept
+    in its history. A draft uploaded with POST /roadmaps (`draft`, or the newest of a key
+    that has no roadmap yet) becomes its roadmap, as the set-up page's "Запустить": a
+    running roadmap of its key is updated (its changes kept in the history) and keeps
+    its start."""
     with portal.session() as session:
         try:
-            token_user(portal, request, session)
+            admin = token_user(portal, request, session)
         except TokenProblem as exc:
             return exc.response()
         try:
-            roadmap = roadmap_by_key(session, key)
-        except RoadmapChoiceError as exc:
-            return not_found(str(exc))
-        activate(roadmap, datetime.combine(body.from_, time(0, 0), tzinfo=portal.settings.tz))
-        roadmap.retired_at = None
-        session.add(roadmap)
-        session.flush()
+            roadmap = _activate(session, key, body, admin.email, portal)
+        except (ActivateProblem, SetupError) as exc:
+            session.rollback()
+            status = exc.status if isinstance(exc, ActivateProblem) else 409
+            return JSONResponse(
+                {
+                    "detail": {
+                        "problem": "not_found" if status == 404 else "invalid",
+                        "message": str(exc),
+                    }
+                },
+                status_code=status,
+            )
         return roadmap_out(session, roadmap)
 
 
@@ -401,6 +480,9 @@ class ProblemOut(BaseModel):
 
 
 class DraftOut(BaseModel):
+    draft_id: int  # the stored draft: POST /roadmaps/{key}/activate with {"draft": …}
+    page: str  # the draft's set-up page, where it can be checked and fixed too
+    updates: bool  # a roadmap of this key exists: activating the draft updates it
     roadmap: dict[str, Any]  # the editable roadmap file (as `roadmap export` writes it)
     warnings: list[ProblemOut]
     where: dict[str, str]  # item number as written -> its row in the source
@@ -445,8 +527,9 @@ def problems_out(problems: Any) -> list[ProblemOut]:
 )
 async def draft_roadmap(request: Request, portal: Portal = Depends(portal_of)) -> Any:
     """Read an order (multipart upload, field `file`) into a draft roadmap with its items
-    and warnings, as `roadmap import-roadmap FILE -o draft.yaml` does: nothing is written
-    to the database."""
+    and warnings, as the set-up page's upload does: the draft is kept (nothing runs from
+    it) until POST /roadmaps/{key}/activate; PATCH /roadmaps/{key}/items/{label} fixes
+    its items first."""
     import tempfile
     from pathlib import Path
 
@@ -454,19 +537,23 @@ async def draft_roadmap(request: Request, portal: Portal = Depends(portal_of)) -
     from starlette.datastructures import UploadFile
 
     from domain.roadmap import Centre
-    from domain.roadmap_import import RoadmapImportError, build_roadmap, read_source
+    from domain.roadmap_import import (
+        SET_UP_PAGES,
+        RoadmapImportError,
+        build_roadmap,
+        read_source,
+    )
 
-    def allowed() -> Response | None:
+    def allowed() -> Response | str:
         with portal.session() as session:
             try:
-                token_user(portal, request, session)
+                return token_user(portal, request, session).email
             except TokenProblem as exc:
                 return exc.response()
-        return None
 
-    refused = await run_in_threadpool(allowed)
-    if refused is not None:
-        return refused
+    who = await run_in_threadpool(allowed)
+    if isinstance(who, Response):
+        return who
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
@@ -504,6 +591,7 @@ async def draft_roadmap(request: Request, portal: Portal = Depends(portal_of)) -
                     ),
                     today=portal.today(),
                     source_name=Path(name).stem,
+                    remedies=SET_UP_PAGES,
                 )
             except RoadmapImportError as exc:
                 return JSONResponse(
@@ -511,9 +599,28 @@ async def draft_roadmap(request: Request, portal: Portal = Depends(portal_of)) -
                     status_code=422,
                 )
         labels = {i.number: i.label for i in result.roadmap.items}
+        with portal.session() as session:
+            draft = create_draft(
+                session, result=result, source_name=name, who=who, now=portal.now()
+            )
+            assert draft.id is not None
+            draft_id = draft.id
+            updates = existing_roadmap(session, result.roadmap.key) is not None
+            warnings = [  # the import's, and each item an external plan's dates wait for
+                ProblemOut(
+                    where=str(w["where"]),
+                    column=w.get("column"),
+                    message=str(w["message"]),
+                    text=str(w["text"]),
+                )
+                for w in draft.warnings
+            ]
         return DraftOut(
+            draft_id=draft_id,
+            page=f"/admin/setup/drafts/{draft_id}",
+            updates=updates,
             roadmap=result.roadmap.model_dump(mode="json"),
-            warnings=problems_out(result.warnings),
+            warnings=warnings,
             where={labels.get(n, str(n)): row for n, row in result.where.items()},
         )
 

@@ -1,29 +1,38 @@
 """The set-up in the JSON API (under `/api/admin`, bearer tokens as the rest of it): edit
-an item of a roadmap, read a roadmap's history of changes. An edit is what the set-up
-page's form does: it applies from the day it is made, and is kept in the history."""
+an item of a roadmap or of an uploaded draft, read a roadmap's history of changes. An
+edit is what the set-up page's form does: in a running roadmap it applies from the day it
+is made, and is kept in the history."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from domain.enums import EvidenceFieldKind, OrgKind, Role
 from domain.roadmap import EvidenceField, EvidenceSpec
 from domain.roadmap_setup import ItemForm, ItemFormError, evidence_lines, form_of
+from domain.roadmap_setup_models import RoadmapChange
 from domain.roadmaps import item_by_label
 from portal.api_admin import AUTH, BEARER, NOT_FOUND, Problem, TokenProblem, not_found, token_user
 from portal.app import Portal, portal_of
 from services.roadmap_setup import (
     SetupError,
+    SetupView,
+    draft_file,
+    draft_view,
+    drafts,
     edit_item,
+    existing_roadmap,
     history,
     item_spec,
+    newest_draft,
     roadmap_for_setup,
     roadmap_view,
+    save_draft_item,
 )
 
 router = APIRouter(prefix="/api/admin", tags=["admin"], dependencies=[Depends(BEARER)])
@@ -57,17 +66,7 @@ def roadmap_history(key: str, request: Request, portal: Portal = Depends(portal_
             return not_found(str(exc))
         return HistoryOut(
             roadmap=roadmap.key,
-            changes=[
-                ChangeOut(
-                    item=c.item_label,
-                    field=c.field,
-                    before=c.before,
-                    after=c.after,
-                    who=c.who,
-                    at=c.at,
-                )
-                for c in history(session, roadmap)
-            ],
+            changes=[_change_out(c) for c in history(session, roadmap)],
         )
 
 
@@ -147,6 +146,34 @@ def _form(patch: ItemPatch, current: ItemForm) -> ItemForm:
     return form
 
 
+def _item_out(view: SetupView, label: str) -> ItemOut:
+    p = next(p for p in view.previews if p.label == label)
+    spec = next(s for s in view.file.items if s.label == label)
+    return ItemOut(
+        label=p.label,
+        title=p.title,
+        schedule_text=p.schedule_text,
+        needs_dates=p.needs_dates,
+        first_due=[WindowOut(opens=w.opens, due=w.due) for w in p.first],
+        owner_name=spec.owner.name,
+        owner_email=spec.owner.email,
+        who=p.who,
+        organisations=p.organisations,
+        evidence=p.evidence,
+        issues=p.issues,
+    )
+
+
+def _change_out(c: RoadmapChange) -> ChangeOut:
+    return ChangeOut(
+        item=c.item_label, field=c.field, before=c.before, after=c.after, who=c.who, at=c.at
+    )
+
+
+def _invalid(exc: ItemFormError) -> JSONResponse:
+    return JSONResponse({"detail": {"problem": "invalid", "errors": exc.errors}}, status_code=422)
+
+
 @router.patch(
     "/roadmaps/{key}/items/{label}",
     response_model=ItemEditOut,
@@ -161,17 +188,37 @@ def edit_roadmap_item(
     label: str,
     request: Request,
     patch: ItemPatch = Body(...),
+    draft: int | None = Query(None, description="a draft's id (POST /roadmaps): edit it"),
     portal: Portal = Depends(portal_of),
 ) -> Any:
     """Change an item of a roadmap: its schedule text, an external plan's dates, its owner,
     who gets its task, its answer's fields. The change applies to what falls due from
     today; occurrences, tasks and answers already given stay. Every changed field is
-    kept in the roadmap's history."""
+    kept in the roadmap's history. A draft not activated yet (`draft`, or the newest of a
+    key that has no roadmap) is fixed the same way, before it runs: no history then."""
     with portal.session() as session:
         try:
             admin = token_user(portal, request, session)
         except TokenProblem as exc:
             return exc.response()
+        if draft is not None or existing_roadmap(session, key) is None:
+            found = (
+                newest_draft(session, key)
+                if draft is None
+                else next((d for d in drafts(session) if d.id == draft), None)
+            )
+            if found is None or draft_file(found).key != key:
+                return not_found(f"дорожной карты или черновика с ключом «{key}» нет")
+            try:
+                spec = next(s for s in draft_file(found).items if s.label == label)
+            except StopIteration:
+                return not_found(f"в черновике «{key}» нет пункта {label}")
+            try:
+                save_draft_item(session, found, label, _form(patch, form_of(spec)), portal.now())
+            except ItemFormError as exc:
+                session.rollback()
+                return _invalid(exc)
+            return ItemEditOut(item=_item_out(draft_view(session, found), label), changes=[])
         try:
             roadmap = roadmap_for_setup(session, key)
             item = item_by_label(session, roadmap, label)
@@ -190,38 +237,9 @@ def edit_roadmap_item(
             )
         except ItemFormError as exc:
             session.rollback()
-            return JSONResponse(
-                {"detail": {"problem": "invalid", "errors": exc.errors}}, status_code=422
-            )
+            return _invalid(exc)
         view = roadmap_view(session, roadmap, portal.settings.tz, portal.today())
-        p = next(p for p in view.previews if p.label == label)
-        spec = next(s for s in view.file.items if s.label == label)
-        return ItemEditOut(
-            item=ItemOut(
-                label=p.label,
-                title=p.title,
-                schedule_text=p.schedule_text,
-                needs_dates=p.needs_dates,
-                first_due=[WindowOut(opens=w.opens, due=w.due) for w in p.first],
-                owner_name=spec.owner.name,
-                owner_email=spec.owner.email,
-                who=p.who,
-                organisations=p.organisations,
-                evidence=p.evidence,
-                issues=p.issues,
-            ),
-            changes=[
-                ChangeOut(
-                    item=c.item_label,
-                    field=c.field,
-                    before=c.before,
-                    after=c.after,
-                    who=c.who,
-                    at=c.at,
-                )
-                for c in rows
-            ],
-        )
+        return ItemEditOut(item=_item_out(view, label), changes=[_change_out(c) for c in rows])
 
 
 __all__ = ["router"]

@@ -17,11 +17,12 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from domain.matrix import natural_key
 from domain.organisations import Organisation
 from domain.roadmap import Centre, Roadmap
 from domain.roadmap_file import RoadmapFile
 from domain.roadmap_setup import (
-    FIELD_LABELS,
+    HISTORY_LABELS,
     KIND_WORDS,
     ROLE_CHOICES,
     ItemForm,
@@ -45,6 +46,7 @@ from services.roadmap_setup import (
     edit_item,
     existing_roadmap,
     history,
+    is_running,
     roadmap_for_setup,
     roadmap_view,
     save_draft_heading,
@@ -174,7 +176,12 @@ def upload_order(
                 order_errors=["Выберите файл приказа: .docx, .txt или .csv."],
                 status_code=422,
             )
-        from domain.roadmap_import import RoadmapImportError, build_roadmap, read_source
+        from domain.roadmap_import import (
+            SET_UP_PAGES,
+            RoadmapImportError,
+            build_roadmap,
+            read_source,
+        )
 
         name = Path(file.filename).name
         content = file.file.read()
@@ -187,6 +194,7 @@ def upload_order(
                     centre=centre_of(portal),
                     today=portal.today(),
                     source_name=Path(name).stem,
+                    remedies=SET_UP_PAGES,
                 )
             except RoadmapImportError as exc:
                 return _start_page(
@@ -308,6 +316,7 @@ def _items_page(
             },
             heading_errors=heading_errors or {},
             same_key=same_key,
+            same_key_running=is_running(same_key),
         ),
         status_code=status_code,
     )
@@ -317,6 +326,7 @@ NOTICES = {
     "saved": "Пункт сохранён, предпросмотр обновлён.",
     "unchanged": "Ничего не изменилось.",
     "activated": "Дорожная карта запущена.",
+    "updated": "Дорожная карта обновлена из черновика; изменения записаны в историю.",
 }
 
 
@@ -397,7 +407,7 @@ def _item_page(
             kinds=KIND_LABELS,
             kind_words=KIND_WORDS,
             changes=changes,
-            field_labels=FIELD_LABELS,
+            field_labels=HISTORY_LABELS,
         ),
         status_code=status_code,
     )
@@ -608,8 +618,10 @@ def activate_page(
             target = _draft_target(session, draft_id)
         except SetupError as exc:
             return message(portal, request, "Нет такого черновика", str(exc), 404)
+        assert target.draft is not None
+        running = is_running(existing_roadmap(session, target.file.key))
         day = read_day(from_day)
-        if day is None:
+        if day is None and not running:
             return _items_page(
                 portal,
                 request,
@@ -619,19 +631,19 @@ def activate_page(
                 activate_error="Укажите дату начала в виде ДД.ММ.ГГГГ.",
                 status_code=422,
             )
-        assert target.draft is not None
         try:
             roadmap = activate_draft(
                 session,
                 target.draft,
-                from_day=day,
+                from_day=None if running else day,
                 tz=portal.settings.tz,
                 who=ctx.admin.email,
                 now=portal.now(),
             )
         except SetupError as exc:
             return message(portal, request, "Черновик не запущен", str(exc), 409)
-        url = f"/admin/setup/roadmaps/{quote(roadmap.key)}?done=activated"
+        done = "updated" if running else "activated"
+        url = f"/admin/setup/roadmaps/{quote(roadmap.key)}?done={done}"
     return RedirectResponse(url, status_code=303)
 
 
@@ -641,12 +653,9 @@ def activate_page(
 def _emails(
     session: Session, target: Target, org: str, portal: Portal
 ) -> tuple[list[Organisation], Organisation | None, list[PreviewEmail]]:
-    orgs = list(
-        session.exec(
-            select(Organisation)
-            .where(col(Organisation.active).is_(True))
-            .order_by(col(Organisation.short_name))
-        )
+    orgs = sorted(
+        session.exec(select(Organisation).where(col(Organisation.active).is_(True))),
+        key=lambda o: (natural_key(o.short_name or o.name), o.id or 0),
     )
     from notifications.preview import first_emails
 
@@ -746,7 +755,7 @@ def history_page(key: str, request: Request, portal: Portal = Depends(portal_of)
                 ctx,
                 roadmap=roadmap,
                 changes=history(session, roadmap),
-                field_labels=FIELD_LABELS,
+                field_labels=HISTORY_LABELS,
                 base=f"/admin/setup/roadmaps/{quote(roadmap.key)}",
             ),
         )

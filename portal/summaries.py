@@ -87,6 +87,7 @@ def summary_list(request: Request, portal: Portal = Depends(portal_of)) -> Respo
                 "csrf": ctx.state.csrf,
                 "rows": rows,
                 "FORMAT_LABELS": FORMAT_LABELS,
+                "wide": True,
             },
         )
 

@@ -141,6 +141,34 @@ def undelivered_page(
         )
 
 
+@router.get("/undelivered.xlsx", response_class=Response)
+def undelivered_xlsx(
+    request: Request, roadmap: str = "", portal: Portal = Depends(portal_of)
+) -> Response:
+    """Every message of the list (all its pages) as an Excel workbook."""
+    from portal.xlsx_export import XLSX_TYPE, undelivered_workbook
+
+    with portal.session() as session:
+        if require_admin(portal, request, session) is None:
+            return _login_redirect(request)
+        now, settings = portal.now(), portal.settings
+        if roadmap not in {r.key for r in all_roadmaps(session)}:
+            roadmap = ""
+        total = count_undelivered(session, now=now, settings=settings, roadmap=roadmap)
+        rows = list_undelivered(
+            session, now=now, settings=settings, roadmap=roadmap, offset=0, limit=max(total, 1)
+        )
+        today = portal.today()
+        body = undelivered_workbook(rows, today=today, tz=settings.tz)
+    return Response(
+        body,
+        media_type=XLSX_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="undelivered-{today.isoformat()}.xlsx"'
+        },
+    )
+
+
 @router.post("/undelivered/{email_id}/resend", response_class=Response)
 def resend(
     email_id: DbId,

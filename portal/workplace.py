@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
 from domain.calendar import RUSSIAN_CALENDAR
-from domain.cycles import cycle_of
+from domain.cycles import Cycle, CycleError, cycle_of
 from domain.enums import OrgKind
 from domain.matrix import (
     CELL_LABELS,
@@ -27,14 +27,16 @@ from domain.matrix import (
     TaskIn,
     build_matrix,
 )
+from domain.opening import item_schedule
 from domain.organisations import Organisation
-from domain.roadmap import Roadmap
+from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmaps import (
     RoadmapChoiceError,
     all_roadmaps,
     choose_roadmap,
     live_items,
     roadmap_by_key,
+    tracked_from,
 )
 from domain.tasks import Occurrence, Task
 from portal.admin import _login_redirect, require_admin
@@ -163,6 +165,8 @@ def load_matrix(
         OrgIn(id=o.id or 0, name=o.name, short_name=o.short_name, kind=o.kind, active=o.active)
         for o in session.exec(select(Organisation)).all()
     ]
+    this_cycle = today >= roadmap.order_date and cycle_of(today, roadmap.order_date).name == chosen
+    tracked = tracked_from(roadmap, tz)
     matrix = build_matrix(
         items=[
             ItemIn(
@@ -172,6 +176,12 @@ def load_matrix(
                 section=i.section,
                 title=i.title,
                 owner=i.owner_name or i.owner_email,
+                kinds=frozenset(i.assignee_rule.kinds)
+                if i.assignee_rule.organisations
+                else frozenset(),
+                centre=i.assignee_rule.centre,
+                upcoming=_upcoming(i, roadmap, chosen, today, tracked) if this_cycle else None,
+                needs_dates=i.needs_dates and this_cycle,
             )
             for i in items
         ],
@@ -189,6 +199,28 @@ def load_matrix(
         matrix=matrix,
         roadmaps=all_roadmaps(session),
     )
+
+
+def _upcoming(
+    item: RoadmapItem, roadmap: Roadmap, cycle: str, today: date, tracked: date
+) -> date | None:
+    """The due date of the item's next window in the cycle that has not opened by today's
+    run (it opens today or later), as the opening will see it; None if there is none."""
+    if item.needs_dates or item.withdrawn or not item.schedule:
+        return None
+    try:
+        _, ends = Cycle.parse(cycle).span(roadmap.order_date)
+        windows = item_schedule(item).occurrences(today, ends)
+    except (CycleError, ValueError):  # a schedule stored by an older release, unreadable
+        return None
+    for window in windows:
+        if (
+            window.opens >= today
+            and window.due >= tracked
+            and (item.schedule_from is None or window.due >= item.schedule_from)
+        ):
+            return window.due
+    return None
 
 
 def share(value: float | None) -> str:

@@ -22,6 +22,7 @@ from reports.xlsx import BOLD, GRID, HEADER_FILL, PLAIN, put
 
 if TYPE_CHECKING:
     from portal.views import TaskRow
+    from services.undelivered import Undelivered
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_WIDTH = 50
@@ -117,7 +118,7 @@ def matrix_sheets(matrix: Matrix, title: str) -> list[Sheet]:
     for row in matrix.rows:
         rows.append(
             [row.item.label, row.item.section, row.item.title]
-            + [CELL_LABELS[c.status] if c.task_id else "" for c in row.cells]
+            + [CELL_LABELS[c.status] if c.status is not CellStatus.none else "" for c in row.cells]
             + [row.done, row.total, row.overdue]
         )
         blank: list[str | None] = [None, None, None]
@@ -251,6 +252,55 @@ def task_workbook(rows: Sequence[TaskRow], *, today: date, tz: tzinfo) -> bytes:
                     "0",
                 ],
                 heading=f"Задачи на {today:%d.%m.%Y}",
+            )
+        ]
+    )
+
+
+def undelivered_workbook(rows: Sequence[Undelivered], *, today: date, tz: tzinfo) -> bytes:
+    """Mail that did not arrive (every message of the list's filter) as one sheet: who to
+    call about which address, and what the server said."""
+
+    def local(moment: datetime | None) -> datetime | None:
+        return moment.astimezone(tz).replace(tzinfo=None) if moment else None
+
+    return workbook(
+        [
+            Sheet(
+                title="Недоставленные",
+                headers=[
+                    "Письмо",
+                    "Состояние",
+                    "Организация",
+                    "Руководитель",
+                    "Адрес",
+                    "Чей адрес",
+                    "Ответ сервера",
+                    "Тема",
+                    "Вид",
+                    "Поставлено в очередь",
+                    "Попыток",
+                    "Задачи",
+                ],
+                rows=[
+                    [
+                        r.email.id,
+                        "не доставлено" if r.state == "failed" else "не уходит",
+                        r.organisation.short_name if r.organisation else "",
+                        r.head_name,
+                        r.address,
+                        ", ".join(p for p in (r.field_label, r.person) if p),
+                        r.reason,
+                        r.email.subject,
+                        r.kind_label,
+                        local(r.email.created_at),
+                        r.email.attempts,
+                        ", ".join(f"№ {t}" for t in r.task_ids),
+                    ]
+                    for r in rows
+                ],
+                formats=["0", "", "", "", "", "", "", "", "", "DD.MM.YYYY HH:MM", "0", ""],
+                heading=f"Недоставленные письма на {today:%d.%m.%Y}",
             )
         ]
     )

@@ -4,9 +4,11 @@ means; this module reads and writes the rows).
 
 A draft lives in `roadmap_draft` until it is activated: then it becomes a roadmap by its
 key (`sync_roadmap`, as `roadmap load` does) and starts from the day given (as
-`roadmap activate KEY --from`). An edit after activation changes the item's row, never
-its occurrences, tasks or answers, and writes one `roadmap_change` row per field; a new
-schedule applies to what falls due from the day of the change.
+`roadmap activate KEY --from`); a draft of a running roadmap's key updates it and keeps its
+start. An edit after activation changes the item's row, never its occurrences, tasks or
+answers, and writes one `roadmap_change` row per field; a new schedule (or a new item)
+applies to what falls due from the day of the change. A re-loaded order or file writes
+its changes the same way, and so does a move of a tracked roadmap's start.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ from domain.roadmap_setup import (
     apply_form,
     apply_heading,
     changes,
+    heading_changes,
+    item_line,
     preview_item,
 )
 from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
-from domain.roadmaps import activate, activation_day, item_by_label, live_items, roadmap_by_key
+from domain.roadmaps import activate, activation_day, item_by_label, roadmap_by_key
 
 if TYPE_CHECKING:
     from domain.roadmap_import import ImportResult
@@ -120,6 +124,11 @@ def drafts(session: Session) -> list[RoadmapDraft]:
             .order_by(col(RoadmapDraft.id).desc())
         )
     )
+
+
+def newest_draft(session: Session, key: str) -> RoadmapDraft | None:
+    """The newest draft of a key not activated yet (the API names drafts by key)."""
+    return next((d for d in drafts(session) if draft_file(d).key == key), None)
 
 
 def _spec(file: RoadmapFile, label: str) -> ItemSpec:
@@ -240,42 +249,113 @@ def roadmap_view(session: Session, roadmap: Roadmap, tz: tzinfo, today: date) ->
 def sync_with_history(
     session: Session, file: RoadmapFile, *, who: str, now: datetime, tz: tzinfo
 ) -> Roadmap:
-    """`sync_roadmap`, keeping what it changes in an activated roadmap's items in the
-    history (a changed schedule applies from today); returns the roadmap's row."""
+    """`sync_roadmap`, keeping what it changes in an activated roadmap in the history: its
+    heading, each item's fields and wording, items added and taken out. A changed schedule,
+    and an item added, apply from today (what fell due before opens nothing); returns the
+    roadmap's row."""
     existing = session.exec(select(Roadmap).where(Roadmap.key == file.key)).first()
-    before: dict[str, ItemSpec] = {}
+    previous: RoadmapFile | None = None
     if existing is not None and existing.activated_at is not None:
-        before = {s.label: s for s in roadmap_file_of(session=session, roadmap=existing).items}
+        previous = roadmap_file_of(session=session, roadmap=existing)
     row = sync_roadmap(session=session, roadmap=file, now=now)
-    if before:
-        today = now.astimezone(tz).date()
-        items = {i.label: i for i in live_items(session, row)}
-        for spec in file.items:
-            old, item = before.get(spec.label), items.get(spec.label)
-            if old is not None and item is not None:
-                _record(session, row, item, old, spec, who=who, now=now, today=today)
-        session.flush()
+    if previous is None:
+        return row
+    assert row.id is not None
+    today = now.astimezone(tz).date()
+
+    def change(item: RoadmapItem | None, label: str, name: str, old: str, new: str) -> None:
+        session.add(
+            RoadmapChange(
+                roadmap_id=row.id or 0,
+                item_id=item.id if item is not None else None,
+                item_label=label,
+                field=name,
+                before=old,
+                after=new,
+                who=who,
+                at=now,
+            )
+        )
+
+    for name, old, new in heading_changes(previous, file):
+        change(None, "", name, old, new)
+    before = {s.label: s for s in previous.items}
+    rows = session.exec(select(RoadmapItem).where(RoadmapItem.roadmap_id == row.id))
+    items = {i.label: i for i in rows}
+    for spec in file.items:
+        item, old_spec = items.get(spec.label), before.get(spec.label)
+        if item is None:
+            continue
+        if old_spec is None:  # new, or back in the order: from today on, as any change
+            item.schedule_from = today
+            session.add(item)
+            change(item, item.label, "added", "", item_line(spec))
+        else:
+            _record(session, row, item, old_spec, spec, who=who, now=now, today=today)
+    kept = {spec.label for spec in file.items}
+    for label, old_spec in before.items():
+        if label not in kept:
+            change(items.get(label), label, "withdrawn", item_line(old_spec), "")
+    session.flush()
     return row
+
+
+def restart_tracking(
+    session: Session, roadmap: Roadmap, at: datetime, *, who: str, now: datetime, tz: tzinfo
+) -> None:
+    """Track a roadmap from `at` (as `roadmap activate KEY --from`), running again if it
+    was retired; a move of an activated roadmap's start is kept in its history."""
+    previous = roadmap.activated_at
+    was_retired = roadmap.retired_at is not None
+    activate(roadmap, at)
+    roadmap.retired_at = None
+    session.add(roadmap)
+    if previous is not None and (previous != at or was_retired):
+        assert roadmap.id is not None
+        session.add(
+            RoadmapChange(
+                roadmap_id=roadmap.id,
+                item_id=None,
+                item_label="",
+                field="tracked_from",
+                before=f"{previous.astimezone(tz):%d.%m.%Y %H:%M}"
+                + (" (выведена из работы)" if was_retired else ""),
+                after=f"{at.astimezone(tz):%d.%m.%Y %H:%M}",
+                who=who,
+                at=now,
+            )
+        )
+    session.flush()
+
+
+def is_running(roadmap: Roadmap | None) -> bool:
+    """Tracked and not retired: a draft of its key updates it and keeps its start."""
+    return roadmap is not None and roadmap.activated_at is not None and roadmap.retired_at is None
 
 
 def activate_draft(
     session: Session,
     draft: RoadmapDraft,
     *,
-    from_day: date,
+    from_day: date | None,
     tz: tzinfo,
     who: str,
     now: datetime,
 ) -> Roadmap:
     """The draft becomes its roadmap (a known key is updated, its items matched by number,
-    so their tasks and answers stay; what changed goes to the history) and tracking starts
-    on `from_day`, 00:00 district time, as `roadmap activate KEY --from`."""
+    so their tasks and answers stay; what changed goes to the history). A new roadmap (or
+    a retired one) is tracked from `from_day`, 00:00 district time, as `roadmap activate
+    KEY --from`; a running one keeps its start, and what changed applies from today."""
     if draft.activated_at is not None:
         raise SetupError("этот черновик уже запущен")
+    running = is_running(existing_roadmap(session, draft_file(draft).key))
+    if not running and from_day is None:
+        raise SetupError("укажите, с какого дня отслеживать дорожную карту")
     row = sync_with_history(session, draft_file(draft), who=who, now=now, tz=tz)
-    activate(row, datetime.combine(from_day, time(0, 0), tzinfo=tz))
-    row.retired_at = None
-    session.add(row)
+    if not running:
+        assert from_day is not None
+        at = datetime.combine(from_day, time(0, 0), tzinfo=tz)
+        restart_tracking(session, row, at, who=who, now=now, tz=tz)
     draft.roadmap_id = row.id
     draft.activated_at = now
     session.add(draft)

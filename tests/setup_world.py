@@ -47,15 +47,17 @@ def add_admin(engine: Engine) -> None:
         s.commit()
 
 
-def order_docx() -> bytes:
-    """The small order as a Word document: heading paragraphs, then the table."""
+def order_docx(rows: list[list[str]] | None = None) -> bytes:
+    """The small order (or these rows) as a Word document: heading paragraphs, then the
+    table."""
+    rows = ROWS if rows is None else rows
     document = docx.Document()
     document.add_paragraph(HEADING[0])
     document.add_paragraph().add_run(HEADING[1]).bold = True
-    table = document.add_table(rows=1 + len(ROWS), cols=len(HEADER))
+    table = document.add_table(rows=1 + len(rows), cols=len(HEADER))
     for col, text in enumerate(HEADER):
         table.cell(0, col).text = text
-    for row, cells in enumerate(ROWS, 1):
+    for row, cells in enumerate(rows, 1):
         for col, text in enumerate(cells):
             table.cell(row, col).text = text
     out = io.BytesIO()

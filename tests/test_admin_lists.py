@@ -74,3 +74,6 @@ def test_lists_filter_by_roadmap_when_there_are_several(
     assert sorted(listed("")) == ["СОШ № 1", "СОШ № 2"]
     export = client.get("/admin/tasks.csv?roadmap=gia-2027")
     assert len(export.content.decode("utf-8-sig").strip().splitlines()) == 1
+    # with several roadmaps the overview says whose item a row is
+    overview = client.get("/admin").text
+    assert re.search(r'<a href="/admin/tasks\?item=\d+">r209: № \d+\. ', overview)

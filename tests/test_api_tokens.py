@@ -1,6 +1,7 @@
 """The centre's JSON API under /api/admin: personal API tokens from the command line
-(made, used, revoked), the roadmaps, the matrix and activation, each refused without a
-live token (401), whatever else the request carries."""
+(made, used, revoked), the roadmaps, the matrix, an order's draft fixed and activated,
+each refused without a live token or with a revoked one (401), whatever else the request
+carries."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -113,6 +115,35 @@ def test_a_deactivated_administrators_token_stops_working(
     assert run_cli("admin", "token", ADMIN_EMAIL)[0] == 2  # none for a switched-off account
 
 
+def test_a_move_of_a_running_roadmaps_start_is_kept_in_its_history(
+    cli_world: tuple[Settings, Engine],
+) -> None:
+    """`roadmap activate` and the API's activate move a tracked roadmap's start: who, when,
+    before → after, in the roadmap's history."""
+    from cli import roadmaps_cmd
+
+    settings, engine = cli_world
+    app = typer.Typer()
+    roadmaps_cmd.register(app)
+    moved = CliRunner().invoke(app, ["activate", "r209", "--from", "2022-09-01"])
+    assert moved.exit_code == 0, moved.output
+    _, out, _ = run_cli("admin", "token", ADMIN_EMAIL)
+    client = TestClient(create_app(settings, engine, lambda: NOW), base_url=BASE)
+    token = bearer(out.strip())
+    again = client.post(
+        "/api/admin/roadmaps/r209/activate", json={"from": "2022-10-03"}, headers=token
+    )
+    assert again.status_code == 200, again.text
+    history = client.get("/api/admin/roadmaps/r209/history", headers=token).json()
+    assert sorted(
+        (c["item"], c["field"], c["before"], c["after"], c["who"]) for c in history["changes"]
+    ) == [
+        ("", "tracked_from", "01.09.2022 00:00", "03.10.2022 00:00", ADMIN_EMAIL),
+        ("", "tracked_from", "08.04.2022 03:00", "01.09.2022 00:00",
+         "командная строка (roadmap activate)"),
+    ]  # fmt: skip
+
+
 # --- the endpoints ----------------------------------------------------------------------
 
 
@@ -131,7 +162,9 @@ def api(settings: Settings, engine: Engine) -> tuple[TestClient, District, dict[
 ROUTES = [
     ("get", "/api/admin/roadmaps", None),
     ("get", "/api/admin/roadmaps/r209/matrix?cycle=2022/2023", None),
+    ("post", "/api/admin/roadmaps", None),
     ("post", "/api/admin/roadmaps/r209/activate", {"from": "2022-09-01"}),
+    ("patch", "/api/admin/roadmaps/r209/items/1", {"owner_name": "Кто-то"}),
     ("post", "/api/admin/tasks/1/accept", None),
 ]
 
@@ -265,25 +298,86 @@ def test_the_task_list_api_pages_like_the_page(
     assert all(t["light"] == "overdue" for t in overdue["tasks"])
 
 
-def test_an_order_uploaded_through_the_api_comes_back_as_a_draft_and_is_not_stored(
+def test_an_order_uploaded_through_the_api_is_fixed_and_activated(
     api: tuple[TestClient, District, dict[str, str]], engine: Engine
 ) -> None:
-    from tests.conftest import ROOT
+    """The set-up page's steps through the API: the Word order becomes a stored draft with
+    its items and warnings, its "needs dates" item is fixed, it is activated by its key;
+    the order again updates the running roadmap, keeps its start, and the history has it."""
+    from domain.roadmap import RoadmapItem
+    from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
+    from tests.setup_world import order_docx
 
     client, _, token = api
-    order = (ROOT / "seed" / "roadmap-order-209-od-2022.txt").read_bytes()
-    files = {"file": ("prikaz-209.txt", order, "text/plain")}
+    files = {"file": ("Приказ 209-од.docx", order_docx(), "application/octet-stream")}
     assert client.post("/api/admin/roadmaps", files=files).status_code == 401
     drafted = client.post("/api/admin/roadmaps", files=files, headers=token)
     assert drafted.status_code == 200, drafted.text
     body = drafted.json()
-    assert body["roadmap"]["key"] == "209-od-2022"
-    assert len(body["roadmap"]["items"]) == 17
-    assert body["roadmap"]["items"][12]["schedule_text"]
-    assert all(w["text"] and w["where"] for w in body["warnings"])
-    assert body["where"]["1"].startswith("строка")
+    assert body["roadmap"]["key"] == "209-od-2022" and not body["updates"]
+    assert body["page"] == f"/admin/setup/drafts/{body['draft_id']}"
+    assert [i["label"] for i in body["roadmap"]["items"]] == ["1", "2", "3", "4"]
+    assert body["where"]["2"].startswith("таблица Word, строка")
+    texts = [w["text"] for w in body["warnings"]]
+    assert any("пункт 2" in t and "нужны даты" in t for t in texts)
+    assert not any("--" in t or "assignees" in t for t in texts)  # the pages' words
     with Session(engine) as s:
-        assert [r.key for r in s.exec(select(Roadmap)).all()] == ["r209"]  # nothing written
+        draft = s.exec(select(RoadmapDraft)).one()
+        assert draft.id == body["draft_id"] and draft.created_by == ADMIN_EMAIL
+        assert [r.key for r in s.exec(select(Roadmap)).all()] == ["r209"]  # not running yet
+
+    # the external plan's dates, through the API, before anything runs
+    item = "/api/admin/roadmaps/209-od-2022/items/2"
+    fixed = client.patch(item, json={"plan_dates": ["15.10.2022"]}, headers=token)
+    assert fixed.status_code == 200, fixed.text
+    assert not fixed.json()["item"]["needs_dates"] and fixed.json()["changes"] == []
+    assert fixed.json()["item"]["first_due"][0]["due"] == "2022-10-15"
+    wrong = client.patch(item, json={"plan_dates": ["31.02.2022"]}, headers=token)
+    assert wrong.status_code == 422 and "plan_dates" in wrong.json()["detail"]["errors"]
+
+    activate = "/api/admin/roadmaps/209-od-2022/activate"
+    assert client.post(activate, json={}, headers=token).status_code == 422  # from when?
+    started = client.post(activate, json={"from": "2022-09-01"}, headers=token)
+    assert started.status_code == 200, started.text
+    moscow_midnight = datetime(2022, 8, 31, 21, 0, tzinfo=UTC)
+    assert datetime.fromisoformat(started.json()["activated_at"]) == moscow_midnight
+    assert started.json()["needs_dates"] == 0
+    with Session(engine) as s:
+        roadmap = s.exec(select(Roadmap).where(Roadmap.key == "209-od-2022")).one()
+        assert roadmap.activated_at == datetime(2022, 8, 31, 21, 0, tzinfo=UTC)
+        assert s.exec(select(RoadmapDraft)).one().roadmap_id == roadmap.id
+        item2 = s.exec(
+            select(RoadmapItem).where(
+                RoadmapItem.roadmap_id == roadmap.id, RoadmapItem.label == "2"
+            )
+        ).one()
+        assert not item2.needs_dates
+
+    # the order again: a draft that updates the running roadmap; item 1 moves to October
+    again = client.post("/api/admin/roadmaps", files=files, headers=token).json()
+    assert again["updates"] and again["draft_id"] != body["draft_id"]
+    draft_id = again["draft_id"]
+    for label, change in (("2", {"plan_dates": ["15.10.2022"]}),
+                          ("1", {"schedule_text": "октябрь 2022 г."})):  # fmt: skip
+        edited = client.patch(
+            f"/api/admin/roadmaps/209-od-2022/items/{label}?draft={draft_id}",
+            json=change,
+            headers=token,
+        )
+        assert edited.status_code == 200 and edited.json()["changes"] == [], edited.text
+    updated = client.post(activate, json={"draft": draft_id}, headers=token)
+    assert updated.status_code == 200, updated.text
+    kept = datetime.fromisoformat(updated.json()["activated_at"])
+    assert kept == moscow_midnight  # its start kept
+    history = client.get("/api/admin/roadmaps/209-od-2022/history", headers=token).json()
+    assert [(c["item"], c["field"], c["before"], c["after"], c["who"])
+            for c in history["changes"]] == [
+        ("1", "schedule_text", "сентябрь 2022 г.", "октябрь 2022 г.", ADMIN_EMAIL)
+    ]  # fmt: skip
+    with Session(engine) as s:
+        assert s.exec(select(RoadmapChange)).one().field == "schedule_text"
+    twice = client.post(activate, json={"draft": draft_id}, headers=token)
+    assert twice.status_code == 404  # that draft ran already
 
     pdf = client.post(
         "/api/admin/roadmaps",
@@ -294,3 +388,38 @@ def test_an_order_uploaded_through_the_api_comes_back_as_a_draft_and_is_not_stor
     assert "не поддерживается" in pdf.json()["detail"]["problems"][0]["text"]
     nothing = client.post("/api/admin/roadmaps", data={"x": "1"}, headers=token)
     assert nothing.status_code == 422 and "нет файла" in nothing.text
+
+
+REVOKED_ROUTES = [
+    ("get", "/api/admin/roadmaps", {}),
+    ("get", "/api/admin/roadmaps/r209/matrix?cycle=2022/2023", {}),
+    ("post", "/api/admin/roadmaps", {"files": {"file": ("p.csv", b"x", "text/csv")}}),
+    ("post", "/api/admin/roadmaps/r209/activate", {"json": {"from": "2022-09-01"}}),
+    ("patch", "/api/admin/roadmaps/r209/items/1", {"json": {"owner_name": "Кто-то"}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "sent"), REVOKED_ROUTES)
+def test_a_revoked_token_opens_none_of_the_endpoints(
+    api: tuple[TestClient, District, dict[str, str]],
+    engine: Engine,
+    method: str,
+    path: str,
+    sent: dict[str, Any],
+) -> None:
+    from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
+    from portal.api_tokens import revoke_tokens
+
+    client, _, token = api
+    assert client.get("/api/admin/roadmaps", headers=token).status_code == 200  # it worked
+    with Session(engine) as s:
+        assert revoke_tokens(session=s, email=ADMIN_EMAIL, now=NOW) == 1
+        s.commit()
+    refused = client.request(method, path, headers=token, **sent)
+    assert refused.status_code == 401, refused.text
+    assert "отозван" in refused.json()["detail"]["message"]
+    with Session(engine) as s:
+        roadmap = s.exec(select(Roadmap)).one()
+        assert roadmap.activated_at == datetime(2022, 4, 8, tzinfo=UTC)
+        assert s.exec(select(RoadmapDraft)).all() == []
+        assert s.exec(select(RoadmapChange)).all() == []

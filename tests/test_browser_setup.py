@@ -169,6 +169,14 @@ def test_a_methodologist_sets_up_a_roadmap_without_yaml(
     desk.click("button[type=submit].primary")
     desk.wait_for_selector("#matrix")
     assert cell_of(desk, task) in ("c c-open", "c c-soon")
+    # items 2 and 4 open later in the year for the three organisations: their cells say
+    # so; item 3 is the centre's alone, not theirs; the order has no sections (no blank row)
+    assert desk.locator("#matrix td.c-later").count() == 6
+    assert desk.locator("#matrix td.c-none").count() == 3
+    assert "откроется позже, срок 15.10.2022" in str(
+        desk.locator("#matrix td.c-later").first.get_attribute("title")
+    )
+    assert desk.locator("#matrix tr.section").count() == 0
     head = browser.new_context(viewport=viewport, locale="ru-RU").new_page()
     head.goto(link)
     head.fill("#f-comment", "База наставников сформирована")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,15 @@ from sqlmodel import Session, select
 from config.settings import Settings
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.enums import OrgKind, TaskStatus
-from domain.matrix import CellStatus, ItemIn, OrgIn, TaskIn, build_matrix, natural_key
+from domain.matrix import (
+    TASK_STATUSES,
+    CellStatus,
+    ItemIn,
+    OrgIn,
+    TaskIn,
+    build_matrix,
+    natural_key,
+)
 from domain.tasks import Task
 from portal.app import create_app
 from services.reviews import accept_task, return_task
@@ -142,6 +150,58 @@ def test_each_cell_has_the_status_of_its_organisations_latest_task() -> None:
     assert [r.item.label for r in overdue.rows] == ["1"]
 
 
+def test_an_item_still_to_open_is_not_called_not_this_organisations() -> None:
+    """Early in the year most items have not opened: their cells say "откроется позже"
+    for those who will get them, and the row's next due date is the item's next one."""
+    today = date(2022, 9, 5)
+    schools_later = ItemIn(1, 1, "1", "", "Для школ", "", frozenset({OrgKind.school}),
+                           upcoming=date(2022, 10, 31))  # fmt: skip
+    everyone = ItemIn(2, 2, "2", "", "Для всех", "", frozenset(OrgKind), centre=True,
+                      upcoming=date(2022, 12, 30))  # fmt: skip
+    past = ItemIn(3, 3, "3", "", "Было весной", "", frozenset(OrgKind))  # nothing ahead
+    orgs = [
+        OrgIn(1, "МКДОУ д/с № 1", "Д/с № 1", OrgKind.kindergarten, True),
+        OrgIn(2, "МКОУ СОШ № 2", "СОШ № 2", OrgKind.school, True),
+        OrgIn(3, "МКОУ СОШ № 3", "СОШ № 3", OrgKind.school, True),
+    ]
+    tasks = [
+        _task(1, 2, TaskStatus.open, date(2022, 9, 30), item=2),  # item 2 opened early here
+        _task(2, None, TaskStatus.open, date(2022, 9, 30), item=3),  # the centre's, past item
+    ]
+    m = build_matrix(
+        items=[schools_later, everyone, past],
+        organisations=orgs,
+        tasks=tasks,
+        today=today,
+        working_days_between=RUSSIAN_CALENDAR.working_days_between,
+    )
+    assert [c.short_name for c in m.columns] == ["Д/с № 1", "СОШ № 2", "СОШ № 3", "Центр"]
+    lt, no, op = CellStatus.later, CellStatus.none, CellStatus.open
+    assert [[c.status for c in row.cells] for row in m.rows] == [
+        [no, lt, lt, no],  # schools only; the centre has no part in it
+        [lt, op, lt, lt],
+        [no, no, no, op],
+    ]
+    assert m.rows[0].cells[1].due == date(2022, 10, 31) and m.rows[0].cells[1].task_id is None
+    assert [r.total for r in m.rows] == [0, 1, 1]  # a cell still to open is no task yet
+    assert m.counts[CellStatus.later] == 5 and m.total == 2
+    # the next due date: the item's next window, or an open task's
+    soon = date(2022, 9, 30)
+    assert [r.next_due for r in m.rows] == [date(2022, 10, 31), soon, soon]
+    assert CellStatus.later not in TASK_STATUSES
+    # an item waiting for an external plan's dates will come to them too
+    waiting = ItemIn(4, 4, "4", "", "По плану СКИРО", "", frozenset(OrgKind), needs_dates=True)
+    m = build_matrix(
+        items=[waiting],
+        organisations=orgs,
+        tasks=[],
+        today=today,
+        working_days_between=RUSSIAN_CALENDAR.working_days_between,
+    )
+    assert [c.status for c in m.rows[0].cells] == [lt, lt, lt]
+    assert m.rows[0].next_due is None and m.rows[0].cells[0].due is None
+
+
 # --- the page and the workbook -------------------------------------------------------------
 
 
@@ -181,6 +241,8 @@ def test_the_matrix_page_shows_every_cell_in_natural_order(
     # the item summaries: progress, overdue, next due date and owner
     assert "ответственный: Методист 1" in text
     assert "ближайший срок" in text
+    # each organisation's card leads to its deputy's page (the centre names one there)
+    assert f'href="/admin/orgs/{district.org_ids[0]}/deputy"' in text
 
     schools = admin_client.get("/admin/matrix?kind=school")
     assert ">Д/с № 1<" not in schools.text and ">СОШ № 2" in schools.text
@@ -191,6 +253,33 @@ def test_the_matrix_page_shows_every_cell_in_natural_order(
     assert unknown.status_code == 404 and "2022/2023" in unknown.text
     missing = admin_client.get("/admin/matrix?roadmap=nope")
     assert missing.status_code == 404 and "r209" in missing.text
+
+
+def test_the_overview_the_filters_and_the_item_artifacts_list_organisations_in_natural_order(
+    admin_client: TestClient, district: District, engine: Engine
+) -> None:
+    from domain.progress import item_progress
+
+    def positions(text: str, names: list[str]) -> list[int]:
+        return [text.index(name) for name in names]
+
+    natural = [f">Д/с № {n}<" for n in (1, 3, 5, 7, 9, 11)]
+    overview = admin_client.get("/admin").text
+    by_org = overview.split("По организациям")[1]
+    assert positions(by_org, natural) == sorted(positions(by_org, natural))
+    assert by_org.index(">СОШ № 2<") < by_org.index(">СОШ № 10<")
+    # the task list's organisation filter reads the same way
+    choices = admin_client.get("/admin/tasks").text.split('name="org"')[1].split("</select>")[0]
+    options = [f">{name[1:-1]}</option>" for name in natural]
+    assert positions(choices, options) == sorted(positions(choices, options))
+    # and so does the status table of an item's Prefect artifacts
+    with Session(engine) as s:
+        progress = item_progress(
+            session=s, item_id=district.item_ids[0], today=NOW.date(), tz=NOW.tzinfo or UTC
+        )
+    shown = [r.organisation for r in progress.rows]
+    assert shown == sorted(shown, key=natural_key)
+    assert shown.index("СОШ № 2") < shown.index("СОШ № 10")
 
 
 def test_the_matrix_workbook_has_real_numbers_and_print_settings(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from html import unescape as html_unescape
 from pathlib import Path
 from urllib.parse import quote
@@ -37,6 +37,7 @@ from tests.setup_world import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     NOW,
+    ROWS,
     SEED_ORDER,
     add_admin,
     csrf_of,
@@ -188,6 +189,13 @@ def test_an_order_becomes_a_draft_that_shows_every_item_and_its_warnings(
     assert re.search(r'<li class="warn">[^<]*пункт 3:[^<]*назначено центру', html)
     assert 'id="item-2"' in html and "нужны даты: даты задаёт внешний план" in html
     assert "нет действующих организаций" in html  # none loaded yet
+    # what to do is said in the words of these pages: no options, no roadmap file fields
+    warnings = html.split('id="warnings"')[1].split('id="items"')[0]
+    for word in ("--", "assignees", "responsible_rules", "YAML"):
+        assert word not in warnings
+    assert "кому задание, выбирается в пункте: «Кто получает задачу»" in warnings
+    if name.endswith(".csv"):  # no heading: the title and the date are the page's to set
+        assert warnings.count("в разделе «Ключ, название, номер и дата приказа»") == 2
 
 
 def test_the_seed_order_as_text_gives_its_seventeen_items(world: Installation) -> None:
@@ -488,6 +496,55 @@ def test_a_change_after_activation_is_kept_applies_from_then_on_and_loses_no_ans
     assert "done=unchanged" in unchanged.headers["location"]
 
 
+def test_a_re_uploaded_order_keeps_every_change_in_the_history_and_a_new_item_starts_today(
+    world: Installation,
+) -> None:
+    path = world.upload_order("prikaz.docx", order_docx())
+    world.upload_orgs()
+    roadmap_path = activate(world, path)  # tracked from 01.09.2022
+    # 1 November: the order again, item 3 renamed, item 4 gone, a September item 5 added
+    world.at(datetime(2022, 11, 1, 7, 0, tzinfo=NOW.tzinfo))
+    rows = [list(r) for r in ROWS[:3]]
+    rows[2][1] = "Заседание экспертной комиссии по наставничеству"
+    rows.append(["5", "Семинар наставников", "сентябрь 2022 г.",
+                 "руководители образовательных организаций", "Программа семинара"])  # fmt: skip
+    second = world.upload_order("prikaz-2.docx", order_docx(rows))
+    page = world.client.get(second).text
+    sent = world.client.post(
+        f"{second}/activate", data={"csrf_token": csrf_of(page)}, follow_redirects=False
+    )
+    assert sent.status_code == 303, sent.text
+    with Session(world.engine) as s:
+        changes = s.exec(select(RoadmapChange).order_by(col(RoadmapChange.id))).all()
+        roadmap = s.exec(select(Roadmap)).one()
+        added = s.exec(select(RoadmapItem).where(RoadmapItem.label == "5")).one()
+        gone = s.exec(select(RoadmapItem).where(RoadmapItem.label == "4")).one()
+        assert [(c.item_label, c.field, c.before, c.after) for c in changes] == [
+            ("3", "title", "Заседание экспертной комиссии",
+             "Заседание экспертной комиссии по наставничеству"),
+            ("5", "added", "", "5. Семинар наставников"),
+            ("4", "withdrawn", "4. Мониторинг реализации программ наставничества", ""),
+        ]  # fmt: skip
+        assert changes[2].item_id == gone.id and gone.withdrawn
+        assert roadmap.activated_at == datetime(2022, 8, 31, 21, 0, tzinfo=UTC)  # kept
+        # the new item applies from the day it came: September's window, already past,
+        # is not opened (nor announced overdue)
+        assert added.schedule_from == date(2022, 11, 1)
+        late = open_item(
+            session=s,
+            item=added,
+            roadmap_start=roadmap.order_date,
+            now=world.clock.now,
+            today=date(2022, 11, 1),
+            tracked_from=date(2022, 9, 1),
+        )
+        assert late.tasks == 0
+    history = unescape(world.client.get(f"{roadmap_path}/history").text)
+    assert "пункт 5 · <strong>Пункт добавлен</strong>" in history
+    assert "пункт 4 · <strong>Пункт исключён</strong>" in history
+    assert "пункт 3 · <strong>Наименование</strong>" in history
+
+
 def test_a_drafts_heading_is_set_and_a_known_key_updates_its_roadmap_with_history(
     world: Installation,
 ) -> None:
@@ -527,14 +584,31 @@ def test_a_drafts_heading_is_set_and_a_known_key_updates_its_roadmap_with_histor
     html = unescape(world.client.get(second).text)
     assert 'id="same-key"' in html and "при запуске она обновится" in html
     world.save_item(second, "1", schedule_text="октябрь 2022 г.")
-    activate(world, second)
+    # the roadmap runs: the draft updates it and keeps its start (no day to give)
+    form = world.client.get(second).text
+    assert 'id="update-running"' in form and 'name="from_day"' not in form
     with Session(world.engine) as s:
-        assert s.exec(select(func.count()).select_from(Roadmap)).one() == 1
-        change = s.exec(select(RoadmapChange)).one()
-    assert (change.item_label, change.field, change.before, change.after) == (
-        "1",
-        "schedule_text",
-        "сентябрь 2022 г.",
-        "октябрь 2022 г.",
+        started = s.exec(select(Roadmap)).one().activated_at
+    updated = world.client.post(
+        f"{second}/activate", data={"csrf_token": csrf_of(form)}, follow_redirects=False
     )
-    assert change.who == ADMIN_EMAIL
+    assert updated.status_code == 303 and "done=updated" in updated.headers["location"]
+    with Session(world.engine) as s:
+        roadmaps = s.exec(select(Roadmap)).all()
+        changes = s.exec(select(RoadmapChange).order_by(col(RoadmapChange.id))).all()
+    assert len(roadmaps) == 1 and roadmaps[0].activated_at == started
+    # the Word order's title and item 1's new schedule, both in the history
+    assert [(c.item_label, c.field, c.before, c.after) for c in changes] == [
+        (
+            "",
+            "roadmap_title",
+            "Дорожная карта наставничества",
+            "Дорожная карта (план мероприятий) по наставничеству",
+        ),
+        ("1", "schedule_text", "сентябрь 2022 г.", "октябрь 2022 г."),
+    ]
+    assert {c.who for c in changes} == {ADMIN_EMAIL}
+    history = unescape(
+        world.client.get(updated.headers["location"].split("?")[0] + "/history").text
+    )
+    assert "дорожная карта · <strong>Название дорожной карты</strong>" in history

@@ -7,11 +7,13 @@ one, none), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import io
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -141,6 +143,17 @@ def test_a_bounced_address_is_fixed_and_the_mail_arrives_once(
     assert "550 5.1.1" in page.text and "Д/с № 1" in page.text and "Руководитель 1" in page.text
     assert "try later" in page.text and "Новая задача: мероприятие 2" in page.text
     csrf = csrf_of(page.text)
+    # the list as a workbook: every message, the day queued a real date
+    assert 'href="/admin/undelivered.xlsx?"' in page.text
+    book = load_workbook(io.BytesIO(client.get("/admin/undelivered.xlsx").content))
+    sheet = book.active
+    assert sheet is not None and sheet.freeze_panes == "B2" and sheet.auto_filter.ref
+    listed_rows = {row[0]: row for row in sheet.iter_rows(min_row=2, values_only=True)}
+    assert set(listed_rows) == {*gone, slow}
+    _, state, org_name, head, address, whose, reason, *_rest = listed_rows[gone[0]]
+    assert (state, org_name, head, address) == ("не доставлено", "Д/с № 1", "Руководитель 1", GONE)
+    assert whose == "руководитель, Руководитель 1" and "550 5.1.1" in str(reason)
+    assert isinstance(listed_rows[slow][9], datetime) and listed_rows[slow][1] == "не уходит"
 
     # refused without the form's token, and with a bad address (nothing changes)
     url = f"/admin/undelivered/{gone[0]}/resend"
