@@ -9,7 +9,6 @@ Message-ID is unique in OutgoingEmail.
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -624,51 +623,25 @@ def _report_group_failure(
             "Проверьте задачи по ссылкам ниже; если причина непонятна, передайте это "
             "письмо администратору системы."
         )
-    intro = (
-        f"Письмо для «{recipient}» на {group[0].on_day:%d.%m.%Y} не удалось подготовить, "
-        "поэтому оно не отправлено. Остальные письма ушли как обычно."
-    )
-    after = (
-        "Уведомления не потеряны: после исправления они уйдут при следующей рассылке "
-        "(ежедневный запуск или `roadmap tick`). Об этой же ошибке повторно писать не будем."
-    )
-    text = "\n".join(
-        [
-            "Здравствуйте!",
-            "",
-            intro,
-            "",
-            f"Причина: {reason}",
-            "",
-            fix,
-            "",
-            "Что должно было быть в письме:",
-            *[f"- {label}: {link}" for label, link in lines],
-            "",
-            after,
-            "",
-            f"{settings.centre_name}, система «Дорожная карта»",
-            "",
-        ]
-    )
-    e = html.escape
-    items = "".join(
-        f'<li>{e(label)}: <a href="{e(link)}">{e(link)}</a></li>' for label, link in lines
-    )
-    body_html = (
-        '<!DOCTYPE html><html lang="ru"><body>'
-        f"<p>Здравствуйте!</p><p>{e(intro)}</p><p><b>Причина:</b> {e(reason)}</p>"
-        f"<p>{e(fix)}</p><p>Что должно было быть в письме:</p><ul>{items}</ul>"
-        f"<p>{e(after)}</p><p>{e(settings.centre_name)}, система «Дорожная карта»</p>"
-        "</body></html>"
+    rendered = render(
+        QUEUE_FAILURE_KIND,
+        {
+            "centre_name": settings.centre_name,
+            "centre_email": settings.centre_email,
+            "recipient": recipient,
+            "on_day": group[0].on_day,
+            "reason": reason,
+            "fix": fix,
+            "lines": lines,
+        },
     )
     return queue_email(
         session=session,
         kind=QUEUE_FAILURE_KIND,
         to=settings.centre_email,
-        subject=f"Письмо не подготовлено: {recipient}",
-        text_body=text,
-        html_body=body_html,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
         message_id=f"<queue-failure-{digest}@{mail_domain(settings)}>",
         now=now,
     )
@@ -713,5 +686,11 @@ def queue_notices(
                 ", ".join(f"task {n.task_id} {NoticeKind(n.kind).value}" for n in group),
                 reason,
             )
-            _report_group_failure(session, group, reason, settings, now)
+            try:
+                with session.begin_nested():  # the report never takes the others down
+                    _report_group_failure(session, group, reason, settings, now)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                log.exception("the centre could not be told about %r", group[0].recipient)
     return written
