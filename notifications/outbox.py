@@ -29,15 +29,18 @@ from domain.notices import OwedNotice
 from domain.tasks import TaskEvent
 from notifications.context import (
     OverdueItem,
+    ReopenedEntry,
     TaskParts,
     TaskView,
     chases_sent,
     due_event,
+    entry_due_event,
     last_entry_day,
     load_task,
     load_tasks,
     overdue_items,
     receipt,
+    reopened_entry,
     return_reason,
     task_view,
 )
@@ -182,6 +185,7 @@ class _Entry:
     submitted_at: str = ""
     submitted_by: str = ""
     last_entry: date | None = None
+    reopened: ReopenedEntry | None = None  # a journal's returned entry, with its own date
 
 
 def _key(notice: OwedNotice) -> NoticeKey:
@@ -296,6 +300,9 @@ def _entry(
             earlier = len(chases_sent(session, parts.task_id, before_step=notice.step))
         return replace(entry, days_overdue=days, earlier_chases=earlier)
     if kind is NoticeKind.returned:
+        reopened = reopened_entry(session, parts, settings)
+        if reopened is not None:
+            return replace(entry, reason=reopened.reason, reopened=reopened)
         return replace(entry, reason=return_reason(session, parts.task_id))
     if kind is NoticeKind.receipt:
         got = receipt(session, parts, notice.step, settings)
@@ -334,14 +341,21 @@ def _single_context(entry: _Entry) -> dict[str, Any]:
         "submitted_at": entry.submitted_at,
         "submitted_by": entry.submitted_by,
         "last_entry": entry.last_entry,
+        "reopened": entry.reopened,
     }
 
 
 def _calendar(entries: Sequence[_Entry], domain: str, now: datetime) -> list[Attachment]:
-    events: dict[int, DueEvent] = {}
-    for entry in (e for e in entries if e.task.due >= e.notice.on_day):  # no past dates
-        if NoticeKind(entry.kind) in _CALENDAR_KINDS and entry.task.task_id not in events:
-            events[entry.task.task_id] = due_event(entry.parts, entry.task, domain=domain, now=now)
+    events: dict[str, DueEvent] = {}
+    for entry in entries:
+        if NoticeKind(entry.kind) not in _CALENDAR_KINDS:
+            continue
+        if entry.reopened is not None:
+            event = entry_due_event(entry.parts, entry.task, entry.reopened, domain=domain, now=now)
+        else:
+            event = due_event(entry.parts, entry.task, domain=domain, now=now)
+        if event.day >= entry.notice.on_day:  # no calendar entry for a past date
+            events.setdefault(event.uid, event)
     if not events:
         return []
     return [Attachment(ICS_FILENAME, ICS_CONTENT_TYPE, due_calendar(events.values()))]
