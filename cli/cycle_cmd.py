@@ -287,7 +287,9 @@ def tasks_list(
             "organisation": org.name if org else None,
             "role": t.role.value,
             "status": t.status.value,
-            "submitted_at": t.submitted_at.isoformat() if t.submitted_at else None,
+            "submitted_at": (  # the instant in the district's time, with its offset
+                t.submitted_at.astimezone(settings.tz).isoformat() if t.submitted_at else None
+            ),
         }
         for t, o, i, org in rows
     ]

@@ -24,9 +24,9 @@ from sqlmodel import Session, col, select
 from cli.common import err_console, fail, no_traceback, settings_or_exit
 from config.runtime import open_engine
 from config.settings import Settings
+from domain import lifecycle
 from domain.db import session_scope
 from domain.deputies import BY_CLI, DeputyError, deputy_of, read_deputy
-from domain.enums import TaskStatus
 from domain.formatting import local_time
 from domain.org_import import (
     COLUMNS,
@@ -270,7 +270,7 @@ def _set_active(name: str, active: bool) -> None:
                 session.exec(
                     select(Task.id).where(
                         Task.organisation_id == org.id,
-                        col(Task.status).in_([TaskStatus.open, TaskStatus.returned]),
+                        col(Task.status).in_(lifecycle.WAITING),
                     )
                 )
             )

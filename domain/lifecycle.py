@@ -39,11 +39,14 @@ class Meaning:
     stage: Stage
     label: str  # Russian, as every page, email and report shows it
     answerable: bool  # the organisation may send an answer (or a journal entry) now
+    returned: bool = False  # the centre sent the answer (or an entry) back for rework
 
 
 MEANINGS: dict[TaskStatus, Meaning] = {
     TaskStatus.open: Meaning(Stage.waiting, "ожидает ответа", answerable=True),
-    TaskStatus.returned: Meaning(Stage.waiting, "возвращено на доработку", answerable=True),
+    TaskStatus.returned: Meaning(
+        Stage.waiting, "возвращено на доработку", answerable=True, returned=True
+    ),
     TaskStatus.submitted: Meaning(Stage.review, "ответ получен, на проверке", answerable=True),
     TaskStatus.accepted: Meaning(Stage.done, "принято", answerable=False),
 }
@@ -83,6 +86,7 @@ IN_REVIEW: frozenset[TaskStatus] = _with_stage(Stage.review)
 DONE: frozenset[TaskStatus] = _with_stage(Stage.done)
 ANSWERED: frozenset[TaskStatus] = _with_stage(Stage.review, Stage.done)
 ANSWERABLE: frozenset[TaskStatus] = frozenset(s for s, m in MEANINGS.items() if m.answerable)
+RETURNED: frozenset[TaskStatus] = frozenset(s for s, m in MEANINGS.items() if m.returned)
 
 
 def waits_for_organisation(status: TaskStatus) -> bool:
@@ -95,6 +99,16 @@ def in_review(status: TaskStatus) -> bool:
 
 def is_done(status: TaskStatus) -> bool:
     return status in DONE
+
+
+def is_answerable(status: TaskStatus) -> bool:
+    """The organisation may send an answer (or a journal entry) now."""
+    return status in ANSWERABLE
+
+
+def is_returned(status: TaskStatus) -> bool:
+    """The centre sent the answer back; the organisation owes a corrected one."""
+    return status in RETURNED
 
 
 def is_answered(status: TaskStatus) -> bool:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from domain import lifecycle
 from domain.enums import OrgKind, TaskStatus
+from domain.lifecycle import Stage, Timeliness
 
 DUE_SOON_WORKING_DAYS = 3
 # no due date further than this many calendar days away can be 3 working days away,
@@ -35,8 +37,8 @@ def natural_key(text: str) -> tuple[str | int, ...]:
 
 
 class CellStatus(StrEnum):
-    done = "done"  # accepted (or a continuous log with an entry)
-    review = "review"  # answered, waiting for the centre
+    done = "done"  # accepted
+    review = "review"  # answered (or a journal's entry), waiting for the centre
     returned = "returned"  # sent back for revision, not yet past its new due date
     soon = "soon"  # open, due within 3 working days
     overdue = "overdue"  # open or returned, past due
@@ -203,13 +205,16 @@ class Matrix:
 def cell_status(
     task: TaskIn, today: date, working_days_between: Callable[[date, date], int]
 ) -> CellStatus:
-    if task.status is TaskStatus.accepted:
+    """The lifecycle table's stage, then for what the organisation still owes: overdue,
+    returned, due soon or open. A journal is coloured like any task."""
+    stage = lifecycle.stage(task.status)
+    if stage is Stage.done:
         return CellStatus.done
-    if task.status is TaskStatus.submitted:
-        return CellStatus.done if task.continuous else CellStatus.review
-    if task.due < today:
+    if stage is Stage.review:
+        return CellStatus.review
+    if lifecycle.is_overdue(task.status, task.due, today):
         return CellStatus.overdue
-    if task.status is TaskStatus.returned:
+    if lifecycle.is_returned(task.status):
         return CellStatus.returned
     if (task.due - today).days <= _SOON_HORIZON_DAYS and (
         working_days_between(today, task.due) <= DUE_SOON_WORKING_DAYS
@@ -335,12 +340,13 @@ def _comes_later(item: ItemIn, column: Column) -> bool:
 
 
 def _count_on_time(column: Column, task: TaskIn, today: date) -> None:
-    answered = task.status in (TaskStatus.submitted, TaskStatus.accepted)
-    if answered and task.answered_on is not None:
-        column.falling_due += 1
-        if task.answered_on <= task.due:
-            column.on_time += 1
-        else:
-            column.answered_late += 1
-    elif task.due < today:
-        column.falling_due += 1
+    timeliness = lifecycle.timeliness(
+        task.status, due=task.due, answered_on=task.answered_on, today=today
+    )
+    if timeliness is Timeliness.pending:
+        return
+    column.falling_due += 1
+    if timeliness is Timeliness.on_time:
+        column.on_time += 1
+    elif timeliness is Timeliness.late:
+        column.answered_late += 1

@@ -26,14 +26,13 @@ from domain.cycles import Cycle
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, OrgKind
 from domain.evidence import Evidence
+from domain.lifecycle import Timeliness
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task
 
 DISTRICT_TZ = ZoneInfo("Europe/Moscow")
 
-# Answered, reviewed or not: the lifecycle table's (a report counts what arrived).
-FINISHED = lifecycle.ANSWERED
 
 ORG_KIND_LABELS: dict[OrgKind, str] = {
     OrgKind.school: "школа",
@@ -483,15 +482,21 @@ def task_outcome(
     A continuous activity's task is a log that stays open all year: it counts as done
     in time once it has entries (its latest entry may well come after the year's end
     and says nothing about lateness)."""
-    if task.status in FINISHED:
+    answered_on: date | None = None
+    if lifecycle.is_answered(task.status):  # reviewed or not: a report counts what arrived
         if continuous:
             return Outcome.on_time, 0
         finished = task.submitted_at or task.accepted_at or task.updated_at
-        finished_on = finished.astimezone(tz).date()
-        if finished_on <= task.due:
-            return Outcome.on_time, 0
-        return Outcome.late, calendar.working_days_between(task.due, finished_on)
-    if task.due < as_of:
+        answered_on = finished.astimezone(tz).date()
+    timeliness = lifecycle.timeliness(
+        task.status, due=task.due, answered_on=answered_on, today=as_of
+    )
+    if timeliness is Timeliness.on_time:
+        return Outcome.on_time, 0
+    if timeliness is Timeliness.late:
+        assert answered_on is not None
+        return Outcome.late, calendar.working_days_between(task.due, answered_on)
+    if timeliness is Timeliness.overdue:
         return Outcome.overdue, 0
     return Outcome.in_progress, 0
 

@@ -15,7 +15,6 @@ from prefect.runtime import flow_run
 from sqlmodel import Session
 
 from domain.db import session_scope
-from domain.opening import open_item, unopened_windows
 from domain.progress import item_progress
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmap_file import slug_part
@@ -30,6 +29,7 @@ from domain.roadmaps import (
 )
 from flows.context import local_day, moment, runtime
 from flows.mailing import queue_owed_notices
+from services.opening import open_item, unopened_windows
 
 
 class UnknownItem(LookupError):

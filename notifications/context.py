@@ -327,6 +327,55 @@ def return_reason(session: Session, task_id: int) -> str:
     return event.note.strip() or "не указана"
 
 
+@dataclass(frozen=True)
+class ReopenedEntry:
+    """A journal's entry the centre returned: its number, its day, the reason and the
+    day by which the corrected entry is due (the journal keeps its own due date)."""
+
+    version: int
+    day: date
+    reason: str
+    until: date
+
+
+def reopened_entry(session: Session, parts: TaskParts, settings: Settings) -> ReopenedEntry | None:
+    """The latest entry of a journal that was returned with its own date, if any."""
+    if not parts.occurrence.continuous:
+        return None
+    evidence = session.exec(
+        select(Evidence)
+        .where(Evidence.task_id == parts.task_id, col(Evidence.reopened_until).is_not(None))
+        .order_by(col(Evidence.version).desc())
+    ).first()
+    if evidence is None or evidence.reopened_until is None:
+        return None
+    return ReopenedEntry(
+        version=evidence.version,
+        day=evidence.submitted_at.astimezone(settings.tz).date(),
+        reason=evidence.review_note.strip() or "не указана",
+        until=evidence.reopened_until,
+    )
+
+
+def entry_due_event(
+    parts: TaskParts, view: TaskView, entry: ReopenedEntry, *, domain: str, now: datetime
+) -> DueEvent:
+    """The returned entry's own date as a calendar entry of its own: the journal's entry
+    (its due date) stays where it is."""
+    return DueEvent(
+        uid=f"task-{view.task_id}-entry-{entry.version}-due@{domain}",
+        day=entry.until,
+        summary=(
+            f"Исправить запись журнала № {entry.version}: п. {view.item_number} "
+            f"«{shorten(view.item_title, 50)}»"
+        ),
+        description=f"п. {view.item_number}. {view.item_title}\n{view.organisation}"
+        + (f"\nОтветить: {view.link}" if view.link else ""),
+        url=view.link,
+        stamp=now,
+    )
+
+
 def last_entry_day(session: Session, task_id: int, settings: Settings) -> date | None:
     latest = session.exec(
         select(Evidence)

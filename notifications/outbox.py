@@ -9,7 +9,6 @@ Message-ID is unique in OutgoingEmail.
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,15 +29,18 @@ from domain.notices import OwedNotice
 from domain.tasks import TaskEvent
 from notifications.context import (
     OverdueItem,
+    ReopenedEntry,
     TaskParts,
     TaskView,
     chases_sent,
     due_event,
+    entry_due_event,
     last_entry_day,
     load_task,
     load_tasks,
     overdue_items,
     receipt,
+    reopened_entry,
     return_reason,
     task_view,
 )
@@ -183,6 +185,7 @@ class _Entry:
     submitted_at: str = ""
     submitted_by: str = ""
     last_entry: date | None = None
+    reopened: ReopenedEntry | None = None  # a journal's returned entry, with its own date
 
 
 def _key(notice: OwedNotice) -> NoticeKey:
@@ -297,6 +300,9 @@ def _entry(
             earlier = len(chases_sent(session, parts.task_id, before_step=notice.step))
         return replace(entry, days_overdue=days, earlier_chases=earlier)
     if kind is NoticeKind.returned:
+        reopened = reopened_entry(session, parts, settings)
+        if reopened is not None:
+            return replace(entry, reason=reopened.reason, reopened=reopened)
         return replace(entry, reason=return_reason(session, parts.task_id))
     if kind is NoticeKind.receipt:
         got = receipt(session, parts, notice.step, settings)
@@ -335,14 +341,21 @@ def _single_context(entry: _Entry) -> dict[str, Any]:
         "submitted_at": entry.submitted_at,
         "submitted_by": entry.submitted_by,
         "last_entry": entry.last_entry,
+        "reopened": entry.reopened,
     }
 
 
 def _calendar(entries: Sequence[_Entry], domain: str, now: datetime) -> list[Attachment]:
-    events: dict[int, DueEvent] = {}
-    for entry in (e for e in entries if e.task.due >= e.notice.on_day):  # no past dates
-        if NoticeKind(entry.kind) in _CALENDAR_KINDS and entry.task.task_id not in events:
-            events[entry.task.task_id] = due_event(entry.parts, entry.task, domain=domain, now=now)
+    events: dict[str, DueEvent] = {}
+    for entry in entries:
+        if NoticeKind(entry.kind) not in _CALENDAR_KINDS:
+            continue
+        if entry.reopened is not None:
+            event = entry_due_event(entry.parts, entry.task, entry.reopened, domain=domain, now=now)
+        else:
+            event = due_event(entry.parts, entry.task, domain=domain, now=now)
+        if event.day >= entry.notice.on_day:  # no calendar entry for a past date
+            events.setdefault(event.uid, event)
     if not events:
         return []
     return [Attachment(ICS_FILENAME, ICS_CONTENT_TYPE, due_calendar(events.values()))]
@@ -624,51 +637,25 @@ def _report_group_failure(
             "Проверьте задачи по ссылкам ниже; если причина непонятна, передайте это "
             "письмо администратору системы."
         )
-    intro = (
-        f"Письмо для «{recipient}» на {group[0].on_day:%d.%m.%Y} не удалось подготовить, "
-        "поэтому оно не отправлено. Остальные письма ушли как обычно."
-    )
-    after = (
-        "Уведомления не потеряны: после исправления они уйдут при следующей рассылке "
-        "(ежедневный запуск или `roadmap tick`). Об этой же ошибке повторно писать не будем."
-    )
-    text = "\n".join(
-        [
-            "Здравствуйте!",
-            "",
-            intro,
-            "",
-            f"Причина: {reason}",
-            "",
-            fix,
-            "",
-            "Что должно было быть в письме:",
-            *[f"- {label}: {link}" for label, link in lines],
-            "",
-            after,
-            "",
-            f"{settings.centre_name}, система «Дорожная карта»",
-            "",
-        ]
-    )
-    e = html.escape
-    items = "".join(
-        f'<li>{e(label)}: <a href="{e(link)}">{e(link)}</a></li>' for label, link in lines
-    )
-    body_html = (
-        '<!DOCTYPE html><html lang="ru"><body>'
-        f"<p>Здравствуйте!</p><p>{e(intro)}</p><p><b>Причина:</b> {e(reason)}</p>"
-        f"<p>{e(fix)}</p><p>Что должно было быть в письме:</p><ul>{items}</ul>"
-        f"<p>{e(after)}</p><p>{e(settings.centre_name)}, система «Дорожная карта»</p>"
-        "</body></html>"
+    rendered = render(
+        QUEUE_FAILURE_KIND,
+        {
+            "centre_name": settings.centre_name,
+            "centre_email": settings.centre_email,
+            "recipient": recipient,
+            "on_day": group[0].on_day,
+            "reason": reason,
+            "fix": fix,
+            "lines": lines,
+        },
     )
     return queue_email(
         session=session,
         kind=QUEUE_FAILURE_KIND,
         to=settings.centre_email,
-        subject=f"Письмо не подготовлено: {recipient}",
-        text_body=text,
-        html_body=body_html,
+        subject=rendered.subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
         message_id=f"<queue-failure-{digest}@{mail_domain(settings)}>",
         now=now,
     )
@@ -713,5 +700,11 @@ def queue_notices(
                 ", ".join(f"task {n.task_id} {NoticeKind(n.kind).value}" for n in group),
                 reason,
             )
-            _report_group_failure(session, group, reason, settings, now)
+            try:
+                with session.begin_nested():  # the report never takes the others down
+                    _report_group_failure(session, group, reason, settings, now)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                log.exception("the centre could not be told about %r", group[0].recipient)
     return written

@@ -30,6 +30,7 @@ KINDS = (
     "delivery_failure",
     "summary",
     "inbox_reply",
+    "queue_failure",
 )
 
 

@@ -17,7 +17,6 @@ from sqlmodel import Session, col, func, select
 
 from domain import lifecycle
 from domain.access import AdminUser
-from domain.enums import TaskStatus
 from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import ru_date
 from domain.matrix import natural_key
@@ -308,7 +307,7 @@ def _filtered(query: Any, flt: ListFilter, today: date) -> Any:
     if flt.status is StatusFilter.awaiting:
         query = query.where(col(Task.status).in_(lifecycle.IN_REVIEW))
     elif flt.status is StatusFilter.returned:
-        query = query.where(Task.status == TaskStatus.returned)
+        query = query.where(col(Task.status).in_(lifecycle.RETURNED))
     elif flt.status is StatusFilter.accepted:
         query = query.where(col(Task.status).in_(lifecycle.DONE))
     elif flt.status is StatusFilter.overdue:

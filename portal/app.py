@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse
 
 from config.logs import ACCESS_LOGGER, mask_path
 from config.settings import Settings
+from domain import lifecycle
 from domain.db import session_scope
 from domain.formatting import local_date, local_time, ru_date
 from domain.progress import status_label
@@ -229,6 +230,10 @@ def _templates(settings: Settings) -> Jinja2Templates:
     env.filters["file_size"] = file_size
     env.globals.update(
         status_label=status_label,
+        # what a status means: the lifecycle table's questions, never a status compared
+        in_review=lifecycle.in_review,
+        is_answerable=lifecycle.is_answerable,
+        is_returned=lifecycle.is_returned,
         LIGHT_LABELS=LIGHT_LABELS,
         EVENT_LABELS=EVENT_LABELS,
         ROLE_LABELS=ROLE_LABELS,

@@ -18,7 +18,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from domain.matrix import CELL_LABELS, CellStatus, Matrix
-from reports.xlsx import BOLD, GRID, HEADER_FILL, PLAIN, put
+from reports.xlsx import BOLD, GRID, HEADER_FILL, PLAIN, header_text, put
 
 if TYPE_CHECKING:
     from portal.views import TaskRow
@@ -93,7 +93,7 @@ def write_sheet(sheet: Worksheet, spec: Sheet) -> None:
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.print_title_rows = "1:1"
     sheet.print_options.gridLines = False
-    sheet.oddHeader.center.text = (spec.heading or spec.title)[:200]
+    sheet.oddHeader.center.text = header_text(spec.heading or spec.title)
     sheet.oddFooter.center.text = "&P / &N"
 
 

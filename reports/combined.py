@@ -24,6 +24,7 @@ from reports.tables import (
     kinds_table,
     organisations_compact_table,
 )
+from reports.text import printable_copy
 from reports.write import FORMATS, Format
 
 ROADMAPS_HEADING = "Дорожные карты"
@@ -349,6 +350,8 @@ def build_combined_xlsx(combined: CombinedSummary) -> bytes:
 
 
 def render_combined(combined: CombinedSummary, fmt: Format) -> bytes:
+    """The combined report in format `fmt`; its text made printable (reports.text)."""
+    combined = printable_copy(combined)
     if fmt == "md":
         return render_combined_markdown(combined).encode("utf-8")
     if fmt == "html":
@@ -362,4 +365,5 @@ def render_combined(combined: CombinedSummary, fmt: Format) -> bytes:
 
 def render_combined_all(combined: CombinedSummary) -> dict[Format, bytes]:
     """All four formats of the combined report: {format: bytes}."""
+    combined = printable_copy(combined)  # once: each format's copy is then the same object
     return {fmt: render_combined(combined, fmt) for fmt in FORMATS}

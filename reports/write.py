@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from domain.summary import YearlySummary
+from reports.text import printable_copy
 
 Format = Literal["md", "html", "docx", "xlsx"]
 FORMATS: tuple[Format, ...] = get_args(Format)
@@ -33,7 +34,12 @@ Charts = list[tuple[str, bytes]]
 
 def render(summary: YearlySummary, fmt: Format, charts: Charts | None = None) -> bytes:
     """The summary in format `fmt`, as the bytes of the file; `charts` (caption, PNG)
-    default to the summary's standard charts, drawn on demand."""
+    default to the summary's standard charts, drawn on demand. Its text is made
+    printable first (reports.text): one control character never spoils a file."""
+    return _render(printable_copy(summary), fmt, charts)
+
+
+def _render(summary: YearlySummary, fmt: Format, charts: Charts | None) -> bytes:
     if fmt == "md":
         from reports.markdown import render_markdown
 
@@ -83,8 +89,9 @@ def render_all(summary: YearlySummary) -> dict[Format, bytes]:
     """All four formats from one computation, as bytes: {format: file's bytes}."""
     from reports.charts import all_charts
 
+    summary = printable_copy(summary)
     charts = all_charts(summary)  # drawn once for the HTML page and the Word document
-    return {fmt: render(summary, fmt, charts) for fmt in FORMATS}
+    return {fmt: _render(summary, fmt, charts) for fmt in FORMATS}
 
 
 def write_files(files: Mapping[str, bytes], directory: Path, stem: str) -> dict[str, Path]:

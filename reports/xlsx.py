@@ -20,6 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from domain.summary import YearlySummary, roadmap_genitive
 from reports.tables import CellKind, Column, Table, all_tables, format_cell, needs_dates_lines
+from reports.text import printable
 
 NUMBER_FORMATS = {
     CellKind.int: "0",
@@ -50,11 +51,20 @@ MAX_WIDTH = 40  # wider text wraps
 
 
 def put(cell: SheetCell, value: object) -> None:
-    """Set a cell; text that a spreadsheet would read as a formula stays text."""
+    """Set a cell; text that a spreadsheet would read as a formula stays text, and text
+    with a character a workbook cannot hold loses it (reports.text.printable)."""
+    if isinstance(value, str):
+        value = printable(value)
     cell.value = value
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         cell.data_type = "s"
         cell.quotePrefix = True
+
+
+def header_text(text: str) -> str:
+    """Text for a printed page's header as it is: "&" starts a code there ("&P" is the
+    page number), so it is doubled; at most the 255 characters a header holds."""
+    return printable(text)[:120].replace("&", "&&")
 
 
 def _width(column: Column, values: list[str]) -> float:
@@ -89,7 +99,7 @@ def _print_setup(sheet: Worksheet, title: str, landscape: bool = True) -> None:
     sheet.print_options.gridLines = False
     sheet.page_margins.left = sheet.page_margins.right = 0.5
     sheet.page_margins.top = sheet.page_margins.bottom = 0.6
-    sheet.oddHeader.center.text = title.replace("&", "&&")
+    sheet.oddHeader.center.text = header_text(title)
     sheet.oddHeader.center.size = 9
     sheet.oddFooter.center.text = "Страница &P из &N"
     sheet.oddFooter.center.size = 9

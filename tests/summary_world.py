@@ -24,12 +24,12 @@ from domain.db import make_engine, session_scope, upgrade
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, OrgKind, TaskStatus
 from domain.evidence import Evidence
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.roadmap import RoadmapItem
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.summary import YearlySummary, build_summary
 from domain.tasks import Occurrence, Task
+from services.opening import open_item
 
 MSK = ZoneInfo("Europe/Moscow")
 CYCLE = Cycle.parse("2022/2023")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook
 from sqlalchemy import Connection, Engine, event
 from sqlmodel import Session, select
 
@@ -317,3 +318,13 @@ def test_an_answer_at_00_30_in_moscow_shows_its_moscow_day_everywhere(
     assert "15.09.2022 00:30" in page and "14.09.2022 21:30" not in page
     rows = list(csv.reader(io.StringIO(client.get("/admin/tasks.csv").text), delimiter=";"))
     assert any("15.09.2022 00:30" in row for row in rows)
+    # the workbook export holds the district's time as a real date and time
+    book = load_workbook(io.BytesIO(client.get("/admin/tasks.xlsx").content))
+    times = [c.value for row in book.active.iter_rows(min_row=2) for c in row]
+    assert datetime(2022, 9, 15, 0, 30) in times
+    assert datetime(2022, 9, 14, 21, 30) not in times
+    # the receipt says when, in the district's time
+    with Session(world.engine) as s:
+        receipt = s.exec(select(OutgoingEmail).where(OutgoingEmail.kind == "receipt")).one()
+    for body in (receipt.text_body, receipt.html_body):
+        assert "15.09.2022 00:30" in body and "21:30" not in body

@@ -17,13 +17,13 @@ from sqlmodel import Session, select
 
 from config.settings import Settings
 from domain.db import make_engine, upgrade
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmaps import activation_day
 from domain.tasks import Task
 from portal.app import create_app
 from services.links import issue_task_link
+from services.opening import open_item
 from tests.browser import chromium, loopback_socket, serving
 from tests.conftest import make_settings
 from tests.portal_world import Clock

@@ -11,7 +11,6 @@ from config.settings import Settings
 from domain.access import AccessLink
 from domain.db import session_scope
 from domain.enums import OrgKind
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.roadmaps import item_by_label
@@ -23,6 +22,7 @@ from services.links import (
     issue_task_links,
     revoke_links,
 )
+from services.opening import open_item
 
 START = datetime(2022, 4, 8, 6, 0, tzinfo=UTC)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cli.main import app
-from config.runtime import cached_engine
+from config.runtime import cached_engine, open_engine
 from config.settings import get_settings
+from domain.tasks import Task
 
 pytestmark = pytest.mark.prefect
 ORGS = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisations.csv"
@@ -53,6 +56,18 @@ def test_tick_opens_announces_and_writes_mail_once(cli_env: Path, prefect_harnes
     assert len(tasks) == organisations
     assert {t["due"] for t in tasks} == {"2022-04-29"}
     assert {t["status"] for t in tasks} == {"open"}
+
+    # an answer at 00:30 in Moscow (21:30 UTC the day before) lists in the district's time
+    settings = get_settings()
+    with Session(open_engine(settings)) as session:
+        task = session.get(Task, tasks[0]["id"])
+        assert task is not None
+        task.submitted_at = datetime(2022, 4, 10, 21, 30, tzinfo=UTC)
+        session.add(task)
+        session.commit()
+    listed = runner.invoke(app, ["tasks", "list", "--item", "11", "--json"])
+    first = next(t for t in json.loads(listed.output) if t["id"] == tasks[0]["id"])
+    assert first["submitted_at"] == "2022-04-11T00:30:00+03:00"
 
 
 def test_a_bad_instant_is_a_message_not_a_traceback(cli_env: Path) -> None:

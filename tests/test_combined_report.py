@@ -24,7 +24,6 @@ from domain.combined import CombinedSummary, build_combined
 from domain.cycles import Cycle
 from domain.enums import TaskStatus
 from domain.evidence import Evidence
-from domain.opening import open_item
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.tasks import Occurrence, Task
@@ -35,6 +34,7 @@ from reports.combined import (
     roadmaps_table,
 )
 from reports.tables import items_table
+from services.opening import open_item
 from tests.summary_world import AS_OF, CYCLE, END, MSK, START, build_district
 from tests.test_report_pdf import EDGE_PT, WORD, _layout_pages, _pages, _tool
 

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from config.settings import Settings
+from domain.emails import OutgoingEmail
 from domain.enums import NoticeKind, TaskEventKind, TaskStatus
 from domain.models import Occurrence, TaskEvent
 from domain.summary import Counts, YearlySummary
-from notifications.outbox import queue_notices
-from notifications.render import render
+from notifications.outbox import QUEUE_FAILURE_KIND, queue_notices
+from notifications.render import KINDS, render
 from tests.browser import chromium
 from tests.test_notifications import NOW, OWNER, _evidence, build_world, owed
 
@@ -90,7 +91,70 @@ def task_emails(engine: Engine, settings: Settings) -> dict[str, str]:
             [owed(t, NoticeKind.escalation, 1, to=OWNER, on_day=day) for t in (*t13[:2], t5[2])],
             "escalation",
         )
+        out.update(inbox_replies(session, settings, t13[0].id, heads[0]))
+        # the centre's notice of an email that could not be written (a bad owner address)
+        bad = [owed(t13[1], NoticeKind.escalation, 2, to=BAD_OWNER, on_day=day)]
+        assert queue_notices(session=session, owed=bad, settings=settings, now=NOW) == []
+        [report] = session.exec(
+            select(OutgoingEmail).where(OutgoingEmail.kind == QUEUE_FAILURE_KIND)
+        ).all()
+        out[QUEUE_FAILURE_KIND] = report.html_body
     return out
+
+
+# not an address: a name in brackets, and a long word no phone screen holds
+BAD_OWNER = "Иванова (методист) metodist_otdela_doshkolnogo_obrazovaniya_levokumskogo_okruga"
+
+
+def inbox_replies(
+    session: Session, settings: Settings, task_id: int | None, sender: str
+) -> dict[str, str]:
+    """The inbox's replies: an answer by email that lacks something, and one refused for
+    its size."""
+    from notifications.context import load_task, task_view
+
+    assert task_id is not None
+    parts = load_task(session, task_id)
+    base = {
+        "centre_name": settings.centre_name,
+        "centre_email": settings.centre_email,
+        "portal_url": settings.portal_url,
+        "on_day": date(2022, 9, 16),
+        "limit": "25 МБ",
+    }
+    partial = render(
+        "inbox_reply",
+        {
+            **base,
+            "recipient_name": parts.person_name(sender),
+            "mode": "partial",
+            "task": task_view(
+                parts,
+                session=session,
+                recipient=sender,
+                settings=settings,
+                on_day=date(2022, 9, 16),
+                now=NOW,
+            ),
+            "received": [("Приказ", LONG_URL), ("Скан", "prikaz-" + "o-zakreplenii-" * 6 + ".pdf")],
+            "missing": ["Количество наставнических пар (число)"],
+            "problems": [f"Файл {'ochen-dlinnoe-imya-' * 5}.exe: такой тип файлов не принимается"],
+        },
+    )
+    refused = render(
+        "inbox_reply",
+        {
+            **base,
+            "recipient_name": "",
+            "mode": "refused",
+            "task": None,
+            "received": [],
+            "missing": [],
+            "problems": [],
+            "original_subject": "Re: " + LONG_URL,
+        },
+    )
+    return {"inbox_reply": partial.html, "inbox_reply_refused": refused.html}
 
 
 def other_emails() -> dict[str, str]:
@@ -192,9 +256,14 @@ def test_every_kind_of_email_fits_a_phone(
         "nudge",
         "digest",
         "escalation",
+        "inbox_reply",
+        "inbox_reply_refused",
+        "queue_failure",
         "delivery_failure",
         "summary",
     }
+    # every kind the engine renders, the centre's notices among them
+    assert set(KINDS) <= set(emails)
     problems = []
     for kind, html in emails.items():
         phone = measure(browser, html, 375, Path(f"/tmp/email-{kind}-375.png"))

@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 from cli.main import app
 from config.settings import get_settings
 from domain.enums import OrgKind, Role
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.roadmap import Centre, ResponsibleMeaning, RoadmapItem
 from domain.roadmap_file import dump_roadmap_file, load_roadmap_file, sync_roadmap
 from domain.roadmap_import import ImportResult, RoadmapImportError, import_roadmap
 from domain.tasks import Task
+from services.opening import open_item
 
 TODAY = date(2026, 12, 1)
 CENTRE = Centre(

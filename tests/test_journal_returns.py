@@ -4,6 +4,7 @@ summary sums every entry."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -14,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from domain.cycles import Cycle
-from domain.emails import Notice
+from domain.emails import Notice, OutgoingEmail
 from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence
 from domain.reminders import Policy, owed_notices, owed_steps
@@ -177,6 +178,19 @@ def test_returning_one_entry_reopens_that_entry_and_keeps_the_journal(journal: J
     assert "Запись журнала № 2 от 10.01.2023" in returned.note
     assert "до 20.01.2023" in returned.note
     assert list(returned_notices) == [1]  # the head is told once
+    # ... of that entry and its date, not of the journal's due date as a "new" one
+    with Session(journal.engine) as s:
+        told = s.exec(select(OutgoingEmail).where(OutgoingEmail.kind == "returned")).one()
+    assert "исправить до 20.01.2023" in told.subject and "31.08.2023" not in told.subject
+    for body in (told.text_body, told.html_body):
+        assert "запись журнала № 2 от 10.01.2023" in body
+        assert "Причина:" in body and "Нет списка участников" in body
+        assert "исправленную запись до" in body and "20.01.2023" in body
+        assert "дополните ответ до" not in body
+    [ics] = told.attachments
+    calendar = base64.b64decode(ics["content_b64"]).decode("utf-8")
+    assert "DTSTART;VALUE=DATE:20230120" in calendar
+    assert f"UID:task-{journal.task_id}-entry-2-due@" in calendar  # the journal's stays
     page = journal.answer_page(journal.at(date(2023, 1, 11), 11))
     assert "Центр вернул запись журнала № 2 от 10.01.2023 10:00 на доработку" in page
     assert "Внесите исправленную запись до 20.01.2023" in page

@@ -5,8 +5,10 @@ never the green "выполнено", and never counted as done."""
 
 from __future__ import annotations
 
+import ast
 import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -182,6 +184,9 @@ def test_an_answer_in_review_is_na_proverke_on_every_page_and_not_done(
     cells = overview_row(overview, "№ 5.")
     # Мероприятие, Всего, На проверке, Просрочено, Срок скоро, Выполнено
     assert cells[1:] == ["2", "1", "0", "0", "0"]
+    # the district matrix: its cell is "?" (на проверке), a journal's too
+    grid = client.get("/admin/matrix").text.split('id="matrix"')[1].split("</table>")[0]
+    assert 'class="c c-review"' in grid and 'class="c c-done"' not in grid
     # the item's progress artifact counts it in review, not done
     with Session(engine) as s:
         progress = item_progress(
@@ -205,3 +210,71 @@ def test_an_answer_in_review_is_na_proverke_on_every_page_and_not_done(
     with Session(engine) as s:
         kinds = s.exec(select(TaskEvent.kind).where(TaskEvent.task_id == world.task_id)).all()
     assert list(kinds) == [TaskEventKind.submitted, TaskEventKind.accepted]
+
+
+# --- nobody else decides -----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ("cli", "config", "domain", "flows", "notifications", "portal", "reports", "services")
+TABLE = {ROOT / "domain" / "lifecycle.py", ROOT / "domain" / "enums.py"}
+
+
+def _names_a_status(node: ast.AST) -> bool:
+    """`TaskStatus.accepted`, or a tuple/list/set holding one."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.value.id == "TaskStatus" and node.attr in TaskStatus.__members__
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return any(_names_a_status(e) for e in node.elts)
+    return False
+
+
+def status_decisions(source: str) -> list[int]:
+    """Lines that compare with a status member (==, !=, is, in) or filter by a list of
+    them (`col(Task.status).in_([...])`): what the lifecycle table's questions are for."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        compares = isinstance(node, ast.Compare) and any(
+            _names_a_status(n) for n in (node.left, *node.comparators)
+        )
+        filters = (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "in_"
+            and any(_names_a_status(a) for a in node.args)
+        )
+        if compares or filters:
+            lines.append(getattr(node, "lineno", 0))
+    return lines
+
+
+def test_the_guard_sees_a_status_decision() -> None:
+    assert status_decisions("x = t.status is TaskStatus.accepted\n") == [1]
+    assert status_decisions("y = s in (TaskStatus.open, TaskStatus.returned)\n") == [1]
+    assert status_decisions("q.where(col(Task.status).in_([TaskStatus.open]))\n") == [1]
+    assert status_decisions("q.where(Task.status == TaskStatus.returned)\n") == [1]
+    assert status_decisions("row = {'status': TaskStatus.open}\n") == []  # a value, not a test
+    assert status_decisions("ok = lifecycle.is_done(t.status)\n") == []
+
+
+def test_no_module_decides_what_a_status_means_but_the_table() -> None:
+    found = []
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            if path in TABLE or "migrations" in path.parts:
+                continue
+            for line in status_decisions(path.read_text(encoding="utf-8")):
+                found.append(f"{path.relative_to(ROOT)}:{line}")
+    assert found == [], "ask domain.lifecycle instead:\n" + "\n".join(found)
+
+
+def test_no_template_compares_a_status() -> None:
+    templates = [*(ROOT / "portal").rglob("*.html"), *(ROOT / "notifications").rglob("*.html")]
+    templates += list((ROOT / "notifications" / "templates").rglob("*.txt"))
+    compared = re.compile(r"task\.status(\.value)?\s*(==|!=|\bin\b)|\.(status|light)\.value\s*==")
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in templates
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if compared.search(line)
+    ]
+    assert found == [], "ask in_review / is_answerable / is_returned instead:\n" + "\n".join(found)

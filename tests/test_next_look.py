@@ -10,12 +10,12 @@ from sqlmodel import Session, col, select
 
 from domain.db import session_scope
 from domain.enums import NoticeKind, OrgKind, TaskStatus
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.reminders import NEVER, Policy, earliest_look, looks_due, owed_notices
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.roadmaps import item_by_label
 from domain.tasks import Task
+from services.opening import open_item
 
 START = datetime(2022, 4, 8, 6, 0, tzinfo=UTC)
 MSK = ZoneInfo("Europe/Moscow")

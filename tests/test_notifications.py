@@ -15,10 +15,10 @@ from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from domain.emails import Notice, OutgoingEmail
-from domain.enums import NoticeKind, OrgKind, Role, TaskEventKind, TaskStatus
+from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import ru_date
-from domain.models import Occurrence, Organisation, Roadmap, RoadmapItem, Task, TaskEvent
+from domain.models import Occurrence, Organisation, RoadmapItem, Task, TaskEvent
 from domain.notices import OwedNotice
 from domain.summary import Counts, YearlySummary
 from notifications.ics import DueEvent, due_calendar
@@ -31,6 +31,7 @@ from notifications.outbox import (
 )
 from notifications.render import KINDS, render, ru_plural
 from services.links import resolve_task_token
+from tests.factories import a_roadmap, a_school, a_task, an_item, an_occurrence
 
 NOW = datetime(2022, 9, 15, 6, 0, tzinfo=UTC)  # Thu 15.09.2022, 09:00 in Moscow
 TODAY = date(2022, 9, 15)
@@ -47,25 +48,36 @@ class World:
     tasks5: list[Task]  # one per organisation, due 30.09.2022
 
 
+ITEM_13 = {
+    "number": 13,
+    "section": "Организационные мероприятия",
+    "title": "Утверждение приказов о закреплении наставнических пар",
+    "schedule_text": "до 15.09.2022г., далее ежегодно",
+    "responsible": "руководители образовательных организаций",
+    "expected_result": "Приказ о закреплении наставнических пар",
+}
+ITEM_5_CURATORS = {
+    "number": 5,
+    "section": "Методическое сопровождение",
+    "title": "Заседание Совета наставников",
+    "schedule_text": "сентябрь",
+    "responsible": "Кураторы",
+    "expected_result": "Протокол заседания",
+}
+OPENED_AT = datetime(2022, 9, 1, 6, 0, tzinfo=UTC)
+
+
 def build_world(session: Session, n_orgs: int = 3) -> World:
-    roadmap = Roadmap(
-        key="mentoring",
-        title="Дорожная карта по наставничеству",
-        order_number="209-од",
-        order_date=date(2022, 4, 8),
+    """Items 13 (heads) and 5 (curators, head in copy) of the mentoring roadmap, `n_orgs`
+    schools with both, and each school's open task of each item."""
+    roadmap = a_roadmap(
+        session, key="mentoring", title="Дорожная карта по наставничеству", order_number="209-од"
     )
-    session.add(roadmap)
-    session.flush()
-    assert roadmap.id is not None
-    item13 = RoadmapItem(
-        roadmap_id=roadmap.id,
-        number=13,
-        slug="item-13",
-        section="Организационные мероприятия",
-        title="Утверждение приказов о закреплении наставнических пар",
-        schedule_text="до 15.09.2022г., далее ежегодно",
-        responsible="руководители образовательных организаций",
-        expected_result="Приказ о закреплении наставнических пар",
+    owner: dict[str, Any] = {"owner_name": "Петрова А. В.", "owner_email": OWNER}
+    item13 = an_item(
+        session,
+        roadmap,
+        like=ITEM_13,
         evidence_spec={
             "fields": [
                 {"name": "order", "label": "Реквизиты приказа", "kind": "text"},
@@ -73,26 +85,15 @@ def build_world(session: Session, n_orgs: int = 3) -> World:
                 {"name": "pairs", "label": "Число пар", "kind": "number"},
             ]
         },
-        owner_name="Петрова А. В.",
-        owner_email=OWNER,
+        **owner,
     )
-    item5 = RoadmapItem(
-        roadmap_id=roadmap.id,
-        number=5,
-        slug="item-5",
-        section="Методическое сопровождение",
-        title="Заседание Совета наставников",
-        schedule_text="сентябрь",
-        responsible="Кураторы",
-        expected_result="Протокол заседания",
-        owner_name="Петрова А. В.",
-        owner_email=OWNER,
-    )
+    item5 = an_item(session, roadmap, like=ITEM_5_CURATORS, **owner)
     orgs = [
-        Organisation(
+        a_school(
+            session,
+            i,
             name=f"МКОУ СОШ № {i}",
             short_name=f"СОШ {i}",
-            kind=OrgKind.school,
             head_name=f"Иванов {i}",
             head_email=f"head{i}@school{i}.example",
             curator_name=f"Сидорова {i}",
@@ -100,35 +101,17 @@ def build_world(session: Session, n_orgs: int = 3) -> World:
         )
         for i in range(1, n_orgs + 1)
     ]
-    session.add_all([item13, item5, *orgs])
-    session.flush()
-    assert item13.id is not None and item5.id is not None
-    occ13 = Occurrence(
-        item_id=item13.id, cycle="2022/2023", opens=date(2022, 4, 8), due=date(2022, 9, 14)
+    occ13 = an_occurrence(
+        session, item13, opens=date(2022, 4, 8), due=date(2022, 9, 14), opened_at=OPENED_AT
     )
-    occ5 = Occurrence(
-        item_id=item5.id, cycle="2022/2023", opens=date(2022, 9, 1), due=date(2022, 9, 30)
+    occ5 = an_occurrence(
+        session, item5, opens=date(2022, 9, 1), due=date(2022, 9, 30), opened_at=OPENED_AT
     )
-    session.add_all([occ13, occ5])
-    session.flush()
     tasks13: list[Task] = []
     tasks5: list[Task] = []
-    for org in orgs:
-        for occ, role, bucket in ((occ13, Role.head, tasks13), (occ5, Role.curator, tasks5)):
-            assert occ.id is not None
-            task = Task(
-                occurrence_id=occ.id,
-                item_id=occ.item_id,
-                organisation_id=org.id,
-                assignee_key=f"org:{org.id}",
-                role=role,
-                due=occ.due,
-                opened_at=datetime(2022, 9, 1, 6, 0, tzinfo=UTC),
-                updated_at=datetime(2022, 9, 1, 6, 0, tzinfo=UTC),
-            )
-            session.add(task)
-            bucket.append(task)
-    session.flush()
+    for org in orgs:  # ids in the order they always had: each school's two tasks together
+        tasks13.append(a_task(session, occ13, org, role=Role.head))
+        tasks5.append(a_task(session, occ5, org, role=Role.curator))
     return World(item13, item5, orgs, tasks13, tasks5)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -12,6 +14,7 @@ from domain.opening import item_schedule
 from domain.roadmap import RoadmapItem
 from domain.roadmap_file import (
     SHIPPED_ROADMAP,
+    RoadmapFileError,
     dump_roadmap_file,
     load_roadmap_file,
     sync_roadmap,
@@ -64,3 +67,21 @@ def test_an_unreadable_edit_is_flagged_not_guessed(engine: Engine, tmp_path: Pat
         session.commit()
     edited = item(engine, 7)
     assert edited.needs_dates and edited.needs_dates_reason
+
+
+def test_an_owner_address_that_is_not_one_is_refused_when_the_file_is_loaded(
+    tmp_path: Path,
+) -> None:
+    """The day's queuing once failed on "Иванова (методист)": such a file never loads."""
+    data = yaml.safe_load(SHIPPED_ROADMAP.read_text(encoding="utf-8"))
+    data["items"][11]["owner"] = {"name": "Иванова", "email": "Иванова (методист)"}
+    path = tmp_path / "roadmap.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(RoadmapFileError) as refused:
+        load_roadmap_file(path)
+    message = str(refused.value)
+    assert "items.11.owner.email" in message
+    assert "«Иванова (методист)» — не адрес электронной почты" in message
+    data["items"][11]["owner"] = {"name": "Иванова", "email": " ivanova@imc.example "}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert load_roadmap_file(path).items[11].owner.email == "ivanova@imc.example"

@@ -25,12 +25,12 @@ from domain.db import make_engine, upgrade
 from domain.emails import OutgoingEmail
 from domain.enums import TaskStatus
 from domain.evidence import Evidence
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.roadmap_setup_models import RoadmapChange, RoadmapDraft
 from domain.tasks import Occurrence, Task
 from portal.app import create_app
+from services.opening import open_item
 from tests.conftest import make_settings
 from tests.portal_world import Clock
 from tests.setup_world import (

@@ -33,7 +33,8 @@ from domain.summary import (
     parse_number,
     plural_ru,
 )
-from domain.tasks import Occurrence, Task, assignee_key
+from domain.tasks import Occurrence, Task
+from tests.factories import a_roadmap, a_school, a_task, an_item, an_occurrence
 
 MSK = timezone(timedelta(hours=3))
 CYCLE = Cycle.parse("2022/2023")
@@ -68,112 +69,99 @@ def seed_world(session: Session) -> dict[str, int]:
     returned (missing), СОШ 2 three days late, centre open. Item 17 (continuous): СОШ 1
     logged three entries and finished, ДОУ 3 nothing. Item 10: needs dates.
     """
-    roadmap = Roadmap(
+    roadmap = a_roadmap(
+        session,
         key="lmo-209",
         title="Дорожная карта по наставничеству",
         order_number="209-од",
         order_date=START,
         district="Левокумский муниципальный округ",
     )
-    session.add(roadmap)
-    session.flush()
-    assert roadmap.id is not None
     sections = ("Мониторинг и оценка результатов", "Организация работы в ОО")
-    item10 = RoadmapItem(
-        roadmap_id=roadmap.id,
-        number=10,
-        slug="item-10",
-        section=sections[0],
-        title="Мониторинг эффективности программ наставничества",
-        schedule_text="ежегодно, по плану СКИРО ПК и ПРО",
+    an_item(  # item 10: needs dates
+        session,
+        roadmap,
+        like={
+            "number": 10,
+            "section": sections[0],
+            "title": "Мониторинг эффективности программ наставничества",
+            "schedule_text": "ежегодно, по плану СКИРО ПК и ПРО",
+            "responsible": "МКУ «ИМЦСО ЛМО СК»",
+            "expected_result": "Аналитическая справка",
+        },
         needs_dates=True,
         needs_dates_reason="по плану СКИРО ПК и ПРО",
-        responsible="МКУ «ИМЦСО ЛМО СК»",
         assignees=rule(True, None),
-        expected_result="Аналитическая справка",
     )
-    item13 = RoadmapItem(
-        roadmap_id=roadmap.id,
-        number=13,
-        slug="item-13",
-        section=sections[1],
-        title=f"Формирование банка наставников {SCRIPT}",
-        schedule_text="до 15.09.2022г., далее ежегодно",
-        responsible="руководители образовательных организаций",
+    item13 = an_item(
+        session,
+        roadmap,
+        like={
+            "number": 13,
+            "section": sections[1],
+            "title": f"Формирование банка наставников {SCRIPT}",
+            "schedule_text": "до 15.09.2022г., далее ежегодно",
+            "responsible": "руководители образовательных организаций",
+            "expected_result": "Банк наставников",
+        },
         assignees=rule(False, Role.head, OrgKind.school, OrgKind.kindergarten),
-        expected_result="Банк наставников",
         evidence_spec=spec(
             ("mentors", "Количество наставников", EvidenceFieldKind.number),
             ("mentees", "Количество наставляемых", EvidenceFieldKind.number),
             ("comment", "Комментарий", EvidenceFieldKind.long_text),
         ),
     )
-    item15 = RoadmapItem(
-        roadmap_id=roadmap.id,
-        number=15,
-        slug="item-15",
-        section=sections[1],
-        title="Участие кураторов в работе Совета наставников",
-        schedule_text="ежеквартально",
-        responsible="МКУ «ИМЦСО ЛМО СК», кураторы",
+    item15 = an_item(
+        session,
+        roadmap,
+        like={
+            "number": 15,
+            "section": sections[1],
+            "title": "Участие кураторов в работе Совета наставников",
+            "schedule_text": "ежеквартально",
+            "responsible": "МКУ «ИМЦСО ЛМО СК», кураторы",
+            "expected_result": "Протоколы",
+        },
         assignees=rule(True, Role.curator, OrgKind.school),
-        expected_result="Протоколы",
         evidence_spec=spec(("participants", "Число участников", EvidenceFieldKind.number)),
     )
-    item17 = RoadmapItem(
-        roadmap_id=roadmap.id,
-        number=17,
-        slug="item-17",
-        section=sections[1],
-        title="Информационная поддержка системы наставничества",
-        schedule_text="постоянно",
-        responsible="Кураторы",
+    item17 = an_item(
+        session,
+        roadmap,
+        like={
+            "number": 17,
+            "section": sections[1],
+            "title": "Информационная поддержка системы наставничества",
+            "schedule_text": "постоянно",
+            "responsible": "Кураторы",
+            "expected_result": "Публикации",
+        },
         assignees=rule(False, Role.curator, OrgKind.school, OrgKind.kindergarten),
-        expected_result="Публикации",
         evidence_spec=spec(("link", "Ссылка", EvidenceFieldKind.url)),
     )
-    orgs = [
-        Organisation(
-            name="МКОУ СОШ № 1",
-            short_name="СОШ 1",
-            kind=OrgKind.school,
-            head_name="А",
-            head_email="h1@s1.example",
-        ),
-        Organisation(
-            name=f"МКОУ СОШ № 2 {SCRIPT}",
-            short_name=f"СОШ 2 {SCRIPT}",
-            kind=OrgKind.school,
-            head_name="Б",
-            head_email="h2@s2.example",
-        ),
-        Organisation(
-            name="МКДОУ Детский сад № 3",
-            short_name="ДОУ 3",
-            kind=OrgKind.kindergarten,
-            head_name="В",
-            head_email="h3@d3.example",
-        ),
-        Organisation(
-            name="МКУ ДО Центр детского творчества",
-            short_name="ЦДТ",
-            kind=OrgKind.extra,
-            head_name="Г",
-            head_email="h4@c4.example",
-        ),
-    ]
-    session.add_all([item10, item13, item15, item17, *orgs])
-    session.flush()
-    a, b, c, _d = orgs
-
-    def occurrence(item: RoadmapItem, opens: date, due: date, **kw) -> Occurrence:
-        assert item.id is not None
-        occ = Occurrence(
-            item_id=item.id, cycle=kw.pop("cycle", CYCLE.name), opens=opens, due=due, **kw
+    schools = (
+        (OrgKind.school, "МКОУ СОШ № 1", "СОШ 1", "А", "h1@s1.example"),
+        (OrgKind.school, f"МКОУ СОШ № 2 {SCRIPT}", f"СОШ 2 {SCRIPT}", "Б", "h2@s2.example"),
+        (OrgKind.kindergarten, "МКДОУ Детский сад № 3", "ДОУ 3", "В", "h3@d3.example"),
+        (OrgKind.extra, "МКУ ДО Центр детского творчества", "ЦДТ", "Г", "h4@c4.example"),
+    )
+    a, b, c, _d = (
+        a_school(
+            session,
+            n,
+            curator=False,
+            kind=kind,
+            name=name,
+            short_name=short,
+            head_name=head,
+            head_email=email,
         )
-        session.add(occ)
-        session.flush()
-        return occ
+        for n, (kind, name, short, head, email) in enumerate(schools, start=1)
+    )
+
+    def occurrence(item: RoadmapItem, opens: date, due: date, **kw: Any) -> Occurrence:
+        opened = datetime.combine(opens, datetime.min.time(), MSK)
+        return an_occurrence(session, item, opens=opens, due=due, opened_at=opened, **kw)
 
     def task(
         occ: Occurrence,
@@ -181,21 +169,15 @@ def seed_world(session: Session) -> dict[str, int]:
         status: TaskStatus,
         submitted_at: datetime | None = None,
     ) -> Task:
-        assert occ.id is not None
-        row = Task(
-            occurrence_id=occ.id,
-            item_id=occ.item_id,
-            organisation_id=org.id if org else None,
-            assignee_key=assignee_key(org.id if org else None),
+        row = a_task(
+            session,
+            occ,
+            org,
             role=Role.centre if org is None else Role.head,
             status=status,
-            due=occ.due,
-            opened_at=datetime.combine(occ.opens, datetime.min.time(), MSK),
             submitted_at=submitted_at,
-            updated_at=submitted_at or msk(2023, 1, 1),
         )
-        session.add(row)
-        session.flush()
+        row.updated_at = submitted_at or msk(2023, 1, 1)
         return row
 
     def answer(t: Task, version: int, at: datetime, **values: object) -> None:
