@@ -38,7 +38,7 @@ from domain.roadmap import RoadmapItem
 from domain.roadmaps import activate, choose_roadmap
 from domain.tasks import Occurrence, Task
 from flows.context import policy
-from flows.temporary_server import TemporaryPrefectServer, flush_to_server
+from flows.temporary_server import TemporaryPrefectServer, flush_prefect_workers
 from notifications.sink import MailFolderSinkProcess
 
 DEMO_ORGS = Path(__file__).resolve().parent.parent / "config" / "demo" / "organisations.csv"
@@ -455,10 +455,11 @@ def run_demo(
             temporary_settings({**api, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
             SyncClientContext.get_or_create(),
         ):
+            flush_prefect_workers()  # a worker started for another server is not reused
             try:
                 ticks, files = simulate()
             finally:
-                flush_to_server()
+                flush_prefect_workers()
         mail_count = sink.count
     return DemoResult(
         out=out,

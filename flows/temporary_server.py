@@ -27,9 +27,12 @@ class ServerDidNotStart(RuntimeError):
     pass
 
 
-def flush_to_server(timeout: float = 60.0) -> None:
-    """Send the logs and events this process still holds to the server: call it before
-    the server stops (otherwise they are retried against a closed port at exit)."""
+def flush_prefect_workers(timeout: float = 60.0) -> None:
+    """Send the logs and events this process holds to the server they are meant for,
+    and stop Prefect's workers that send them; the next run starts new ones, for the
+    API then configured. Call it before a server stops (otherwise they are retried
+    against a closed port at exit), and before switching a process to another server
+    (a worker keeps the address it started with)."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 

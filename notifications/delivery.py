@@ -926,7 +926,7 @@ async def _write_all(run: _Run) -> None:
             try:
                 path = await asyncio.to_thread(write_eml, row, settings=run.settings, now=run.now)
                 outcome = Outcome(Result.sent)
-                log.info("email %s written to %s", row.id, path)
+                log.debug("email %s written to %s", row.id, path)
             except OSError as exc:
                 outcome = _unreachable(
                     f"не удалось записать файл в {run.settings.outbox_dir}: {exc}"

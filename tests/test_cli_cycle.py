@@ -45,13 +45,13 @@ def test_tick_opens_announces_and_writes_mail_once(cli_env: Path, prefect_harnes
     assert mail, "without an SMTP host mail is written as .eml files"
     again = runner.invoke(app, ["tick", "--at", "2022-04-08T09:00", "--json"])
     assert again.exit_code == 0, again.output
-    result = json.loads(again.output)
+    result = json.loads(again.stdout)
     assert result["opened"] == {} and result["notices"] == {"emails": 0}
     assert len(list((cli_env / "outbox").glob("*.eml"))) == len(mail)
 
     listed = runner.invoke(app, ["tasks", "list", "--item", "11", "--json"])
     assert listed.exit_code == 0, listed.output
-    tasks = json.loads(listed.output)
+    tasks = json.loads(listed.stdout)
     organisations = sum(1 for line in ORGS.read_text(encoding="utf-8").splitlines()[1:] if line)
     assert len(tasks) == organisations
     assert {t["due"] for t in tasks} == {"2022-04-29"}
@@ -66,7 +66,7 @@ def test_tick_opens_announces_and_writes_mail_once(cli_env: Path, prefect_harnes
         session.add(task)
         session.commit()
     listed = runner.invoke(app, ["tasks", "list", "--item", "11", "--json"])
-    first = next(t for t in json.loads(listed.output) if t["id"] == tasks[0]["id"])
+    first = next(t for t in json.loads(listed.stdout) if t["id"] == tasks[0]["id"])
     assert first["submitted_at"] == "2022-04-11T00:30:00+03:00"
 
 

@@ -101,9 +101,9 @@ def test_the_demo_summary_matches_what_the_heads_did(
             "select f.name, r.state_type, count(*) from flow_run r join flow f on f.id = r.flow_id"
             " group by f.name, r.state_type"
         ).fetchall()
-        task_runs = prefect_db.execute("select count(*) from task_run").fetchone()[0]
+        task_runs = [name for (name,) in prefect_db.execute("select name from task_run")]
     states = {(name, state): n for name, state, n in runs}
     assert states.get(("tick", "COMPLETED")) == result.ticks, states
     assert states.get(("outbox", "COMPLETED")), states
     assert {state for _, state in states} == {"COMPLETED"}, states
-    assert task_runs >= result.ticks
+    assert any(name.startswith("open-item-") for name in task_runs), task_runs

@@ -50,7 +50,7 @@ def centre(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness) -> 
 def tick(at: str) -> dict[str, Any]:
     result = runner.invoke(app, ["tick", "--at", at, "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert isinstance(data, dict)
     return data
 
@@ -93,7 +93,7 @@ def test_the_first_tick_today_tracks_from_today(centre: Path) -> None:
     for message in messages:
         assert len(html_of(message).encode("utf-8")) < LIMIT
         assert "просроч" not in str(message["Subject"]).lower()
-    listed = json.loads(runner.invoke(app, ["roadmaps", "list", "--json"]).output)
+    listed = json.loads(runner.invoke(app, ["roadmaps", "list", "--json"]).stdout)
     assert listed[0]["activated_at"].startswith("2026-12-01T09:00")
     # the next working days chase nothing from before the start either
     tick("2026-12-02T09:00")
@@ -168,9 +168,9 @@ def test_two_roadmaps_side_by_side(centre: Path, tmp_path: Path) -> None:
     per_person = Counter(str(m["To"]) for m in fresh if "Просрочки" not in str(m["Subject"]))
     assert per_person and max(per_person.values()) == 1, per_person
     listed = runner.invoke(app, ["tasks", "list", "--roadmap", "tochka-rosta-2026", "--json"])
-    tasks = json.loads(listed.output)
+    tasks = json.loads(listed.stdout)
     assert tasks and {t["roadmap"] for t in tasks} == {"tochka-rosta-2026"}
-    both = json.loads(runner.invoke(app, ["tasks", "list", "--item", "13", "--json"]).output)
+    both = json.loads(runner.invoke(app, ["tasks", "list", "--item", "13", "--json"]).stdout)
     assert {t["roadmap"] for t in both} == {"209-od-2022", "tochka-rosta-2026"}
     ambiguous = runner.invoke(app, ["summary", "--cycle", "2022/2023", "-o", "x.md"])
     assert ambiguous.exit_code == 2 and "--roadmap" in ambiguous.output

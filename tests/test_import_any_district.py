@@ -462,7 +462,7 @@ def test_the_command_imports_another_districts_plan_into_the_database(district_e
     )
     assert "центр (проверьте)" in output and "3-2" in output
     assert "задания центру вместо неизвестных исполнителей: 1, 1.1, 2, 3, 3-2; проверьте" in output
-    listed = json.loads(CliRunner().invoke(app, ["roadmaps", "list", "--json"]).output)
+    listed = json.loads(CliRunner().invoke(app, ["roadmaps", "list", "--json"]).stdout)
     assert [(r["key"], r["items"]) for r in listed] == [("45-p-2023", 8)]
     out = district_env / "export.yaml"
     exported = CliRunner().invoke(app, ["export", "45-p-2023", "-o", str(out)])

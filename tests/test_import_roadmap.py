@@ -554,7 +554,7 @@ def test_the_command_loads_the_roadmap_into_the_database_by_default(cli_env: Pat
     assert not (cli_env / "default.yaml").exists()
     listed = CliRunner().invoke(app, ["roadmaps", "list", "--json"])
     assert listed.exit_code == 0, listed.output
-    (row,) = json.loads(listed.output)
+    (row,) = json.loads(listed.stdout)
     assert (row["key"], row["items"], row["needs_dates"], row["activated_at"]) == (
         "209-od-2022",
         17,
@@ -563,7 +563,7 @@ def test_the_command_loads_the_roadmap_into_the_database_by_default(cli_env: Pat
     )
     again = CliRunner().invoke(app, ["import-roadmap", str(SEED)])
     assert "обновлена в базе (ответы и история сохранены)" in " ".join(again.output.split())
-    assert len(json.loads(CliRunner().invoke(app, ["roadmaps", "list", "--json"]).output)) == 1
+    assert len(json.loads(CliRunner().invoke(app, ["roadmaps", "list", "--json"]).stdout)) == 1
 
 
 def test_the_command_reports_warnings_and_still_writes(cli_env: Path) -> None:

@@ -307,7 +307,7 @@ def test_orgs_import_and_list(cli_env: Path) -> None:
 
     listed = runner.invoke(app, ["orgs", "list", "--json"])
     assert listed.exit_code == 0, listed.output
-    data = json.loads(listed.output)
+    data = json.loads(listed.stdout)
     assert len(data) == 30
     first = data[0]
     assert set(first) == {"id", *COLUMNS, "active"}
@@ -329,7 +329,7 @@ def test_orgs_import_reports_bad_rows_and_exits_1(cli_env: Path) -> None:
     assert "отклонена orgs.csv, строка 3: не заполнен столбец head_name" in output
     assert "исправьте отклонённые строки и загрузите файл ещё раз" in output
     listed = CliRunner().invoke(app, ["orgs", "list", "--json"])
-    assert [o["name"] for o in json.loads(listed.output)] == ["МКОУ СОШ № 1 с. Левокумское"]
+    assert [o["name"] for o in json.loads(listed.stdout)] == ["МКОУ СОШ № 1 с. Левокумское"]
 
 
 def test_orgs_import_rejects_a_file_without_the_columns(cli_env: Path) -> None:
@@ -360,7 +360,7 @@ def test_orgs_import_retires_with_active_no_and_names_the_absent(cli_env: Path) 
     output = " ".join(result.output.split())
     assert "Выведены из работы (новых заданий не получат): 1" in output
     assert "Нет в файле, остаются действующими: СОШ № 1" in output
-    listed = json.loads(runner.invoke(app, ["orgs", "list", "--json"]).output)
+    listed = json.loads(runner.invoke(app, ["orgs", "list", "--json"]).stdout)
     assert [(o["short_name"], o["active"]) for o in listed] == [
         ("СОШ № 1", True),
         ("Д/С № 2", False),

@@ -419,7 +419,7 @@ def test_the_command_reads_xlsx_and_prints_its_warnings(
     output = " ".join(result.output.split())
     assert "orgs.xlsx: Excel (.xlsx), лист «Организации»" in output
     assert "внимание orgs.xlsx: столбцы не используются и пропущены: «Телефон»" in output
-    listed = json.loads(CliRunner().invoke(app, ["orgs", "list", "--json"]).output)
+    listed = json.loads(CliRunner().invoke(app, ["orgs", "list", "--json"]).stdout)
     assert [o["kind"] for o in listed] == ["school", "extra"]
 
 
@@ -471,7 +471,7 @@ def test_deactivate_takes_an_organisation_out_of_new_work_and_keeps_its_tasks(
         stored = session.exec(select(Organisation)).one()
         assert stored.active is False and stored.updated_at is not None
         assert len(list(session.exec(select(Task)))) == 1  # the history stays
-    listed = json.loads(runner.invoke(app, ["orgs", "list", "--json"]).output)
+    listed = json.loads(runner.invoke(app, ["orgs", "list", "--json"]).stdout)
     assert listed[0]["active"] is False
     back = runner.invoke(app, ["orgs", "activate", str(listed[0]["id"])])
     assert back.exit_code == 0 and "снова действует" in back.output
