@@ -150,7 +150,8 @@ def test_docx_figures_are_the_database_figures(written: Written) -> None:
     every, _last, _kinds, _n = _recount_journal(written.district)
     counts = summary.counts
     doc = Document(str(written.paths["docx"]))
-    body = "\n".join(p.text for p in doc.paragraphs)
+    # No-break spaces keep "№ 12" and "46,7 %" on one line; they read as spaces.
+    body = "\n".join(p.text for p in doc.paragraphs).replace("\u00a0", " ")
     assert f"Принято в срок {counts.on_time} " in body
     assert (
         f"({format_share_ru(counts.on_time_share)}); принято с опозданием — {counts.late}" in body
@@ -190,7 +191,9 @@ def test_xlsx_figures_are_the_database_figures(written: Written) -> None:
     kinds = {r[0]: r for r in book["Типы организаций"].iter_rows(min_row=2, values_only=True)}
     counts = summary.counts
     assert kinds["Всего"][2:5] == (counts.asked, counts.on_time, counts.late)
-    front = "\n".join(str(c.value) for (c,) in book["Справка"].iter_rows(max_col=1) if c.value)
+    front = "\n".join(
+        str(c.value) for (c,) in book["Справка"].iter_rows(max_col=1) if c.value
+    ).replace("\u00a0", " ")
     assert f"Принято в срок {counts.on_time} " in front
     assert f"принято с опозданием — {counts.late}" in front
     orgs = {r[0]: r for r in book["Организации"].iter_rows(min_row=2, values_only=True)}
