@@ -17,6 +17,7 @@ from openpyxl.styles import Alignment, Border, PatternFill, Side
 from openpyxl.styles import Font as CellFont
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
+from openpyxl.worksheet.pagebreak import Break
 from openpyxl.worksheet.worksheet import Worksheet
 
 from domain.summary import YearlySummary, roadmap_genitive
@@ -80,11 +81,12 @@ def _units(text: str, size_pt: float = 10, bold: bool = False) -> float:
 
 def _width(column: Column, values: list[str]) -> float:
     """The column's width: the longest value, at most the column's suggestion (text
-    wraps), never less than the longest word (so that no word breaks, headers included)."""
+    wraps; a header in up to three lines), never less than the longest word (so that no
+    word breaks, headers included)."""
     header_words = [_units(w, bold=True) for w in column.header.split()]
     value_words = [_units(w) for v in values for w in v.split()]
     longest_word = max([*header_words, *value_words, 3.0])
-    longest = max([_units(column.header, bold=True) / 2, *(_units(v) for v in values)])
+    longest = max([_units(column.header, bold=True) / 3, *(_units(v) for v in values)])
     if column.width:
         longest = min(longest, column.width * 0.8)
     return round(max(min(max(5.0, longest), MAX_WIDTH), longest_word) + 1.5, 1)
@@ -136,7 +138,7 @@ def _write_table(book: Workbook, table: Table, title: str) -> None:
     columns: list[Column] = list(table.columns)
     rows: list[tuple[object, ...]] = list(table.rows)
     if table.groups:
-        columns = [Column("Раздел", width=30), *columns]
+        columns = [Column("Раздел", width=24), *columns]
         rows = [(group, *row) for group, row in zip(table.groups, table.rows, strict=True)]
     for index, column in enumerate(columns, start=1):
         cell = sheet.cell(row=1, column=index)
@@ -228,15 +230,17 @@ def _front(book: Workbook, summary: YearlySummary) -> None:
         _text_row(front, f"(приказ {summary.roadmap_order})", centre=True)
     _text_row(front, f"за {summary.cycle} учебный год, период {summary.period_label}", centre=True)
     _text_row(front, f"на дату {summary.as_of:%d.%m.%Y}", bold=True, centre=True)
+    headings: list[int] = []
     for heading, lines in (
-        ("1. Общие итоги", summary.text),
+        ("Общие итоги", summary.text),
         ("Выводы", [f"{n}. {t}" for n, t in enumerate(summary.conclusions, start=1)]),
         ("Рекомендации", [f"{n}. {t}" for n, t in enumerate(summary.recommendations, start=1)]),
         ("Мероприятия без установленных сроков", needs_dates_lines(summary)),
     ):
         if not lines:
             continue
-        _text_row(front, heading.split(". ", 1)[-1], bold=True, size=13, space_before=12)
+        _text_row(front, heading, bold=True, size=13, space_before=12)
+        headings.append(front.max_row)
         for line in lines:
             _text_row(front, typeset(line), space_before=3)
     _text_row(
@@ -245,6 +249,26 @@ def _front(book: Workbook, summary: YearlySummary) -> None:
         space_before=12,
     )
     _print_setup(front, summary.title, landscape=False)
+    _page_breaks(front, headings)
+
+
+# The text sheet's printable height: A4 portrait less the top and bottom margins, with
+# a little to spare for the office suite's own rounding.
+TEXT_PAGE_PT = (11.69 - 2 * 0.8) * 72 - 20
+
+
+def _page_breaks(sheet: Worksheet, headings: list[int]) -> None:
+    """Page breaks where a row would not fit (rows never split), and before a heading
+    that would otherwise end a page apart from its first paragraph."""
+    used = 0.0
+    for row in range(1, sheet.max_row + 1):
+        height = sheet.row_dimensions[row].height or 15.0
+        if row in headings:
+            height += sheet.row_dimensions[row + 1].height or 15.0
+        if used and used + height > TEXT_PAGE_PT:
+            sheet.row_breaks.append(Break(id=row - 1))
+            used = 0.0
+        used += sheet.row_dimensions[row].height or 15.0
 
 
 def _default_font(book: Workbook) -> None:

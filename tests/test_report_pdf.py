@@ -265,3 +265,21 @@ def test_repeated_headers_on_long_tables(converted: dict[str, Converted]) -> Non
     start = next(n for n, p in enumerate(pages) if heading.search(p))
     following = [p for p in pages[start + 1 :] if "Приложение 4." not in p][:3]
     assert following and all("Организация" in p and "Заданий" in p for p in following)
+
+
+@pytest.mark.parametrize("world", ["demo", "big"])
+def test_no_page_of_the_text_sheet_ends_with_a_heading(
+    converted: dict[str, Converted], world: str
+) -> None:
+    """The workbook's text sheet breaks its pages before a heading that would otherwise
+    end a page apart from its first paragraph (rows have no "keep with next")."""
+    headings = {"Общие итоги", "Выводы", "Рекомендации", "Мероприятия без установленных сроков"}
+    c = converted[world]
+    sizes = _pages(c.excel_pdf)
+    texts = _layout_pages(c.excel_pdf)
+    portrait = [t for t, size in zip(texts, sizes, strict=False) if size.height > size.width]
+    assert portrait
+    for number, text in enumerate(portrait, start=1):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        body = [line for line in lines[1:] if not line.startswith("Страница ")]
+        assert body and body[-1] not in headings, f"text page {number} ends with {body[-1]!r}"
