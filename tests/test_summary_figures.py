@@ -221,9 +221,26 @@ def test_markdown_and_html_figures_are_the_database_figures(written: Written) ->
 
 
 def test_dates_have_one_format(written: Written) -> None:
-    md = written.paths["md"].read_text(encoding="utf-8")
-    assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", md)
-    assert re.findall(r"\b\d{2}\.\d{2}\.\d{4}\b", md)
+    """ДД.ММ.ГГГГ in every format: the texts, the Word tables, the workbook's date cells."""
+    from datetime import datetime
+
+    doc = Document(str(written.paths["docx"]))
+    book = load_workbook(written.paths["xlsx"])
+    cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
+    texts = {
+        "md": written.paths["md"].read_text(encoding="utf-8"),
+        "html": written.paths["html"].read_text(encoding="utf-8"),
+        "docx": "\n".join(
+            [p.text for p in doc.paragraphs]
+            + [cell.text for t in doc.tables for row in t.rows for cell in row.cells]
+        ),
+        "xlsx": "\n".join(str(c.value) for c in cells if isinstance(c.value, str)),
+    }
+    for fmt, text in texts.items():
+        assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", text), fmt
+        assert re.findall(r"\b\d{2}\.\d{2}\.\d{4}\b", text), fmt
+    dated = [c for c in cells if isinstance(c.value, datetime)]
+    assert dated and all(c.number_format == "DD.MM.YYYY" for c in dated)
 
 
 def test_untrusted_text_stays_text(written: Written) -> None:
