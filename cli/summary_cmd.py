@@ -17,7 +17,13 @@ from config.runtime import open_engine
 from config.settings import Settings
 from domain.cycles import Cycle, CycleError, first_cycle
 from domain.db import session_scope
-from domain.roadmaps import NoRoadmap, RoadmapChoiceError, choose_roadmap, tracked_since
+from domain.roadmaps import (
+    NoRoadmap,
+    RoadmapChoiceError,
+    activation_day,
+    choose_roadmap,
+    tracked_since,
+)
 from domain.summary import (
     ITEMS,
     ORGANISATIONS,
@@ -193,6 +199,13 @@ def register(app: typer.Typer) -> None:
                     raise fail(
                         f"--cycle: {wanted.name} раньше первого учебного года дорожной карты "
                         f"{first.name} (приказ от {roadmap.order_date:%d.%m.%Y})",
+                        2,
+                    )
+                activated = activation_day(roadmap, settings.tz)
+                if activated is not None and wanted.ends < activated:
+                    raise fail(
+                        f"--cycle: {wanted.name} закончился до начала мониторинга дорожной "
+                        f"карты {roadmap.key} ({activated:%d.%m.%Y}): за него справки нет",
                         2,
                     )
                 period_start, _end = wanted.span(roadmap.order_date)

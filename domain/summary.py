@@ -22,11 +22,12 @@ from sqlmodel import Session, col, select
 
 from domain import lifecycle
 from domain.calendar import RUSSIAN_CALENDAR, WorkingCalendar
-from domain.cycles import Cycle
+from domain.cycles import Cycle, cycle_of
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, EvidenceFieldKind, NoticeKind, OrgKind
 from domain.evidence import Evidence
 from domain.lifecycle import Timeliness
+from domain.opening import item_schedule
 from domain.organisations import Organisation
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task
@@ -152,12 +153,18 @@ class Counts:
         return self.overdue + self.in_progress
 
     @property
+    def falling_due(self) -> int:
+        """Tasks answered or past their due date: the base of the shares (a task whose
+        due date has not come yet counts against nobody), as on the dashboard."""
+        return self.on_time + self.late + self.overdue
+
+    @property
     def on_time_share(self) -> float | None:
-        return self.on_time / self.asked if self.asked else None
+        return self.on_time / self.falling_due if self.falling_due else None
 
     @property
     def done_share(self) -> float | None:
-        return self.done / self.asked if self.asked else None
+        return self.done / self.falling_due if self.falling_due else None
 
     @property
     def avg_late_days(self) -> float | None:
@@ -241,6 +248,11 @@ class ItemSummary:
     organisations_with_entries: int
     expected_result: str = ""
     organisations_asked: int = 0  # distinct organisations with a task for this item
+    # For an item nothing of which has opened by `as_of`: its windows in the cycle by
+    # its schedule, (opens, due) - what is still to come, or what fell due before
+    # tracking began.
+    planned: tuple[tuple[date, date], ...] = ()
+    journal_since: date | None = None  # a journal's first day of tracking in the cycle
 
     @property
     def label(self) -> str:
@@ -273,8 +285,8 @@ class ItemSummary:
     def note(self) -> str:
         notes = []
         if self.needs_dates:
-            reason = f": {self.needs_dates_reason}" if self.needs_dates_reason else ""
-            notes.append(f"сроки не установлены{reason}")
+            reason = report_reason(self.needs_dates_reason)
+            notes.append(f"сроки не установлены: {reason}" if reason else "сроки не установлены")
         if self.continuous:
             notes.append(f"постоянно; {count_ru(self.entries, ENTRIES)}")
         if not self.occurrences and not self.needs_dates:
@@ -656,6 +668,14 @@ def build_summary(
             )
         never_asked = [o for o in active_orgs if o.id not in asked_orgs] if any_started else []
         continuous = any(occ.continuous for occ in occs_by_item[item.id])
+        planned: tuple[tuple[date, date], ...] = ()
+        if not any_started and item.schedule and not item.needs_dates and not item.withdrawn:
+            planned = _planned_windows(item, cycle, roadmap_start, calendar)
+        journal_days = [
+            max(occ.opens, tracked_since or occ.opens)
+            for occ in occs_by_item[item.id]
+            if occ.continuous and (occ.opens <= as_of or tasks_by_occ[occ.id or 0])
+        ]
         item_summaries.append(
             ItemSummary(
                 item_id=item.id,
@@ -664,6 +684,8 @@ def build_summary(
                 title=item.title,
                 expected_result=item.expected_result,
                 organisations_asked=len(asked_orgs),
+                planned=planned,
+                journal_since=min(journal_days) if journal_days else None,
                 schedule_text=item.schedule_text,
                 responsible=item.responsible,
                 owner_name=item.owner_name,
@@ -748,6 +770,15 @@ def build_summary(
         conclusions=conclusions_text(summary),
         recommendations=recommendations_text(summary),
     )
+
+
+def _planned_windows(
+    item: RoadmapItem, cycle: Cycle, roadmap_start: date, calendar: WorkingCalendar
+) -> tuple[tuple[date, date], ...]:
+    """The item's windows whose opening day falls in `cycle` (as `domain.opening` files
+    its occurrences), by its schedule: (opens, due)."""
+    windows = item_schedule(item).occurrences(roadmap_start, cycle.span(roadmap_start)[1], calendar)
+    return tuple((w.opens, w.due) for w in windows if cycle_of(w.opens, roadmap_start) == cycle)
 
 
 def _kind_summaries(orgs: Sequence[OrganisationSummary]) -> tuple[KindSummary, ...]:
@@ -894,6 +925,20 @@ def _verb(n: int, singular: str, plural: str) -> str:
     return singular if n % 10 == 1 and n % 100 != 11 else plural
 
 
+def _clause(text: str) -> str:
+    """Text from the roadmap as a clause of a sentence: without the punctuation it may
+    end with ("август 2022 г." or "МКУ «ИМЦСО ЛМО СК»," followed by "." would not read)."""
+    return text.strip().rstrip(" .,;:")
+
+
+def report_reason(reason: str | None) -> str:
+    """Why an item has no dates, as the report says it: without the instruction meant
+    for the administrator ("…: введите их вручную")."""
+    if not reason:
+        return ""
+    return re.sub(r"\s*:\s*введите[^;]*$", "", reason).strip()
+
+
 KIND_PLURAL: dict[OrgKind, str] = {
     OrgKind.school: "школы",
     OrgKind.kindergarten: "детские сады",
@@ -901,33 +946,88 @@ KIND_PLURAL: dict[OrgKind, str] = {
 }
 ON_TIME_LABEL = "принято в срок"
 LATE_LABEL = "принято с опозданием"
-# An organisation needs support when fewer than half its tasks were accepted on time;
-# an item failed across the district when fewer than half its tasks were accepted at all.
+# An organisation needs support when fewer than half its tasks fallen due were accepted
+# on time, or when its share is SUPPORT_GAP or more below the district's; an item failed
+# across the district when fewer than half its tasks fallen due were accepted at all, and
+# lags when its on-time share is WEAK_ITEM_GAP or more below the district's.
 SUPPORT_BELOW = 0.5
+SUPPORT_GAP = 0.10
 FAILED_BELOW = 0.5
+WEAK_ITEM_GAP = 0.10
+# A journal is judged in an interim report only once it has been open this long (the
+# centre asks for entries every quarter).
+JOURNAL_GRACE_DAYS = 91
 KEY_INDICATORS = 6  # indicators named in the year's summary (the rest in section 2)
 LISTED = 8  # names listed in a sentence before "и ещё N"
+TASKS_GEN = ("задания", "заданий", "заданий")  # от 1 задания, от 5 заданий
+ITEMS_DAT = ("мероприятию", "мероприятиям", "мероприятиям")
+ITEMS_GEN = ("мероприятия", "мероприятий", "мероприятий")
 
 
 def _names(names: Sequence[str], limit: int = LISTED) -> str:
-    shown = ", ".join(names[:limit])
-    rest = len(names) - limit
-    return f"{shown} и ещё {rest}" if rest > 0 else shown
+    """Names, or the first `limit` of them "и ещё N" (never "и ещё 1" or "и ещё 2")."""
+    if len(names) <= limit + 2:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} и ещё {len(names) - limit}"
+
+
+def _numbers(items: Sequence[ItemSummary]) -> str:
+    return ", ".join(f"№ {i.number}" for i in items)
+
+
+def _items_word(n: int, forms: tuple[str, str, str] = ITEMS_DAT) -> str:
+    """ "мероприятию" for one, "мероприятиям" for several (no number before it)."""
+    return forms[0] if n == 1 else forms[1]
+
+
+def missing_phrase(counts: Counts) -> str:
+    """What is not submitted: "не сдано — 48 (из них просрочено — 30, срок ещё не
+    наступил — 18)", "не сдано (просрочено) — 30" or "в работе — 18" ("" for nothing)."""
+    if counts.overdue and counts.in_progress:
+        return (
+            f"не сдано — {counts.missing} (из них просрочено — {counts.overdue}, "
+            f"срок ещё не наступил — {counts.in_progress})"
+        )
+    if counts.overdue:
+        return f"не сдано (просрочено) — {counts.overdue}"
+    if counts.in_progress:
+        return f"в работе — {counts.in_progress}"
+    return ""
 
 
 def outcome_phrase(counts: Counts) -> str:
-    """ "принято в срок — 20 (71,4 %), принято с опозданием — 5, не сдано — 3"."""
+    """ "принято в срок — 20 (71,4 %), принято с опозданием — 5 (…), не сдано — 3"."""
     parts = [f"{ON_TIME_LABEL} — {counts.on_time} ({format_share_ru(counts.on_time_share)})"]
     if counts.late:
         parts.append(
             f"{LATE_LABEL} — {counts.late} (в среднем на "
             f"{format_number_ru(counts.avg_late_days or 0)} раб. дн.)"
         )
-    if counts.overdue:
-        parts.append(f"не сдано — {counts.overdue}")
-    if counts.in_progress:
-        parts.append(f"в работе — {counts.in_progress}")
+    missing = missing_phrase(counts)
+    if missing:
+        parts.append(missing)
     return ", ".join(parts)
+
+
+def centre_phrase(counts: Counts) -> str:
+    """The centre's own tasks of an item, as a sentence."""
+    if counts.asked == 1:
+        return {
+            Outcome.on_time: "Задание методического центра выполнено в срок.",
+            Outcome.late: "Задание методического центра выполнено с опозданием.",
+            Outcome.overdue: "Задание методического центра не выполнено, срок истёк.",
+            Outcome.in_progress: "Задание методического центра в работе: срок не наступил.",
+        }[counts._only_outcome()]
+    parts = []
+    for value, label in (
+        (counts.on_time, "выполнено в срок"),
+        (counts.late, "с опозданием"),
+        (counts.overdue, "не выполнено (срок истёк)"),
+        (counts.in_progress, "в работе"),
+    ):
+        if value:
+            parts.append(f"{label} — {value}")
+    return f"Задания методического центра ({counts.asked}): {', '.join(parts)}."
 
 
 def indicator_phrase(ind: IndicatorTotal) -> str:
@@ -947,22 +1047,52 @@ def indicator_phrase(ind: IndicatorTotal) -> str:
     return f"{_lower_first(ind.label)} — {format_number_ru(ind.total)}{split}, {basis}"
 
 
+def schedule_line(item: ItemSummary) -> str:
+    """ "Сроки: апрель, ежегодно. Ответственные: МКУ «ИМЦСО ЛМО СК», наставники." """
+    return f"Сроки: {_clause(item.schedule_text)}. Ответственные: {_clause(item.responsible)}."
+
+
+def _not_started(item: ItemSummary, summary: YearlySummary) -> str:
+    """Why an item shows nothing by `as_of`: still to come, due before tracking began, or
+    not in this year's schedule."""
+    as_of, since = summary.as_of, summary.tracked_since
+    if item.occurrences:
+        first = min(item.occurrences, key=lambda o: o.opens)
+        return (
+            f"Срок ещё не наступил: задания будут направлены {first.opens:%d.%m.%Y}, "
+            f"срок — {first.due:%d.%m.%Y}."
+        )
+    ahead = [w for w in item.planned if w[0] > as_of]
+    before = [w for w in item.planned if since is not None and w[1] < since]
+    if ahead:
+        opens, due = ahead[0]
+        return (
+            f"Срок ещё не наступил: по графику задания будут направлены {opens:%d.%m.%Y}, "
+            f"срок — {due:%d.%m.%Y}."
+        )
+    if before and since is not None:
+        due = before[-1][1]
+        return (
+            f"Срок ({due:%d.%m.%Y}) наступил до начала мониторинга ({since:%d.%m.%Y}): "
+            "задания не направлялись."
+        )
+    if item.planned:
+        return f"Задания по сроку {item.planned[0][1]:%d.%m.%Y} ещё не направлены."
+    return "По графику дорожной карты в этом учебном году мероприятие не предусмотрено."
+
+
 def item_text(item: ItemSummary, summary: YearlySummary) -> tuple[str, ...]:
     """A few sentences on one item's result, from the same figures as the tables."""
     sentences: list[str] = []
     if item.needs_dates and not item.occurrences:
-        reason = f" ({item.needs_dates_reason})" if item.needs_dates_reason else ""
-        sentences.append(f"Сроки не установлены{reason}: задания не направлялись.")
-        return tuple(sentences)
+        reason = report_reason(item.needs_dates_reason)
+        why = f": {reason}" if reason else ""
+        return (f"Сроки не установлены{why}; задания не направлялись.",)
     if not item.started:
-        sentences.append(
-            "В этом учебном году мероприятие не проводилось."
-            if not item.occurrences
-            else "Срок мероприятия ещё не наступил."
-        )
-        return tuple(sentences)
+        return (_not_started(item, summary),)
     c = item.counts
-    if item.continuous and not item.organisations_asked:
+    centre_journal = item.continuous and not item.organisations_asked
+    if centre_journal:
         sentences.append(
             f"Журнал ведёт методический центр: {count_ru(item.entries, ENTRIES)} за учебный год."
         )
@@ -981,9 +1111,8 @@ def item_text(item: ItemSummary, summary: YearlySummary) -> tuple[str, ...]:
         dues = ", ".join(f"{o.due:%d.%m.%Y}" for o in occs[:4])
         more = f" и ещё {len(occs) - 4}" if len(occs) > 4 else ""
         word = "срок" if len(occs) == 1 else "сроки"
-        sentences.append(
-            f"Направлено {count_ru(c.asked, TASKS)} ({word}: {dues}{more}): {outcome_phrase(c)}."
-        )
+        result = outcome_phrase(c) if c.falling_due else "срок ещё не наступил"
+        sentences.append(f"Направлено {count_ru(c.asked, TASKS)} ({word}: {dues}{more}): {result}.")
         if c.max_late_days:
             sentences.append(f"Наибольшее опоздание — {count_ru(c.max_late_days, WORKING_DAYS)}.")
     if item.missed:
@@ -996,41 +1125,114 @@ def item_text(item: ItemSummary, summary: YearlySummary) -> tuple[str, ...]:
             f"Передано на контроль в методический центр (эскалации): {escalated} "
             f"по {count_ru(escalated_orgs, ORGANISATIONS_DAT)}."
         )
-    if item.centre.asked:
-        sentences.append(f"Задача методического центра: {item.centre.describe_ru()}.")
-    for ind in summary.indicators_of(item.number):
-        if ind.reported:
-            sentences.append(f"Показатель: {indicator_phrase(ind)}.")
+    if item.centre.asked and not centre_journal:
+        sentences.append(centre_phrase(item.centre))
+    reported = [ind for ind in summary.indicators_of(item.number) if ind.reported]
+    if len(reported) == 1:
+        sentences.append(f"Показатель: {indicator_phrase(reported[0])}.")
+    elif reported:
+        sentences.append(f"Показатели: {'; '.join(indicator_phrase(i) for i in reported)}.")
     if item.expected_result:
         sentences.append(
-            f"Ожидаемый результат по дорожной карте: {item.expected_result.rstrip('.')}."
+            f"Ожидаемый результат по дорожной карте: {_lower_first(_clause(item.expected_result))}."
         )
     return tuple(sentences)
 
 
-def lagging_organisations(summary: YearlySummary) -> tuple[OrganisationSummary, ...]:
-    """Organisations with fewer than half their tasks accepted on time, weakest first."""
+def organisations_by_share(
+    summary: YearlySummary, *, weakest_first: bool = False
+) -> tuple[OrganisationSummary, ...]:
+    """Organisations with tasks fallen due, by their share accepted on time: the best
+    first (ties: fewer not submitted, then name), or the weakest first (ties: more not
+    submitted, then name). The text, the tables and the charts all use this order."""
+    orgs = [o for o in summary.organisations if o.counts.falling_due]
+    if weakest_first:
+        return tuple(
+            sorted(
+                orgs,
+                key=lambda o: (
+                    o.counts.on_time_share or 0,
+                    -o.counts.missing,
+                    natural_key(o.short_name),
+                ),
+            )
+        )
     return tuple(
         sorted(
-            (
-                o
-                for o in summary.organisations
-                if o.counts.asked and (o.counts.on_time_share or 0) < SUPPORT_BELOW
+            orgs,
+            key=lambda o: (
+                -(o.counts.on_time_share or 0),
+                o.counts.missing,
+                natural_key(o.short_name),
             ),
-            key=lambda o: (o.counts.on_time_share or 0, -o.counts.missing, o.name),
         )
     )
 
 
+def _below(share: float | None, district: float | None, floor: float, gap: float) -> bool:
+    """`share` under `floor`, or `gap` or more under the district's share."""
+    if share is None:
+        return False
+    if share < floor:
+        return True
+    return district is not None and share <= district - gap + 1e-9
+
+
+def lagging_organisations(summary: YearlySummary) -> tuple[OrganisationSummary, ...]:
+    """Organisations that need support: fewer than half their tasks fallen due accepted on
+    time, or a share 10 points or more below the district's; weakest first."""
+    district = summary.counts.on_time_share
+    return tuple(
+        o
+        for o in organisations_by_share(summary, weakest_first=True)
+        if _below(o.counts.on_time_share, district, SUPPORT_BELOW, SUPPORT_GAP)
+    )
+
+
 def failed_items(summary: YearlySummary) -> tuple[ItemSummary, ...]:
-    """Items where fewer than half the organisations' tasks were accepted at all."""
+    """Items where fewer than half the organisations' tasks fallen due were accepted at
+    all (in time or late)."""
     return tuple(
         i
         for i in summary.items
-        if i.counts.asked
-        and i.counts.missing + i.counts.done
-        and ((i.counts.done_share or 0) < FAILED_BELOW)
-        and (i.counts.overdue or not summary.interim)
+        if i.counts.falling_due and (i.counts.done_share or 0) < FAILED_BELOW
+    )
+
+
+def lagging_items(summary: YearlySummary) -> tuple[ItemSummary, ...]:
+    """Items (other than the failed ones) whose on-time share is under half or 10 points
+    or more below the district's: a difficulty of many organisations, weakest first."""
+    district = summary.counts.on_time_share
+    failed = {i.number for i in failed_items(summary)}
+    return tuple(
+        sorted(
+            (
+                i
+                for i in summary.items
+                if i.number not in failed
+                and i.counts.falling_due
+                and _below(i.counts.on_time_share, district, FAILED_BELOW, WEAK_ITEM_GAP)
+            ),
+            key=lambda i: (i.counts.on_time_share or 0, i.number),
+        )
+    )
+
+
+def silent_journals(summary: YearlySummary) -> tuple[ItemSummary, ...]:
+    """Journal items some organisations have written nothing in; in an interim report only
+    journals open for a quarter or more (a journal opened last week is not yet judged)."""
+    return tuple(
+        i
+        for i in summary.items
+        if i.continuous
+        and i.organisations_asked > i.organisations_with_entries
+        and (
+            not summary.interim
+            or (
+                i.journal_since is not None
+                and (summary.as_of - i.journal_since).days >= JOURNAL_GRACE_DAYS
+            )
+        )
     )
 
 
@@ -1047,8 +1249,12 @@ def roadmap_genitive(title: str) -> str:
     return f"дорожной карты «{title}»"
 
 
+SUPPORT_RULE = "доля принятых в срок ниже 50 % или на 10 и более пунктов ниже средней по округу"
+
+
 def summary_text(summary: YearlySummary) -> tuple[str, ...]:
-    """The year in a few Russian sentences: period, what was done, shares, who lagged."""
+    """The year in a few Russian sentences: period, what was done, shares, who lagged
+    and why it matters."""
     sentences: list[str] = []
     roadmap = roadmap_genitive(summary.roadmap_title)
     order = f" (приказ {summary.roadmap_order})" if summary.roadmap_order else ""
@@ -1073,8 +1279,15 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
             f"В реализации мероприятий {_verb(involved, 'участвовала', 'участвовали')} "
             f"{count_ru(involved, ORGANISATIONS)}; "
             f"направлено {count_ru(counts.asked, TASKS)} по {items_run} "
-            f"{plural_ru(items_run, ('мероприятию', 'мероприятиям', 'мероприятиям'))}."
+            f"{plural_ru(items_run, ITEMS_DAT)}."
         )
+    else:
+        sentences.append("Задания организациям в этом периоде не направлялись.")
+    if counts.asked and not counts.falling_due:
+        sentences.append(
+            f"Срок ни одного задания ещё не наступил: в работе — {counts.in_progress}."
+        )
+    elif counts.asked:
         late = ""
         if counts.late:
             late = (
@@ -1082,18 +1295,18 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
                 f"{format_number_ru(counts.avg_late_days or 0)} раб. дн., наибольшее "
                 f"опоздание — {count_ru(counts.max_late_days or 0, WORKING_DAYS)})"
             )
-        rest = f"; не сдано (просрочено) — {counts.overdue}" if counts.overdue else ""
-        progress = f"; в работе — {counts.in_progress}" if counts.in_progress else ""
-        if counts.overdue and counts.in_progress:
-            rest = (
-                f"; не сдано — {counts.missing} (из них просрочено — {counts.overdue}, "
-                f"срок ещё не наступил — {counts.in_progress})"
-            )
-            progress = ""
+        missing = missing_phrase(counts)
+        rest = f"; {missing}" if missing else ""
         sentences.append(
             f"Принято в срок {count_ru(counts.on_time, TASKS)} "
-            f"({format_share_ru(counts.on_time_share)}){late}{rest}{progress}."
+            f"({format_share_ru(counts.on_time_share)}){late}{rest}."
         )
+        if counts.in_progress:
+            sentences.append(
+                f"Доли считаются от {counts.falling_due} "
+                f"{plural_ru(counts.falling_due, TASKS_GEN)}, срок которых наступил "
+                "или которые уже сданы."
+            )
         if len(summary.kinds) > 1:
             listed = "; ".join(
                 f"{KIND_PLURAL.get(k.kind, k.kind_label)} ({k.organisations}) — "
@@ -1101,11 +1314,9 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
                 for k in summary.kinds
             )
             sentences.append(f"Доля принятых в срок по типам организаций: {listed}.")
-    else:
-        sentences.append("Задания организациям в этом периоде не направлялись.")
 
     weak_items = sorted(
-        (i for i in summary.items if i.counts.asked and (i.counts.on_time_share or 0) < 1),
+        (i for i in summary.items if i.counts.falling_due and (i.counts.on_time_share or 0) < 1),
         key=lambda i: (i.counts.on_time_share or 0, i.number),
     )[:3]
     if weak_items:
@@ -1114,10 +1325,11 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
             for i in weak_items
         )
         sentences.append(f"Ниже всего исполнительская дисциплина по мероприятиям: {listed}.")
-    weak_orgs = sorted(
-        (o for o in summary.organisations if o.counts.asked and (o.counts.on_time_share or 0) < 1),
-        key=lambda o: (o.counts.on_time_share or 0, o.name),
-    )[:3]
+    weak_orgs = [
+        o
+        for o in organisations_by_share(summary, weakest_first=True)
+        if (o.counts.on_time_share or 0) < 1
+    ][:3]
     if weak_orgs:
         listed = "; ".join(
             f"{o.short_name} ({format_share_ru(o.counts.on_time_share)} в срок, "
@@ -1125,14 +1337,13 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
             for o in weak_orgs
         )
         lagging = lagging_organisations(summary)
-        missing_total = counts.missing
         why = ""
-        if lagging and missing_total:
-            theirs = sum(o.counts.missing for o in lagging)
+        if lagging and counts.overdue:
+            theirs = sum(o.counts.overdue for o in lagging)
             why = (
-                f" На {count_ru(len(lagging), ORGANISATIONS_ACC)} с долей в срок ниже 50 % "
-                f"приходится {theirs} из {missing_total} несданных заданий: без их отчётов "
-                "сведения по округу неполны."
+                f" На {count_ru(len(lagging), ORGANISATIONS_ACC)}, которым нужна поддержка "
+                f"({SUPPORT_RULE}), приходится {theirs} из {counts.overdue} просроченных "
+                "заданий: без их отчётов сведения по округу неполны."
             )
         sentences.append(f"Наибольшее отставание у организаций: {listed}.{why}")
     reported = [ind for ind in summary.indicators if ind.reported]
@@ -1145,18 +1356,31 @@ def summary_text(summary: YearlySummary) -> tuple[str, ...]:
         others = len(reported) - len(key)
         more = f"; ещё {others} — в разделе 2 и приложении 4" if others > 0 else ""
         sentences.append(f"Ключевые показатели по округу: {listed}{more}.")
-    if summary.centre.asked:
+    centre = summary.centre
+    if centre.asked:
         own = ("собственного задания", "собственных заданий", "собственных заданий")
-        sentences.append(
-            f"Методический центр выполнил в срок {summary.centre.on_time} из "
-            f"{count_ru(summary.centre.asked, own)}."
-        )
+        if not centre.falling_due:
+            sentences.append(
+                f"Собственные задания методического центра ({centre.asked}) в работе: "
+                "срок не наступил."
+            )
+        elif centre.in_progress:
+            sentences.append(
+                f"Методический центр выполнил в срок {centre.on_time} из "
+                f"{count_ru(centre.falling_due, own)}, срок которых наступил; "
+                f"в работе — {centre.in_progress}."
+            )
+        else:
+            sentences.append(
+                f"Методический центр выполнил в срок {centre.on_time} из "
+                f"{count_ru(centre.asked, own)}."
+            )
     if summary.needs_dates:
-        numbers = ", ".join(f"№ {i.number}" for i in summary.needs_dates)
+        n = len(summary.needs_dates)
         sentences.append(
-            f"Сроки не установлены для {len(summary.needs_dates)} "
-            f"{plural_ru(len(summary.needs_dates), ('мероприятия', 'мероприятий', 'мероприятий'))}"
-            f" ({numbers}): они ждут плана."
+            f"Сроки не установлены для {n} {plural_ru(n, ITEMS_GEN)} "
+            f"({_numbers(summary.needs_dates)}): задания по {'нему' if n == 1 else 'ним'} "
+            "не направлялись."
         )
     esc, fail = len(summary.escalations), len(summary.delivery_failures)
     if esc or fail:
@@ -1180,6 +1404,11 @@ def conclusions_text(summary: YearlySummary) -> tuple[str, ...]:
     counts = summary.counts
     if not counts.asked:
         return ("Задания организациям в этом периоде не направлялись; выводы делать рано.",)
+    if not counts.falling_due:
+        return (
+            "Срок ни одного задания ещё не наступил; выводы об исполнительской дисциплине "
+            "делать рано.",
+        )
     share = counts.on_time_share or 0
     level = "высокая" if share >= 0.9 else "удовлетворительная" if share >= 0.7 else "низкая"
     result.append(
@@ -1191,12 +1420,15 @@ def conclusions_text(summary: YearlySummary) -> tuple[str, ...]:
     if lagging:
         result.append(
             f"{_verb(len(lagging), 'Нуждается', 'Нуждаются')} в методической поддержке "
-            f"{count_ru(len(lagging), ORGANISATIONS)} "
-            f"(в срок принято меньше половины заданий): "
+            f"{count_ru(len(lagging), ORGANISATIONS)} ({SUPPORT_RULE}, "
+            f"{format_share_ru(counts.on_time_share)}): "
             f"{_names([o.short_name for o in lagging])}."
         )
     else:
-        result.append("Организаций, сдавших в срок меньше половины заданий, нет.")
+        result.append(
+            "Организаций, у которых доля принятых в срок ниже 50 % или заметно (на 10 и более "
+            "пунктов) ниже средней по округу, нет."
+        )
     failed = failed_items(summary)
     if failed:
         listed = "; ".join(
@@ -1207,21 +1439,30 @@ def conclusions_text(summary: YearlySummary) -> tuple[str, ...]:
             f"Не выполнены в большинстве организаций мероприятия: {listed}; "
             "это трудность округа, а не отдельных организаций."
         )
-    for item in summary.items:
-        if item.continuous and item.organisations_asked:
-            without = item.organisations_asked - item.organisations_with_entries
-            if without > 0:
-                result.append(
-                    f"Журнал по мероприятию № {item.number} не ведут "
-                    f"{count_ru(without, ORGANISATIONS)} из {item.organisations_asked}."
-                )
+    weak = lagging_items(summary)
+    if weak:
+        listed = ", ".join(
+            f"№ {i.number} ({format_share_ru(i.counts.on_time_share)})" for i in weak
+        )
+        result.append(
+            f"Доля принятых в срок заметно ниже средней по округу по "
+            f"{_items_word(len(weak))} {listed}: задержки по "
+            f"{'нему' if len(weak) == 1 else 'ним'} допускают многие организации, "
+            "а не отдельные."
+        )
+    for item in silent_journals(summary):
+        without = item.organisations_asked - item.organisations_with_entries
+        result.append(
+            f"Журнал по мероприятию № {item.number} не {_verb(without, 'ведёт', 'ведут')} "
+            f"{count_ru(without, ORGANISATIONS)} из {item.organisations_asked}."
+        )
     return tuple(result)
 
 
 def recommendations_text(summary: YearlySummary) -> tuple[str, ...]:
     """Recommendations that follow from the conclusions."""
     result: list[str] = []
-    lagging = lagging_organisations(summary)
+    lagging = lagging_organisations(summary) if summary.counts.falling_due else ()
     if lagging:
         result.append(
             "Руководителям организаций с низкой долей заданий, принятых в срок ("
@@ -1229,26 +1470,25 @@ def recommendations_text(summary: YearlySummary) -> tuple[str, ...]:
             "причины несвоевременной сдачи; методическому центру провести для их кураторов "
             "консультации."
         )
-    failed = failed_items(summary)
-    if failed:
-        numbers = ", ".join(f"№ {i.number}" for i in failed)
+    discuss = sorted([*failed_items(summary), *lagging_items(summary)], key=lambda i: i.number)
+    if discuss:
         result.append(
-            f"По мероприятиям {numbers} провести совещание с кураторами, уточнить форму "
-            "отчёта и сроки, при необходимости внести изменения в дорожную карту."
+            f"По {_items_word(len(discuss))} {_numbers(discuss)} провести совещание с "
+            "кураторами: выяснить причины задержек, уточнить форму отчёта и сроки, при "
+            "необходимости внести изменения в дорожную карту."
         )
-    journals = [
-        i
-        for i in summary.items
-        if i.continuous and i.organisations_asked > i.organisations_with_entries
-    ]
+    journals = silent_journals(summary)
     if journals:
-        numbers = ", ".join(f"№ {i.number}" for i in journals)
         result.append(
-            f"Напомнить кураторам о ежеквартальном заполнении журнала по мероприятиям {numbers}."
+            "Напомнить кураторам о ежеквартальном заполнении журнала по "
+            f"{_items_word(len(journals))} {_numbers(journals)}."
         )
     if summary.needs_dates:
-        numbers = ", ".join(f"№ {i.number}" for i in summary.needs_dates)
-        result.append(f"Установить даты мероприятий {numbers} по внешнему плану.")
+        n = len(summary.needs_dates)
+        result.append(
+            f"Установить даты {_items_word(n, ITEMS_GEN)} {_numbers(summary.needs_dates)}: "
+            "без них задания не направляются."
+        )
     if summary.delivery_failures:
         result.append(
             f"Уточнить адреса электронной почты: не доставлено "

@@ -9,7 +9,12 @@ import io
 
 from domain.combined import CombinedSummary
 from domain.summary import item_text, roadmap_genitive
-from reports.charts import ALL_ORGANISATIONS_UP_TO, ranked_organisations
+from reports.charts import (
+    ALL_ORGANISATIONS_UP_TO,
+    GROUP,
+    organisations_with_tasks,
+    weakest_organisations,
+)
 from reports.markdown import _table as markdown_table
 from reports.markdown import escape_md
 from reports.tables import (
@@ -261,15 +266,16 @@ def build_combined_docx(combined: CombinedSummary) -> bytes:
             b.table(kinds_table(s))
         items_by_section(b, s, str(number))
         b.heading(f"{number}.{len(s.sections) + 1}. Исполнение по организациям", 2)
-        ranked = ranked_organisations(s)
-        if len(ranked) <= ALL_ORGANISATIONS_UP_TO:
+        with_tasks = organisations_with_tasks(s)
+        weakest = weakest_organisations(s)
+        if len(with_tasks) <= ALL_ORGANISATIONS_UP_TO or not weakest:
             b.table(organisations_compact_table(s))
         else:
             b.para(
-                f"Организаций с заданиями — {len(ranked)}; ниже 15 с наименьшей долей "
-                "заданий, принятых в срок; все — в таблице организаций по всем картам."
+                f"Организаций с заданиями — {len(with_tasks)}; ниже {GROUP} с наименьшей "
+                "долей заданий, принятых в срок; все — в таблице организаций по всем картам."
             )
-            b.table(organisations_compact_table(s, list(reversed(ranked[-15:]))))
+            b.table(organisations_compact_table(s, weakest))
         if s.conclusions:
             b.heading(f"{number}.{len(s.sections) + 2}. Выводы", 2)
             for n, sentence in enumerate(s.conclusions, start=1):

@@ -29,8 +29,15 @@ from docx.shared import Cm, Emu, Pt, RGBColor
 from docx.table import _Row
 from docx.text.paragraph import Paragraph
 
-from domain.summary import YearlySummary, item_text, roadmap_genitive
-from reports.charts import ALL_ORGANISATIONS_UP_TO, all_charts, ranked_organisations
+from domain.summary import YearlySummary, item_text, roadmap_genitive, schedule_line
+from reports.charts import (
+    ALL_ORGANISATIONS_UP_TO,
+    GROUP,
+    all_charts,
+    organisations_with_tasks,
+    weakest_organisations,
+)
+from reports.font_metrics import text_pt
 from reports.tables import (
     TABLE_HEADINGS,
     CellKind,
@@ -41,6 +48,8 @@ from reports.tables import (
     kinds_table,
     needs_dates_lines,
     organisations_compact_table,
+    typeset,
+    without_empty_optional,
 )
 
 BODY_FONT = "Times New Roman"
@@ -48,9 +57,14 @@ NBSP = "\u00a0"
 PORTRAIT = (Cm(21.0), Cm(29.7))
 PORTRAIT_MARGINS = {"left": Cm(2.5), "right": Cm(1.5), "top": Cm(2.0), "bottom": Cm(2.0)}
 LANDSCAPE_MARGIN = Cm(1.5)
-CELL_PADDING_CM = 0.45  # left + right cell margins (0.19 cm each) and a little slack
+CELL_MARGIN_CM = 0.1  # each cell's left and right margin (Word's default is 0.19 cm)
+CELL_PADDING_CM = 2 * CELL_MARGIN_CM + 0.06  # both margins and a little slack
 BODY_TABLE_PT = 9.0
 APPENDIX_TABLE_PT = 8.0
+# A wide table keeps this share of the width for its text columns to wrap in, shrinking
+# its font down to COMFORT_PT for it (a title squeezed to its longest word is unreadable).
+TEXT_ROOM = 0.1
+COMFORT_PT = 7.0
 KEEP_TOGETHER_ROWS = 12  # a table this short is kept on one page
 APPENDICES = ("items", "occurrences", "organisations", "indicators", "escalations", "delivery")
 
@@ -115,6 +129,17 @@ def _repeat_header(row: _Row) -> None:
     tr_pr.append(flag)
 
 
+def _cell_margins(table_properties: Any, cm: float) -> None:
+    """The table's default left and right cell margins."""
+    margins = OxmlElement("w:tblCellMar")
+    for side in ("left", "right"):
+        margin = OxmlElement(f"w:{side}")
+        margin.set(qn("w:w"), str(round(cm / 2.54 * 1440)))
+        margin.set(qn("w:type"), "dxa")
+        margins.append(margin)
+    table_properties.append(margins)
+
+
 def _update_fields_on_open(doc: DocumentObject) -> None:
     """Word recomputes the table of contents' page numbers when the file is opened."""
     settings = doc.settings.element
@@ -126,37 +151,25 @@ def _update_fields_on_open(doc: DocumentObject) -> None:
 # --- column widths -----------------------------------------------------------------
 
 
-def _char_em(ch: str) -> float:
-    """A generous estimate of a character's advance in Times New Roman, in em."""
-    if ch.isspace():
-        return 0.25
-    if ch.isdigit():
-        return 0.5
-    if ch in "шщжмюыШЩЖМЮЫWMmw%":
-        return 0.95 if ch.isupper() or ch in "%" else 0.78
-    if ch.isupper():
-        return 0.74
-    if ch.isalpha():
-        return 0.5
-    return 0.4
-
-
 def text_width_cm(text: str, size_pt: float, bold: bool = False) -> float:
-    """The width `text` takes on one line at `size_pt` (an over-estimate on purpose)."""
-    em_cm = size_pt / 72 * 2.54
-    return sum(_char_em(ch) for ch in text) * em_cm * (1.06 if bold else 1.0)
+    """The width `text` takes on one line at `size_pt` in Times New Roman (Liberation
+    Serif's metrics), with 3 % to spare for the renderer's rounding."""
+    return text_pt(text, size_pt, "serif-bold" if bold else "serif") / 72 * 2.54 * 1.03
 
 
 def _words(text: str) -> list[str]:
-    """Words as a line breaks them: at ordinary spaces, never at no-break ones."""
-    return [w for w in re.split(r"[ \t\n]+", text) if w] or [""]
+    """The pieces a line breaks text into: at ordinary spaces (never at no-break ones)
+    and after the hyphen of a compound ("программно-" | "методических"), as Word and
+    LibreOffice both do."""
+    pieces = [p for w in re.split(r"[ \t\n]+", text) for p in re.split(r"(?<=\w-)(?=\w)", w)]
+    return [p for p in pieces if p] or [""]
 
 
-def column_widths(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], available_cm: float, size_pt: float
-) -> list[float]:
-    """Widths (cm) for a table: each column at least as wide as its longest word (so that
-    no word breaks), the rest of the page shared out by how much text each column has."""
+def _measure(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], size_pt: float
+) -> tuple[list[float], list[float]]:
+    """Each column's (minimum, natural) width in cm at `size_pt`: its longest word (so
+    that no word breaks), and its longest text on one line (headers wrap at words)."""
     count = len(headers)
     minimum = [0.0] * count
     natural = [0.0] * count
@@ -170,6 +183,15 @@ def column_widths(
             natural[index] = max(natural[index], text_width_cm(text, size_pt))
     minimum = [m + CELL_PADDING_CM for m in minimum]
     natural = [max(n + CELL_PADDING_CM, m) for n, m in zip(natural, minimum, strict=True)]
+    return minimum, natural
+
+
+def column_widths(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], available_cm: float, size_pt: float
+) -> list[float]:
+    """Widths (cm) for a table: each column at least as wide as its longest word (so that
+    no word breaks), the rest of the page shared out by how much text each column has."""
+    minimum, natural = _measure(headers, rows, size_pt)
     if sum(natural) <= available_cm:
         return natural
     spare = available_cm - sum(minimum)
@@ -178,6 +200,24 @@ def column_widths(
     wants = [n - m for n, m in zip(natural, minimum, strict=True)]
     total_want = sum(wants) or 1.0
     return [m + spare * w / total_want for m, w in zip(minimum, wants, strict=True)]
+
+
+def table_font_size(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], available_cm: float, size_pt: float
+) -> float:
+    """The largest size from `size_pt` down at which the table fits the width with
+    TEXT_ROOM of it left for long text to wrap in (down to COMFORT_PT; below that,
+    the largest at which its words fit at all, down to 6 pt)."""
+    size = size_pt
+
+    def least(at: float) -> float:
+        return sum(_measure(headers, rows, at)[0])
+
+    while size > COMFORT_PT and least(size) > available_cm * (1 - TEXT_ROOM):
+        size -= 0.5
+    while size > 6 and least(size) > available_cm:
+        size -= 0.5
+    return size
 
 
 # --- building blocks ---------------------------------------------------------------
@@ -257,7 +297,7 @@ class _Builder:
 
     def para(self, text: str, *, indent: bool = True, bold: bool = False) -> Paragraph:
         paragraph = self.doc.add_paragraph()
-        run = paragraph.add_run(text)
+        run = paragraph.add_run(typeset(text))
         run.bold = bold
         paragraph.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
         if indent:
@@ -278,23 +318,21 @@ class _Builder:
             paragraph = self.doc.add_paragraph(table.empty_text)
             paragraph.runs[0].italic = True
             return
+        table = without_empty_optional(table)
         headers = [column.header for column in table.columns]
         # Numbers stay on one line ("81,7 %" does not break before its sign).
         texts = [
             [
                 format_cell(value, column.kind).replace(" ", NBSP)
                 if column.kind is not CellKind.text
-                else format_cell(value, column.kind)
+                else typeset(format_cell(value, column.kind))
                 for value, column in zip(row, table.columns, strict=True)
             ]
             for row in table.rows
         ]
         available = self.text_width_cm - 0.2
-        size = size_pt
+        size = table_font_size(headers, texts, available, size_pt)
         widths = column_widths(headers, texts, available, size)
-        while sum(widths) > available and size > 6:
-            size -= 0.5
-            widths = column_widths(headers, texts, available, size)
         grid = self.doc.add_table(rows=1, cols=len(headers))
         grid.style = "Table Grid"
         grid.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -302,6 +340,7 @@ class _Builder:
         layout = OxmlElement("w:tblLayout")
         layout.set(qn("w:type"), "fixed")
         grid._tbl.tblPr.append(layout)
+        _cell_margins(grid._tbl.tblPr, CELL_MARGIN_CM)
         for column, width in zip(grid.columns, widths, strict=True):
             column.width = Cm(width)
         header = grid.rows[0]
@@ -318,6 +357,8 @@ class _Builder:
                     cell.width = Cm(width)
                 merged = cells[0].merge(cells[-1])
                 self._cell_text(merged.paragraphs[0], group, size, bold=True)
+                # a section's name never ends a page: it goes with its first row
+                merged.paragraphs[0].paragraph_format.keep_with_next = True
             for _row in rows:
                 row_texts = next(by_row)
                 cells = grid.add_row().cells
@@ -473,7 +514,7 @@ def items_by_section(b: _Builder, summary: YearlySummary, number: str, level: in
         b.heading(f"{number}.{s_index}. {section.name}", level)
         for item in section.items:
             b.heading(f"№ {item.number}. {item.title}", level + 1, in_toc=False)
-            b.para(f"Сроки: {item.schedule_text}. Ответственные: {item.responsible}.", indent=True)
+            b.para(schedule_line(item)).alignment = WD_ALIGN_PARAGRAPH.LEFT
             b.para(" ".join(item_text(item, summary)))
             indicators = _without_empty_columns(item_indicators_table(summary, item.number), 2)
             if indicators.rows:
@@ -505,14 +546,14 @@ def build_docx(summary: YearlySummary, charts: list[tuple[str, bytes]] | None = 
     items_by_section(b, summary, "2")
 
     b.heading("3. Исполнение по организациям", 1)
-    ranked = ranked_organisations(summary)
-    if len(ranked) <= ALL_ORGANISATIONS_UP_TO:
+    with_tasks = organisations_with_tasks(summary)
+    weakest = weakest_organisations(summary)
+    if len(with_tasks) <= ALL_ORGANISATIONS_UP_TO or not weakest:
         b.table(organisations_compact_table(summary))
     else:
-        weakest = list(reversed(ranked[-15:]))
         b.para(
-            f"Организаций с заданиями — {len(ranked)}; ниже 15 организаций с наименьшей "
-            "долей заданий, принятых в срок. Полная таблица — в приложении 3."
+            f"Организаций с заданиями — {len(with_tasks)}; ниже {GROUP} организаций с "
+            "наименьшей долей заданий, принятых в срок. Полная таблица — в приложении 3."
         )
         b.table(organisations_compact_table(summary, weakest))
     for caption, png in pictures[1:]:
@@ -528,7 +569,7 @@ def build_docx(summary: YearlySummary, charts: list[tuple[str, bytes]] | None = 
     if missing_dates:
         b.heading("Мероприятия без установленных сроков", 2)
         for entry in missing_dates:
-            doc.add_paragraph(entry, style="List Bullet")
+            doc.add_paragraph(typeset(entry), style="List Bullet")
 
     tables = {table.key: table for table in all_tables(summary)}
     for number, key in enumerate(APPENDICES, start=1):

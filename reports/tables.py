@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
@@ -17,6 +18,7 @@ from domain.summary import (
     YearlySummary,
     format_number_ru,
     format_share_ru,
+    report_reason,
 )
 
 Cell = str | int | float | date | None
@@ -35,6 +37,9 @@ class Column:
     header: str
     kind: CellKind = CellKind.text
     width: int = 0  # suggested width in characters (0: from the content)
+    # A printed page may leave the column out when no row has a value other than 0 or
+    # none (a final report's "in progress", nobody missed); the workbook keeps it.
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ OUTCOME_LABELS: dict[Outcome, str] = {
 ON_TIME = "Принято в срок"
 LATE = "Принято с опозданием"
 MISSING = "Не сдано"
+IN_PROGRESS_OF_MISSING = "из них в работе"  # not submitted, due date still to come
 
 EMAIL_KIND_LABELS: dict[str, str] = {
     "opened": "новое задание",
@@ -86,6 +92,22 @@ EMAIL_KIND_LABELS: dict[str, str] = {
 # centre-only items and for items not yet opened. Organisations the rule does not cover
 # (kindergartens for a schools-only item, everyone for a centre-only one) never count.
 NOT_ASKED_HEADER = "Не привлечены (хотя должны)"
+
+
+def without_empty_optional(table: Table) -> Table:
+    """The table without its optional columns that hold nothing but 0 or no value."""
+    kept = [
+        index
+        for index, column in enumerate(table.columns)
+        if not column.optional or any(row[index] not in (0, None, "") for row in table.rows)
+    ]
+    if len(kept) == len(table.columns):
+        return table
+    return replace(
+        table,
+        columns=tuple(table.columns[i] for i in kept),
+        rows=tuple(tuple(row[i] for i in kept) for row in table.rows),
+    )
 
 
 def format_cell(value: Cell, kind: CellKind) -> str:
@@ -113,13 +135,13 @@ def items_table(summary: YearlySummary) -> Table:
         Column("Заданий", CellKind.int),
         Column(ON_TIME, CellKind.int),
         Column(LATE, CellKind.int),
-        Column("Ср. опоздание, раб. дн.", CellKind.num),
-        Column("Макс. опоздание, раб. дн.", CellKind.int),
+        Column("Ср. опоздание, раб. дн.", CellKind.num, optional=True),
+        Column("Макс. опоздание, раб. дн.", CellKind.int, optional=True),
         Column("Просрочено", CellKind.int),
-        Column("В работе", CellKind.int),
+        Column("В работе", CellKind.int, optional=True),
         Column("Доля в срок", CellKind.share),
-        Column(NOT_ASKED_HEADER, CellKind.int),
-        Column("Эскалаций", CellKind.int),
+        Column(NOT_ASKED_HEADER, CellKind.int, optional=True),
+        Column("Эскалаций", CellKind.int, optional=True),
         Column("Задача центра", width=22),
         Column("Примечание", width=30),
     )
@@ -163,10 +185,10 @@ def occurrences_table(summary: YearlySummary) -> Table:
         Column(ON_TIME, CellKind.int),
         Column(LATE, CellKind.int),
         Column("Просрочено", CellKind.int),
-        Column("В работе", CellKind.int),
-        Column(NOT_ASKED_HEADER, CellKind.int),
+        Column("В работе", CellKind.int, optional=True),
+        Column(NOT_ASKED_HEADER, CellKind.int, optional=True),
         Column("Задача центра", width=22),
-        Column("Записей", CellKind.int),
+        Column("Записей", CellKind.int, optional=True),
     )
     rows = []
     for item in summary.items:
@@ -199,12 +221,12 @@ def organisations_table(summary: YearlySummary) -> Table:
         Column("Заданий", CellKind.int),
         Column(ON_TIME, CellKind.int),
         Column(LATE, CellKind.int),
-        Column("Ср. опоздание, раб. дн.", CellKind.num),
+        Column("Ср. опоздание, раб. дн.", CellKind.num, optional=True),
         Column(MISSING, CellKind.int),
         Column("из них просрочено", CellKind.int),
         Column("Доля выполнения", CellKind.share),
         Column("Доля в срок", CellKind.share),
-        Column("Эскалаций", CellKind.int),
+        Column("Эскалаций", CellKind.int, optional=True),
     )
     escalated = {row.organisation: row.total for row in summary.escalation_counts}
     rows = []
@@ -234,6 +256,7 @@ def organisations_compact_table(
     summary: YearlySummary, organisations: Sequence[OrganisationSummary] | None = None
 ) -> Table:
     """The body's table of organisations: on time, late, not submitted, share."""
+    waiting = summary.counts.in_progress > 0
     columns = (
         Column("Организация", width=34),
         Column("Тип", width=16),
@@ -241,6 +264,7 @@ def organisations_compact_table(
         Column(ON_TIME, CellKind.int),
         Column(LATE, CellKind.int),
         Column(MISSING, CellKind.int),
+        *((Column(IN_PROGRESS_OF_MISSING, CellKind.int),) if waiting else ()),
         Column("Доля в срок", CellKind.share),
     )
     chosen = summary.organisations if organisations is None else organisations
@@ -252,6 +276,7 @@ def organisations_compact_table(
             org.counts.on_time,
             org.counts.late,
             org.counts.missing,
+            *((org.counts.in_progress,) if waiting else ()),
             org.counts.on_time_share,
         )
         for org in chosen
@@ -262,6 +287,7 @@ def organisations_compact_table(
 
 def kinds_table(summary: YearlySummary) -> Table:
     """Per kind of organisation."""
+    waiting = summary.counts.in_progress > 0
     columns = (
         Column("Тип организаций", width=20),
         Column("Организаций", CellKind.int),
@@ -269,6 +295,7 @@ def kinds_table(summary: YearlySummary) -> Table:
         Column(ON_TIME, CellKind.int),
         Column(LATE, CellKind.int),
         Column(MISSING, CellKind.int),
+        *((Column(IN_PROGRESS_OF_MISSING, CellKind.int),) if waiting else ()),
         Column("Доля в срок", CellKind.share),
     )
     rows: list[tuple[Cell, ...]] = [
@@ -279,6 +306,7 @@ def kinds_table(summary: YearlySummary) -> Table:
             k.counts.on_time,
             k.counts.late,
             k.counts.missing,
+            *((k.counts.in_progress,) if waiting else ()),
             k.counts.on_time_share,
         )
         for k in summary.kinds
@@ -293,6 +321,7 @@ def kinds_table(summary: YearlySummary) -> Table:
                 c.on_time,
                 c.late,
                 c.missing,
+                *((c.in_progress,) if waiting else ()),
                 c.on_time_share,
             )
         )
@@ -443,6 +472,21 @@ def needs_dates_lines(summary: YearlySummary) -> list[str]:
     """One line per item still waiting for dates."""
     return [
         f"№ {item.number}. {item.title}"
-        + (f" — {item.needs_dates_reason}" if item.needs_dates_reason else "")
+        + (f" — {report_reason(item.needs_dates_reason)}" if item.needs_dates_reason else "")
         for item in summary.needs_dates
     ]
+
+
+_TYPESET = (
+    (re.compile(r"№ (?=\d)"), "№\u00a0"),  # "№ 12" stays on one line
+    (re.compile(r"(?<=\d) (?=%)"), "\u00a0"),  # so does "46,7 %"
+    (re.compile(r" (?=— )"), "\u00a0"),  # a dash never starts a line
+)
+
+
+def typeset(text: str) -> str:
+    """Russian typesetting of a line of running text: no-break spaces where a line must
+    not break (after "№", before "%" and before a dash)."""
+    for pattern, replacement in _TYPESET:
+        text = pattern.sub(replacement, text)
+    return text

@@ -10,8 +10,11 @@ straight through domain functions (tests/summary_world.py). The bounds checked:
   or clipped by a cell would show up as a fragment), table headers included;
 - every chart is no larger than the page's text area;
 - page counts: the demo's Word report has at most 12 pages of text before the
-  appendices and 26 in all, the 300-organisation one at most 14 and 45; the workbooks
-  print on at most 16 and 40 landscape pages.
+  appendices (title and contents, about ten of text) and 22 in all, the
+  300-organisation one at most 12 and 36; the workbooks print on at most 16 and 40
+  pages, the text sheet portrait, the tables landscape;
+- every printed sheet has its running header above the cells and its page number
+  below them.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ WORD = re.compile(r"[A-Za-zА-Яа-яЁё]{2,}")
 EDGE_PT = 10.0  # words must keep this far from the paper's edge
 BOUNDS = {
     # world: (Word pages before the appendices, Word pages in all, Excel pages)
-    "demo": (12, 26, 16),
-    "big": (14, 45, 40),
+    "demo": (12, 22, 16),
+    "big": (12, 36, 40),
 }
 
 
@@ -149,14 +152,17 @@ def _source_words(world: Converted) -> set[str]:
     return {w.casefold() for text in texts for w in WORD.findall(text)}
 
 
-def _header_words(summary: YearlySummary) -> set[str]:
-    return {
-        w.casefold()
-        for table in all_tables(summary)
-        for column in table.columns
-        for w in WORD.findall(column.header)
-        if len(w) >= 3
-    }
+def _header_words(world: Converted, fmt: str) -> set[str]:
+    """The words of every table header the file prints: the Word file's own header rows
+    (a page leaves out an optional column that is empty in every row), every column of
+    every table in the workbook."""
+    if fmt == "word":
+        headers = [
+            cell.text for table in Document(str(world.docx)).tables for cell in table.rows[0].cells
+        ]
+    else:
+        headers = [column.header for table in all_tables(world.summary) for column in table.columns]
+    return {w.casefold() for header in headers for w in WORD.findall(header) if len(w) >= 3}
 
 
 @pytest.mark.parametrize("world", ["demo", "big"])
@@ -180,11 +186,32 @@ def test_everything_is_inside_its_page_and_no_word_is_split(
                 assert word.casefold() in known, (
                     f"page {number}: {word!r} is not a word of the report (split or clipped?)"
                 )
-    missing = _header_words(c.summary) - pdf_words
-    if fmt == "word":
-        assert not missing, f"table header words not found whole: {sorted(missing)}"
-    else:
-        assert not missing - {"раздел"}, sorted(missing)
+    missing = _header_words(c, fmt) - pdf_words
+    assert not missing, f"table header words not found whole: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("world", ["demo", "big"])
+def test_the_workbook_running_header_stays_clear_of_the_cells(
+    converted: dict[str, Converted], world: str
+) -> None:
+    """Every printed sheet page has the report's title above the cells and "Страница N
+    из M" below them, neither overlapping the table (nor clipped by it)."""
+    c = converted[world]
+    first = c.summary.title.split()[0]
+    pages = _pages(c.excel_pdf)
+    for number, page in enumerate(pages, start=1):
+        anchors = [w for w in page.words if w[0] == first and w[2] < 60]
+        marks = [w for w in page.words if w[0] == "Страница" and w[4] > page.height - 60]
+        assert anchors and marks, f"page {number}: no running header or footer"
+        # the words on the title's line and on the page number's line
+        header = [w for w in page.words if abs(w[2] - anchors[0][2]) < 1]
+        footer = [w for w in page.words if abs(w[2] - marks[0][2]) < 1]
+        top = max(w[4] for w in header)
+        bottom = min(w[2] for w in footer)
+        cells = [w for w in page.words if w not in header and w not in footer]
+        assert cells, f"page {number} is empty"
+        assert min(w[2] for w in cells) > top, f"page {number}: a cell overlaps the header"
+        assert max(w[4] for w in cells) < bottom, f"page {number}: a cell overlaps the footer"
 
 
 @pytest.mark.parametrize("world", ["demo", "big"])
@@ -238,3 +265,21 @@ def test_repeated_headers_on_long_tables(converted: dict[str, Converted]) -> Non
     start = next(n for n, p in enumerate(pages) if heading.search(p))
     following = [p for p in pages[start + 1 :] if "Приложение 4." not in p][:3]
     assert following and all("Организация" in p and "Заданий" in p for p in following)
+
+
+@pytest.mark.parametrize("world", ["demo", "big"])
+def test_no_page_of_the_text_sheet_ends_with_a_heading(
+    converted: dict[str, Converted], world: str
+) -> None:
+    """The workbook's text sheet breaks its pages before a heading that would otherwise
+    end a page apart from its first paragraph (rows have no "keep with next")."""
+    headings = {"Общие итоги", "Выводы", "Рекомендации", "Мероприятия без установленных сроков"}
+    c = converted[world]
+    sizes = _pages(c.excel_pdf)
+    texts = _layout_pages(c.excel_pdf)
+    portrait = [t for t, size in zip(texts, sizes, strict=False) if size.height > size.width]
+    assert portrait
+    for number, text in enumerate(portrait, start=1):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        body = [line for line in lines[1:] if not line.startswith("Страница ")]
+        assert body and body[-1] not in headings, f"text page {number} ends with {body[-1]!r}"

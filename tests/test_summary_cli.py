@@ -161,3 +161,36 @@ def test_as_of_before_the_cycle_is_refused(filled: Path) -> None:
     assert "--as-of: 01.05.2023 раньше начала учебного года 2023/2024 (01.09.2023)" in " ".join(
         result.output.split()
     )
+
+
+def test_no_report_for_a_cycle_that_ended_before_tracking_began(filled: Path) -> None:
+    """Activated on 07.12.2026: 2025/2026 was never tracked (the summary flow writes no
+    report for it either); the running 2026/2027 gets its interim report."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from domain.roadmap import Roadmap
+
+    engine = make_engine(f"sqlite:///{(filled / 'var' / 'roadmap.db').as_posix()}")
+    with Session(engine) as session:
+        roadmap = session.exec(select(Roadmap)).one()
+        roadmap.activated_at = datetime(2026, 12, 7, 6, tzinfo=UTC)
+        session.add(roadmap)
+        session.commit()
+    engine.dispose()
+    refused = runner.invoke(
+        app, ["summary", "--cycle", "2025/2026", "--as-of", "2026-12-07", "-o", "old.md"]
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "2025/2026 закончился до начала мониторинга дорожной карты lmo-209 (07.12.2026)" in (
+        " ".join(refused.output.split())
+    )
+    assert not (filled / "old.md").exists()
+    interim = runner.invoke(
+        app, ["summary", "--cycle", "2026/2027", "--as-of", "2026-12-07", "-o", "now.md"]
+    )
+    assert interim.exit_code == 0, interim.output
+    text = (filled / "now.md").read_text("utf-8")
+    assert "Промежуточная аналитическая справка" in text
+    assert "Мониторинг ведётся с 07.12.2026." in text

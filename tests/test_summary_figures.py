@@ -150,7 +150,8 @@ def test_docx_figures_are_the_database_figures(written: Written) -> None:
     every, _last, _kinds, _n = _recount_journal(written.district)
     counts = summary.counts
     doc = Document(str(written.paths["docx"]))
-    body = "\n".join(p.text for p in doc.paragraphs)
+    # No-break spaces keep "№ 12" and "46,7 %" on one line; they read as spaces.
+    body = "\n".join(p.text for p in doc.paragraphs).replace("\u00a0", " ")
     assert f"Принято в срок {counts.on_time} " in body
     assert (
         f"({format_share_ru(counts.on_time_share)}); принято с опозданием — {counts.late}" in body
@@ -190,7 +191,9 @@ def test_xlsx_figures_are_the_database_figures(written: Written) -> None:
     kinds = {r[0]: r for r in book["Типы организаций"].iter_rows(min_row=2, values_only=True)}
     counts = summary.counts
     assert kinds["Всего"][2:5] == (counts.asked, counts.on_time, counts.late)
-    front = "\n".join(str(c.value) for (c,) in book["Справка"].iter_rows(max_col=1) if c.value)
+    front = "\n".join(
+        str(c.value) for (c,) in book["Справка"].iter_rows(max_col=1) if c.value
+    ).replace("\u00a0", " ")
     assert f"Принято в срок {counts.on_time} " in front
     assert f"принято с опозданием — {counts.late}" in front
     orgs = {r[0]: r for r in book["Организации"].iter_rows(min_row=2, values_only=True)}
@@ -218,9 +221,26 @@ def test_markdown_and_html_figures_are_the_database_figures(written: Written) ->
 
 
 def test_dates_have_one_format(written: Written) -> None:
-    md = written.paths["md"].read_text(encoding="utf-8")
-    assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", md)
-    assert re.findall(r"\b\d{2}\.\d{2}\.\d{4}\b", md)
+    """ДД.ММ.ГГГГ in every format: the texts, the Word tables, the workbook's date cells."""
+    from datetime import datetime
+
+    doc = Document(str(written.paths["docx"]))
+    book = load_workbook(written.paths["xlsx"])
+    cells = [c for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
+    texts = {
+        "md": written.paths["md"].read_text(encoding="utf-8"),
+        "html": written.paths["html"].read_text(encoding="utf-8"),
+        "docx": "\n".join(
+            [p.text for p in doc.paragraphs]
+            + [cell.text for t in doc.tables for row in t.rows for cell in row.cells]
+        ),
+        "xlsx": "\n".join(str(c.value) for c in cells if isinstance(c.value, str)),
+    }
+    for fmt, text in texts.items():
+        assert not re.search(r"\b\d{4}-\d{2}-\d{2}\b", text), fmt
+        assert re.findall(r"\b\d{2}\.\d{2}\.\d{4}\b", text), fmt
+    dated = [c for c in cells if isinstance(c.value, datetime)]
+    assert dated and all(c.number_format == "DD.MM.YYYY" for c in dated)
 
 
 def test_untrusted_text_stays_text(written: Written) -> None:
