@@ -323,6 +323,9 @@ def test_backup_and_restore_commands(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "postgres://roadmap:secret@db.local/roadmap",
         "postgresql+asyncpg://roadmap:secret@db.local/roadmap",
         "sqlite+aiosqlite:///var/roadmap.db",
+        "postgresql+psycopg2://roadmap:secret@db.local/roadmap",
+        "mysql://roadmap:secret@db.local/roadmap",
+        "var/roadmap.db",
     ],
 )
 def test_database_urls_that_cannot_work_are_refused(url: str) -> None:
@@ -331,8 +334,15 @@ def test_database_urls_that_cannot_work_are_refused(url: str) -> None:
     message = str(refused.value)
     assert "ROADMAP_DATABASE_URL" in message
     assert "postgresql+psycopg://user:pass@host/db" in message
+    assert "secret" not in message
 
 
 def test_working_database_urls_pass() -> None:
-    for url in ("", "sqlite:///var/x.db", "postgresql+psycopg://u:p@h:5432/db"):
+    for url in (
+        "",
+        "sqlite:///var/x.db",
+        "sqlite+pysqlite:///var/x.db",
+        "postgresql+psycopg://u:p@h:5432/db",
+        "postgresql://u:p@h:5432/db",  # SQLAlchemy 2.1's default PostgreSQL driver: psycopg
+    ):
         assert load_settings(database_url=url).database_url == url

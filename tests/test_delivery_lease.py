@@ -96,11 +96,17 @@ async def test_a_begun_transaction_whose_deliverer_vanished_is_reconciled_not_re
         # a deliverer claims both, begins the transaction of the first, and then stops
         # (dies, or hangs past its lease) before the server's reply is recorded
         lease_until = datetime.now(UTC) + timedelta(seconds=0.5)
-        claimed = claim_due(engine=any_engine, now=NOW, lease_until=lease_until, limit=10, token="a")
+        claimed = claim_due(
+            engine=any_engine, now=NOW, lease_until=lease_until, limit=10, token="a"
+        )
         first, second = claimed
         assert first.id is not None
         begun = begin_transactions(
-            engine=any_engine, token="a", ids=[first.id], at=datetime.now(UTC), lease_until=lease_until
+            engine=any_engine,
+            token="a",
+            ids=[first.id],
+            at=datetime.now(UTC),
+            lease_until=lease_until,
         )
         assert begun == {first.id}
         # while the lease holds nobody takes either
