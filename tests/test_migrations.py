@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -17,11 +18,13 @@ from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlmodel import Session, SQLModel, select
 
+from config.runtime import open_engine
 from domain.access import AccessLink
 from domain.db import alembic_config, make_engine, upgrade
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, NoticeKind, TaskStatus
 from domain.evidence import Evidence, EvidenceFile
+from domain.legacy_uploads import adopt_legacy_uploads
 from domain.organisations import Organisation
 from domain.tasks import Task
 from domain.types import UTCDateTime
@@ -128,6 +131,7 @@ def test_three_first_starts_at_once_take_turns(tmp_path: Path) -> None:
 
 
 T0 = datetime(2022, 4, 8, 6, 0, tzinfo=UTC)
+UPLOAD = b"%PDF-1.4\n%\xe2\xe3\n"
 
 
 def first_release_world(conn: Connection) -> dict[str, int]:
@@ -228,8 +232,8 @@ def first_release_world(conn: Connection) -> dict[str, int]:
         field="scan",
         original_name="приказ.pdf",
         stored_name="1/1/prikaz.pdf",
-        size=8,
-        sha256="0" * 64,
+        size=len(UPLOAD),
+        sha256=hashlib.sha256(UPLOAD).hexdigest(),
         content_type="application/pdf",
     )
     for email_id, kind, status, sent_at in ((1, "opened", "sent", T0), (2, "chase", "retry", None)):
@@ -301,7 +305,8 @@ async def test_a_running_first_release_upgrades_and_the_engine_carries_on(
 ) -> None:
     """Every table of the first release with rows in it (SQLite rebuilds most of them in
     batch migrations): after the upgrade every row is still there and loads, and the
-    engine goes on from them: the upload is read, the chase in retry leaves once."""
+    engine goes on from them: the upload is read (and moved into the database by the
+    machine that has it), the chase in retry leaves once."""
     upgrade_to(blank, "0001")
     with blank.begin() as conn:
         rows = first_release_world(conn)
@@ -331,9 +336,18 @@ async def test_a_running_first_release_upgrades_and_the_engine_carries_on(
     settings = make_settings(tmp_path, database_url=blank.url.render_as_string(False))
     upload_path = settings.uploads_dir / "1/1/prikaz.pdf"
     upload_path.parent.mkdir(parents=True)
-    upload_path.write_bytes(b"%PDF-1.4")
+    upload_path.write_bytes(UPLOAD)
     with Session(blank) as s:
-        assert stored_content(s, upload, settings) == b"%PDF-1.4"
+        assert stored_content(s, upload, settings) == UPLOAD  # from the disk, as before
+    # a machine without the file moves nothing; the one that has it moves it into the
+    # database when it next starts, and then every machine reads it from there
+    assert adopt_legacy_uploads(blank, tmp_path / "other-machine" / "uploads") == 0
+    open_engine(settings).dispose()
+    upload_path.unlink()
+    with Session(blank) as s:
+        moved = s.get(EvidenceFile, upload.id)
+        assert moved is not None and moved.blob_id is not None
+        assert stored_content(s, moved, settings) == UPLOAD
     with SmtpSink() as sink:
         mail = make_settings(
             tmp_path,
