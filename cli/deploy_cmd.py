@@ -41,9 +41,19 @@ def _prefect_api_or_exit() -> str:
         raise fail(
             "PREFECT_API_URL не задан: укажите адрес общего сервера Prefect, например "
             "export PREFECT_API_URL=http://prefect.local:4200/api "
-            "(сервер: prefect server start, см. README, раздел «Работа на нескольких машинах»)",
+            "(сервер: prefect server start, см. README, раздел «Several machines: a work pool "
+            "and workers»)",
             2,
         )
+    import httpx
+
+    try:
+        httpx.get(str(url).rstrip("/") + "/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise fail(
+            f"сервер Prefect {url} не отвечает ({exc}): проверьте PREFECT_API_URL и что "
+            "сервер запущен (prefect server start)"
+        ) from None
     return str(url)
 
 

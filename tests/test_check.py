@@ -294,3 +294,32 @@ def test_tick_exits_non_zero_when_mail_cannot_log_in(
     assert "почта не отправлена" in result.output
     assert "ROADMAP_SMTP_PASSWORD" in result.output
     assert handler.messages == []
+
+
+@pytest.mark.parametrize("command", ["deploy", "worker"])
+def test_deploy_and_worker_name_an_unreachable_prefect_before_touching_anything(
+    tmp_path: Path, command: str
+):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ROADMAP_"))}
+    env.update(
+        ROADMAP_VAR_DIR=str(tmp_path / "var"),
+        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
+        PREFECT_HOME=str(tmp_path / "prefect"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", command, "--pool", "centre"],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "сервер Prefect" in done.stderr and "проверьте PREFECT_API_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+    # nothing was activated or created on the way
+    assert not (tmp_path / "var" / "roadmap.db").exists()
