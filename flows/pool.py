@@ -294,7 +294,10 @@ async def run_worker(
         handed: list[UUID] = []
         if worker.busy:
             handed = await worker.hand_back()
-            printer(f"не завершились и переданы другим исполнителям: {len(handed)}")
+            printer(
+                f"не завершились и переданы другим исполнителям: {len(handed)} "
+                f"({', '.join(str(run_id) for run_id in handed)})"
+            )
         return WorkerStop(finished=not handed, handed_back=handed)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
