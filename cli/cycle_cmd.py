@@ -329,5 +329,5 @@ def demo(
     except Exception as exc:
         if os.environ.get("ROADMAP_DEBUG"):
             raise
-        raise fail(f"the demo stopped: {type(exc).__name__}: {exc}") from None
+        raise fail(f"демонстрация остановлена: {type(exc).__name__}: {exc}") from None
     print_result(result, console=console)

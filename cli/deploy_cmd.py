@@ -141,7 +141,7 @@ def worker(
         if settings.log_format is LogFormat.json:
             log.info(message)
         else:
-            console.print(message, highlight=False)
+            console.print(message, highlight=False, soft_wrap=True)  # one line each
 
     try:
         stop = asyncio.run(
