@@ -42,7 +42,7 @@ def backup(
     except BackupError as exc:
         raise fail(str(exc)) from None
     except OSError as exc:
-        raise fail(f"{out}: cannot write the archive ({exc.strerror or exc})") from None
+        raise fail(f"{out}: не удаётся записать архив ({exc.strerror or exc})") from None
     rows = sum(report.rows.values())
     console.print(
         f"резервная копия записана: {out} — строк: {rows} в {len(report.rows)} таблицах, "

@@ -30,9 +30,17 @@ def check_database(settings: Settings) -> Check:
     from domain.db import make_engine
     from portal.health import database_problems
 
-    engine = make_engine(settings.effective_database_url)
     try:
-        problems, found = database_problems(engine)
+        engine = make_engine(settings.effective_database_url)
+    except OSError as exc:  # SQLite: the file's folder cannot be made
+        return Check(
+            "база данных",
+            False,
+            f"не удаётся создать папку {exc.filename} для файла базы: "
+            "проверьте ROADMAP_DATABASE_URL (или ROADMAP_VAR_DIR)",
+        )
+    try:
+        problems, found = database_problems(engine, named=True)
     finally:
         engine.dispose()
     if problems:

@@ -206,13 +206,13 @@ def serve(
         server = _start_prefect_server(settings.var_dir, prefect_port)
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{prefect_port}/api"
         console.print(f"интерфейс Prefect: http://127.0.0.1:{prefect_port}")
+    from config.logs import configure_runner_logging
+
+    configure_runner_logging(settings)  # the portal's lines, the flow runs' too
     if portal:
         import uvicorn
 
-        from config.logs import configure_logging
         from portal.app import create_app
-
-        configure_logging(settings)
 
         config = uvicorn.Config(
             create_app(settings, engine),

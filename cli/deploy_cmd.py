@@ -7,6 +7,7 @@ its own folder before Prefect reads its settings.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,9 +42,19 @@ def _prefect_api_or_exit() -> str:
         raise fail(
             "PREFECT_API_URL не задан: укажите адрес общего сервера Prefect, например "
             "export PREFECT_API_URL=http://prefect.local:4200/api "
-            "(сервер: prefect server start, см. README, раздел «Работа на нескольких машинах»)",
+            "(сервер: prefect server start, см. README, раздел «Several machines: a work pool "
+            "and workers»)",
             2,
         )
+    import httpx
+
+    try:
+        httpx.get(str(url).rstrip("/") + "/health", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise fail(
+            f"сервер Prefect {url} не отвечает ({exc}): проверьте PREFECT_API_URL и что "
+            "сервер запущен (prefect server start)"
+        ) from None
     return str(url)
 
 
@@ -117,10 +128,20 @@ def worker(
     _prefect_api_or_exit()
     open_engine(settings)  # the schema is current before any flow touches it
     os.environ.setdefault("PREFECT_RUNNER_AUTO_INSTALL_DEPENDENCIES", "false")
+    from config.logs import configure_runner_logging
+    from config.settings import LogFormat
     from flows.pool import PoolError, run_worker
 
+    # the worker's own lines (Prefect's and ours) in the installation's format, scrubbed;
+    # its flow runs' processes do the same (flows/context.py)
+    configure_runner_logging(settings)
+    log = logging.getLogger("roadmap.worker")
+
     def printer(message: str) -> None:
-        console.print(message, highlight=False)
+        if settings.log_format is LogFormat.json:
+            log.info(message)
+        else:
+            console.print(message, highlight=False, soft_wrap=True)  # one line each
 
     try:
         stop = asyncio.run(
@@ -136,8 +157,6 @@ def worker(
     except PoolError as exc:
         raise fail(str(exc)) from None
     if stop.finished:
-        console.print("исполнитель остановлен; все его запуски завершены")
+        printer("исполнитель остановлен; все его запуски завершены")
     else:
-        console.print(
-            f"исполнитель остановлен; переданы другим исполнителям: {len(stop.handed_back)}"
-        )
+        printer(f"исполнитель остановлен; переданы другим исполнителям: {len(stop.handed_back)}")

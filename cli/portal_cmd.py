@@ -136,7 +136,7 @@ def portal_command(
     configure_logging(settings)
     app = create_app(settings)
     console.print(
-        f"answer portal on http://{host}:{port} (links use {settings.portal_url})", soft_wrap=True
+        f"портал: http://{host}:{port} (ссылки в письмах: {settings.portal_url})", soft_wrap=True
     )
     # the portal's own access log masks link tokens; uvicorn's would not, so it is off,
     # and uvicorn's other lines go through our handler (text or JSON, scrubbed)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import UTC, datetime
@@ -165,6 +166,15 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> logging.
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(level)
     return consoles[0]
+
+
+def configure_runner_logging(settings: Settings) -> logging.Handler:
+    """`configure_logging` for a process that starts flow runs as subprocesses (`worker`,
+    `serve`): with JSON, those processes' first lines, logged before they load our code
+    (flows/context.py), are Prefect's own JSON, through the inherited environment."""
+    if settings.log_format is LogFormat.json:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_FORMATTER", "json")
+    return configure_logging(settings)
 
 
 def reset_logging() -> None:

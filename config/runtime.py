@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from config.settings import Settings, get_settings
 from domain.db import make_engine, session_scope, upgrade
+from domain.legacy_uploads import adopt_legacy_uploads
 from domain.roadmap import Roadmap
 from domain.roadmap_file import load_roadmap_file, sync_roadmap
 
@@ -23,6 +24,8 @@ def open_engine(settings: Settings | None = None, *, sync: bool = True) -> Engin
     settings = settings or get_settings()
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
+    # uploads an earlier release kept on this machine's disk only: into the database
+    adopt_legacy_uploads(engine, settings.uploads_dir)
     if sync and settings.roadmap_file.exists():
         try:
             with session_scope(engine) as session:

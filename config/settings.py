@@ -19,6 +19,8 @@ from domain.calendar import RUSSIAN_CALENDAR, load_working_days
 
 DEV_SECRET_KEY = "development-only-secret-change-me"
 ASYNC_DRIVERS = ("asyncpg", "aiosqlite", "psycopg_async", "aiomysql", "asyncmy")
+# The databases the engine runs on and the synchronous drivers it ships with.
+SYNC_DRIVERS = {"postgresql": ("psycopg",), "sqlite": ("pysqlite",)}
 
 
 class Environment(StrEnum):
@@ -142,15 +144,29 @@ class Settings(BaseSettings):
     @classmethod
     def _sync_database_url(cls, value: str) -> str:
         """The engine talks to the database synchronously: psycopg 3 or SQLite's own."""
+        if not value:
+            return value
         scheme = value.partition("://")[0].lower() if "://" in value else ""
         right = "postgresql+psycopg://user:pass@host/db (или sqlite:///path/roadmap.db)"
+        if not scheme:
+            raise ValueError(f"это не адрес базы данных; нужна такая форма: {right}")
         if scheme in ("postgres", "postgres+psycopg"):
             raise ValueError(f"схему {scheme}:// SQLAlchemy не знает; нужна такая: {right}")
-        driver = scheme.partition("+")[2]
+        database, _, driver = scheme.partition("+")
         if driver in ASYNC_DRIVERS:
             raise ValueError(
                 f"{scheme}:// — асинхронный драйвер (он для собственного сервера Prefect, "
                 f"PREFECT_API_DATABASE_CONNECTION_URL); нужна такая: {right}"
+            )
+        if database not in SYNC_DRIVERS:
+            raise ValueError(
+                f"база {database} не поддерживается (только PostgreSQL и SQLite); "
+                f"нужна такая: {right}"
+            )
+        if driver and driver not in SYNC_DRIVERS[database]:
+            raise ValueError(
+                f"драйвер {driver} не поддерживается (с PostgreSQL работает psycopg 3); "
+                f"нужна такая: {right}"
             )
         return value
 

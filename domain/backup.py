@@ -135,7 +135,7 @@ def dump(conn: Connection, *, var_dir: Path, out: Path, now: datetime) -> Backup
     repeatable-read snapshot when the caller opened it so) and `var_dir`'s files."""
     revision = schema_revision(conn)
     if revision is None:
-        raise BackupError("the database has no schema (alembic_version); nothing to back up")
+        raise BackupError("в базе данных нет схемы (alembic_version): копировать нечего")
     rows: dict[str, int] = {}
     files: dict[str, dict[str, Any]] = {}
     total = 0
@@ -185,15 +185,19 @@ def read_manifest(archive: zipfile.ZipFile, source: str) -> dict[str, Any]:
     try:
         manifest = json.loads(archive.read("manifest.json"))
     except KeyError:
-        raise BackupError(f"{source}: no manifest.json; not a roadmap backup") from None
+        raise BackupError(
+            f"{source}: нет manifest.json — это не резервная копия «Дорожной карты»"
+        ) from None
     except ValueError as exc:
-        raise BackupError(f"{source}: manifest.json is not JSON ({exc})") from None
+        raise BackupError(f"{source}: manifest.json — не JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError(f"{source}: not a roadmap backup (format {FORMAT!r} expected)")
+        raise BackupError(
+            f"{source}: это не резервная копия «Дорожной карты» (ожидается формат {FORMAT!r})"
+        )
     if manifest.get("version") != VERSION:
         raise BackupError(
-            f"{source}: backup format version {manifest.get('version')}, this version "
-            f"reads {VERSION}; restore it with the version of the engine that made it"
+            f"{source}: копия в формате версии {manifest.get('version')}, эта версия "
+            f"читает {VERSION}; восстановите её той версией, которая её сделала"
         )
     return manifest
 
@@ -221,7 +225,7 @@ def _safe_target(var_dir: Path, name: str, source: str) -> Path:
         or any(p in ("", ".", "..") for p in parts)
         or PurePosixPath(name).is_absolute()
     ):
-        raise BackupError(f"{source}: unexpected file name in the archive: {name!r}")
+        raise BackupError(f"{source}: неожиданное имя файла в архиве: {name!r}")
     return var_dir.joinpath(*parts[1:])
 
 
@@ -236,30 +240,30 @@ def restore(conn: Connection, *, archive_path: Path, var_dir: Path, force: bool)
     try:
         archive = zipfile.ZipFile(archive_path)
     except (OSError, zipfile.BadZipFile) as exc:
-        raise BackupError(f"{source}: cannot open the archive ({exc})") from None
+        raise BackupError(f"{source}: не удаётся открыть архив ({exc})") from None
     with archive:
         manifest = read_manifest(archive, source)
         revision = schema_revision(conn)
         if manifest.get("schema_revision") != revision:
             raise BackupError(
-                f"{source}: made at schema revision {manifest.get('schema_revision')}, this "
-                f"database is at {revision}; restore it with the engine version that made it "
-                "(then upgrade), or back up again with this one"
+                f"{source}: сделана при схеме {manifest.get('schema_revision')}, а эта база — "
+                f"при схеме {revision}; восстановите её той версией, которая её сделала (и "
+                "затем обновите), или сделайте копию заново этой версией"
             )
         known = {t.name: t for t in tables()}
         unknown = [name for name in manifest.get("tables", []) if name not in known]
         if unknown:
-            raise BackupError(f"{source}: tables this version does not know: {unknown}")
+            raise BackupError(f"{source}: таблицы, которых эта версия не знает: {unknown}")
         filled = occupied(conn)
         present = stored_files(var_dir)
         if (filled or present) and not force:
             what = ", ".join(f"{name}: {n}" for name, n in filled.items())
             raise BackupError(
-                "the database is not empty"
+                "база данных не пуста"
                 + (f" ({what})" if what else "")
-                + (f"; {var_dir} holds {present} stored files" if present else "")
-                + ": restore into an empty database (after `upgrade`), or add --force to "
-                "replace everything in it"
+                + (f"; в {var_dir} хранимых файлов: {present}" if present else "")
+                + ": восстанавливайте в пустую базу или добавьте --force, чтобы заменить "
+                "всё, что в ней есть"
             )
         if filled:
             for table in reversed(tables()):
@@ -274,15 +278,15 @@ def restore(conn: Connection, *, archive_path: Path, var_dir: Path, force: bool)
             member = members.get(table.name)
             if member is None:
                 if manifest.get("rows", {}).get(table.name):
-                    raise BackupError(f"{source}: the rows of {table.name} are missing")
+                    raise BackupError(f"{source}: нет строк таблицы {table.name}")
                 rows[table.name] = 0
                 continue
             rows[table.name] = _load_table(conn, table, archive, member, source)
             expected = manifest.get("rows", {}).get(table.name)
             if expected is not None and expected != rows[table.name]:
                 raise BackupError(
-                    f"{source}: {member} has {rows[table.name]} rows, the manifest says "
-                    f"{expected}; the archive is damaged"
+                    f"{source}: в {member} строк: {rows[table.name]}, а в manifest.json — "
+                    f"{expected}; архив повреждён"
                 )
         if conn.dialect.name == "postgresql":
             _reset_sequences(conn)
@@ -310,16 +314,16 @@ def _load_table(
                 for key, value in record.items():
                     if key not in decoders:
                         raise BackupError(
-                            f"{source}: {member}, line {line_number}: column {key!r} is not "
-                            f"in table {table.name}"
+                            f"{source}: {member}, строка {line_number}: столбца {key!r} нет "
+                            f"в таблице {table.name}"
                         )
                     decode = decoders[key]
                     try:
                         row[key] = decode(value) if decode and value is not None else value
                     except (ValueError, KeyError, TypeError) as exc:
-                        raise ValueError(f"column {key}: {exc}") from None
+                        raise ValueError(f"столбец {key}: неверное значение {value!r}") from exc
             except (ValueError, AttributeError) as exc:
-                raise BackupError(f"{source}: {member}, line {line_number}: {exc}") from None
+                raise BackupError(f"{source}: {member}, строка {line_number}: {exc}") from None
             batch.append(row)
             count += 1
             if len(batch) >= BATCH:
@@ -363,7 +367,7 @@ def _restore_files(
     members = [n for n in archive.namelist() if n.startswith("files/") and not n.endswith("/")]
     missing = sorted(set(listed) - set(members))
     if missing:
-        raise BackupError(f"{source}: files listed in the manifest are missing: {missing[:5]}")
+        raise BackupError(f"{source}: нет файлов, перечисленных в manifest.json: {missing[:5]}")
     targets = {name: _safe_target(var_dir, name, source) for name in members}
     if replace:
         for folder in FILE_FOLDERS:
@@ -378,6 +382,8 @@ def _restore_files(
                 dst.write(chunk)
         expected = listed.get(name, {}).get("sha256")
         if expected is not None and digest.hexdigest() != expected:
-            raise BackupError(f"{source}: {name} does not match its checksum; damaged archive")
+            raise BackupError(
+                f"{source}: {name} не совпадает с контрольной суммой; архив повреждён"
+            )
         total += target.stat().st_size
     return len(targets), total

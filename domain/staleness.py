@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, func, select
 
 from domain.access import ArtifactPublish
@@ -61,7 +62,18 @@ def mark_published(
     """Record that the item's artifacts now show every change up to `changes_upto`."""
     row = session.get(ArtifactPublish, item_id)
     if row is None:
-        row = ArtifactPublish(item_id=item_id, published_at=published_at)
+        # Two runs at once (another machine's outbox run) may both publish a new item:
+        # ON CONFLICT waits for the other's transaction and leaves its row to update.
+        table = ArtifactPublish.__table__  # type: ignore[attr-defined]
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        session.execute(
+            insert(table).on_conflict_do_nothing(index_elements=["item_id"]),
+            {"item_id": item_id, "published_at": published_at, "changes_upto": changes_upto},
+        )
+        row = session.get(ArtifactPublish, item_id)
+        assert row is not None
     row.published_at = published_at
     if row.changes_upto is None or row.changes_upto < changes_upto:
         row.changes_upto = changes_upto

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import UniqueConstraint
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from domain.access import StoredSummary
@@ -105,7 +106,18 @@ def store_summary(
     its files are replaced, never added."""
     row = find_summary(session, roadmap_id=roadmap_id, cycle=cycle, kind=kind)
     if row is None:
-        row = StoredSummary(roadmap_id=roadmap_id, cycle=cycle, kind=kind, created_at=at)
+        # Another machine may be writing the same summary at this moment: ON CONFLICT
+        # waits for its transaction and leaves its row, which this one then replaces.
+        table = StoredSummary.__table__  # type: ignore[attr-defined]
+        insert = (
+            postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        )
+        session.execute(
+            insert(table).on_conflict_do_nothing(),
+            {"roadmap_id": roadmap_id, "cycle": cycle, "kind": kind, "created_at": at, "note": ""},
+        )
+        row = find_summary(session, roadmap_id=roadmap_id, cycle=cycle, kind=kind)
+        assert row is not None
     row.as_of = as_of
     row.created_at = at
     row.note = ""

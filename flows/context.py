@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from config.logs import configure_logging
 from config.runtime import cached_engine
-from config.settings import Settings, get_settings
+from config.settings import LogFormat, Settings, SettingsError, get_settings, load_settings
 from domain.reminders import Policy
 
 
@@ -30,6 +30,21 @@ def _logs_configured(settings: Settings) -> None:
     if not _configured or _configured[0] is not settings:
         configure_logging(settings)
         _configured[:] = [settings]
+
+
+def _json_logs_from_the_start() -> None:
+    """With ROADMAP_LOG_FORMAT=json, a flow run's process (a worker's subprocess, `serve`)
+    writes JSON from its first line: Prefect's "Beginning flow run" comes before the flow
+    reads its settings, and this module is imported when the flow is loaded."""
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return  # reported when the flow reads its settings
+    if settings.log_format is LogFormat.json:
+        _logs_configured(settings)
+
+
+_json_logs_from_the_start()
 
 
 def moment(at: datetime | None) -> datetime:

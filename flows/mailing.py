@@ -6,7 +6,9 @@ from collections import Counter
 from datetime import datetime, time
 
 from prefect import task
+from sqlalchemy import Engine
 
+from config.settings import Settings
 from domain.db import session_scope
 from domain.reminders import owed_notices
 from flows.context import local_day, policy, runtime
@@ -15,16 +17,9 @@ from notifications.outbox import queue_notices
 SEND_FROM = time(8, 0)  # the day's mail leaves no earlier than this
 
 
-@task(retries=2, retry_delay_seconds=5)
-def queue_owed_notices(at: datetime) -> dict[str, int]:
-    """`queue_owed` as a task of the daily chase and of an item run that notifies."""
-    return queue_owed(at)
-
-
-def queue_owed(at: datetime) -> dict[str, int]:
-    """Everything owed today (openings to announce, reminders, chases, escalations,
-    nudges), queued as outbox rows in one commit: one email per person per day."""
-    settings, engine = runtime()
+def queue_owed(*, settings: Settings, engine: Engine, at: datetime) -> dict[str, int]:
+    """Everything owed on `at`'s day, queued in one commit: the task's body, and what
+    the tick calls directly."""
     today = local_day(at, settings)
     with session_scope(engine) as session:
         owed = owed_notices(
@@ -44,3 +39,11 @@ def queue_owed(at: datetime) -> dict[str, int]:
                 session.add(email)
     counts = Counter(n.kind.value for n in owed)
     return {**counts, "emails": len(emails)}
+
+
+@task(retries=2, retry_delay_seconds=5)
+def queue_owed_notices(at: datetime) -> dict[str, int]:
+    """Everything owed today (openings to announce, reminders, chases, escalations,
+    nudges), queued as outbox rows in one commit: one email per person per day."""
+    settings, engine = runtime()
+    return queue_owed(settings=settings, engine=engine, at=at)

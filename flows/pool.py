@@ -60,7 +60,7 @@ def module_entrypoint(entrypoint: str, *, cwd: Path | None = None) -> str:
         relative = path.relative_to(PROJECT_ROOT)
     except ValueError:
         raise PoolError(
-            f"flow {name} lives outside the project ({path}); a worker could not import it"
+            f"поток {name} лежит вне проекта ({path}): исполнитель не сможет его загрузить"
         ) from None
     return ".".join((*relative.with_suffix("").parts, name))
 
@@ -70,7 +70,7 @@ def for_pool(deployments: Sequence[RunnerDeployment]) -> list[RunnerDeployment]:
     out: list[RunnerDeployment] = []
     for deployment in deployments:
         if deployment.entrypoint is None:
-            raise PoolError(f"deployment {deployment.name} has no entrypoint")
+            raise PoolError(f"у развёртывания {deployment.name} нет точки входа (entrypoint)")
         copy = deployment.model_copy(deep=True)
         copy.entrypoint = module_entrypoint(deployment.entrypoint)
         out.append(copy)
@@ -100,8 +100,8 @@ async def ensure_pool(name: str) -> bool:
             return True
     if pool.type != POOL_TYPE:
         raise PoolError(
-            f"work pool «{name}» is of type {pool.type}, not {POOL_TYPE}; choose another name "
-            f"or recreate it: prefect work-pool create {name} --type {POOL_TYPE}"
+            f"рабочий пул «{name}» типа {pool.type}, а нужен {POOL_TYPE}: выберите другое имя "
+            f"или создайте пул заново: prefect work-pool create {name} --type {POOL_TYPE}"
         )
     return False
 
@@ -253,10 +253,10 @@ async def run_worker(
             found = await client.read_work_pool(pool)
         except ObjectNotFound:
             raise PoolError(
-                f"work pool «{pool}» does not exist; run `roadmap deploy --pool {pool}` first"
+                f"рабочего пула «{pool}» нет: сначала выполните roadmap deploy --pool {pool}"
             ) from None
     if found.type != POOL_TYPE:
-        raise PoolError(f"work pool «{pool}» is of type {found.type}, not {POOL_TYPE}")
+        raise PoolError(f"рабочий пул «{pool}» типа {found.type}, а нужен {POOL_TYPE}")
     worker = RoadmapWorker(
         work_pool_name=pool,
         name=name,
@@ -294,7 +294,10 @@ async def run_worker(
         handed: list[UUID] = []
         if worker.busy:
             handed = await worker.hand_back()
-            printer(f"не завершились и переданы другим исполнителям: {len(handed)}")
+            printer(
+                f"не завершились и переданы другим исполнителям: {len(handed)} "
+                f"({', '.join(str(run_id) for run_id in handed)})"
+            )
         return WorkerStop(finished=not handed, handed_back=handed)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

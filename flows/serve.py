@@ -52,7 +52,9 @@ def build_deployments(
 ) -> list[RunnerDeployment]:
     roadmaps = running_roadmaps(session)
     if not roadmaps:
-        raise LookupError("no roadmap loaded: run `roadmap import-roadmap` first")
+        raise LookupError(
+            "в базе нет действующей дорожной карты: загрузите её (roadmap import-roadmap ФАЙЛ)"
+        )
     tz = settings.timezone
     deployments: list[RunnerDeployment] = []
     for roadmap in roadmaps:

@@ -65,7 +65,7 @@ def tick_flow(
     settings, engine = runtime()
     today = local_day(when, settings)
     opened = open_due_items(when)
-    notices = queue_owed(when)
+    notices = queue_owed(settings=settings, engine=engine, at=when)
     with Session(engine) as session:
         due = cycles_to_summarise(session, today, settings.tz) if summarise else []
     for key, cycle in due:

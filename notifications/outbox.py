@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
@@ -693,6 +693,14 @@ def queue_notices(
         except (OperationalError, InterfaceError):
             raise  # the database itself: nothing to isolate
         except Exception as exc:
+            if isinstance(exc, IntegrityError) and len(_not_yet_noticed(session, group)) < len(
+                group
+            ):
+                # Another run (a second machine, the same instant) wrote these notices
+                # and committed while this one was writing them: its email is the one,
+                # and whatever of this group it did not cover stays owed for the next run.
+                log.info("notices for %r queued by a concurrent run", group[0].recipient)
+                continue
             reason = str(exc) if isinstance(exc, GroupError) else f"{type(exc).__name__}: {exc}"
             log.warning(
                 "notices for %r (%s) not queued: %s",

@@ -36,16 +36,42 @@ def schema_heads(engine: Engine) -> tuple[set[str], set[str]]:
     return current, set(script.get_heads())
 
 
-def database_problems(engine: Engine) -> tuple[list[str], dict[str, Any]]:
-    """What is wrong with the database (in Russian) and what was found."""
+def unreachable_reason(exc: BaseException, engine: Engine, *, named: bool) -> str:
+    """Why the database cannot be reached, in Russian, from the driver's message; with
+    `named` (for `roadmap check`, read by the administrator) it names the server, the
+    user and the database, never the password; without (for /healthz) it names nothing."""
+    message = str(getattr(exc, "orig", None) or exc)
+    url = engine.url
+    where = f" {url.host}:{url.port or 5432}" if named and url.host else ""
+    if "password authentication failed" in message or "no password supplied" in message:
+        user = f" «{url.username}»" if named and url.username else ""
+        return f"сервер{where} не принял пользователя{user} или его пароль"
+    if "does not exist" in message and "database" in message:
+        name = f" «{url.database}»" if named and url.database else ""
+        return f"базы данных{name} на сервере{where} нет"
+    if "Connection refused" in message:
+        return f"сервер{where} не принимает соединения (не запущен или другой порт)"
+    if "resolve host" in message or "translate host name" in message:
+        host = f" «{url.host}»" if named and url.host else ""
+        return f"сервер{host} не найден (нет такого имени в DNS)"
+    if "timeout" in message.lower():
+        return f"сервер{where} не ответил вовремя"
+    if "unable to open database file" in message:
+        path = f" {url.database}" if named and url.database else ""
+        return f"не удаётся открыть или создать файл базы{path}"
+    return f"{type(exc).__name__}"
+
+
+def database_problems(engine: Engine, *, named: bool = False) -> tuple[list[str], dict[str, Any]]:
+    """What is wrong with the database (in Russian) and what was found; `named`: see
+    `unreachable_reason`."""
     found: dict[str, Any] = {"reachable": False}
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
-        return [f"база данных недоступна ({type(exc).__name__}): проверьте ROADMAP_DATABASE_URL"], (
-            found
-        )
+        reason = unreachable_reason(exc, engine, named=named)
+        return [f"база данных недоступна: {reason}; проверьте ROADMAP_DATABASE_URL"], found
     found["reachable"] = True
     current, heads = schema_heads(engine)
     found["schema"] = {"current": sorted(current), "newest": sorted(heads)}

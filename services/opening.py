@@ -178,21 +178,30 @@ def open_item(
         parties.extend((org_id, rule.organisations) for org_id in org_ids)
     new_occurrences: list[Occurrence] = []
     tasks = 0
+    find = select(Occurrence).where(Occurrence.item_id == item.id)
     for window in windows:
-        occurrence = session.exec(
-            select(Occurrence).where(
-                Occurrence.item_id == item.id, Occurrence.opens == window.opens
-            )
-        ).first()
+        occurrence = session.exec(find.where(Occurrence.opens == window.opens)).first()
         if occurrence is None:
-            occurrence = Occurrence(
-                item_id=item.id,
-                cycle=cycle_of(window.opens, roadmap_start).name,
-                opens=window.opens,
-                due=window.due,
-                continuous=window.continuous,
+            # A concurrent opener of the same window (another machine, the same instant)
+            # may be writing it: ON CONFLICT waits for that transaction and then leaves
+            # its row, which this one reads and uses instead of failing.
+            table = Occurrence.__table__  # type: ignore[attr-defined]
+            session.execute(
+                _insert_ignoring_duplicates(session, table).on_conflict_do_nothing(
+                    index_elements=["item_id", "opens"]
+                ),
+                {
+                    "item_id": item.id,
+                    "cycle": cycle_of(window.opens, roadmap_start).name,
+                    "opens": window.opens,
+                    "due": window.due,
+                    "continuous": window.continuous,
+                    "opened_at": now,
+                },
             )
-        occurrence.opened_at = now
+            occurrence = session.exec(find.where(Occurrence.opens == window.opens)).one()
+        if occurrence.opened_at is None:  # else the concurrent opener's instant stays
+            occurrence.opened_at = now
         session.add(occurrence)
         session.flush()
         new_occurrences.append(occurrence)

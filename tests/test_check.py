@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -21,12 +21,13 @@ from flows.outbox import raise_on_problem
 from notifications.delivery import DeliveryProblem, deliver_due
 from notifications.sink import free_port
 from portal.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, postgres_url
 from tests.smtp import SinkHandler, SmtpSink
 from tests.test_delivery import queue_plain
 from tests.test_notifications import NOW
 
 SECRET = "s3cr3t-pass"
+UNKNOWN_HOST = "smtp.roadmap-check.invalid"  # RFC 6761: never resolves
 
 
 @pytest.fixture
@@ -96,6 +97,16 @@ def test_a_wrong_smtp_host_or_port_is_named(env: Path, monkeypatch: pytest.Monke
     assert "Traceback" not in result.output
 
 
+def test_an_unknown_smtp_host_is_named(env: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROADMAP_SMTP_HOST", UNKNOWN_HOST)
+    monkeypatch.setenv("ROADMAP_SMTP_TIMEOUT", "5")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert f"✗ почта: почтовый сервер «{UNKNOWN_HOST}» не найден" in result.output
+    assert "проверьте ROADMAP_SMTP_HOST" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_a_refused_login_names_the_variables(
     env: Path, monkeypatch: pytest.MonkeyPatch, login_server: tuple[SinkHandler, int]
 ):
@@ -127,6 +138,45 @@ def test_a_wrong_database_url_is_named_without_its_password(
     assert "✗ база данных: база данных недоступна" in result.output
     assert "проверьте ROADMAP_DATABASE_URL" in result.output
     assert SECRET not in result.output
+
+
+@pytest.mark.postgres
+def test_a_wrong_password_or_database_name_is_said_in_words(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    real = make_url(postgres_url())
+    wrong_password = real.set(password=SECRET).render_as_string(hide_password=False)
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", wrong_password)
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert f"не принял пользователя «{real.username}» или его пароль" in result.output
+    assert "проверьте ROADMAP_DATABASE_URL" in result.output and SECRET not in result.output
+    missing = real.set(database="roadmap_no_such_db").render_as_string(hide_password=False)
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", missing)
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "базы данных «roadmap_no_such_db» на сервере" in result.output
+    # /healthz says what is wrong but names no user, database or server
+    dead = make_engine(wrong_password)
+    response = TestClient(create_app(make_settings(env), engine=dead)).get("/healthz")
+    dead.dispose()
+    assert response.status_code == 503
+    assert "не принял пользователя или его пароль" in response.json()["problems"][0]
+    for secret in (SECRET, real.username or "-", str(real.host)):
+        assert secret not in response.text
+
+
+def test_a_database_folder_that_cannot_be_made_is_named(
+    env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("ROADMAP_DATABASE_URL", f"sqlite:///{blocker.as_posix()}/db/roadmap.db")
+    result = CliRunner().invoke(app, ["check"])
+    assert result.exit_code == 1
+    assert "✗ база данных: не удаётся создать папку" in result.output
+    assert "ROADMAP_DATABASE_URL" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_bad_settings_and_an_unreachable_prefect_are_named(
@@ -195,6 +245,24 @@ async def test_a_run_that_cannot_log_in_is_marked_failed_after_recording(
     assert body["outbox"]["in_retry"] == 0
 
 
+async def test_an_unknown_smtp_host_fails_the_run_and_shows_on_health(
+    engine: Engine, tmp_path: Path
+):
+    settings = make_settings(tmp_path, smtp_host=UNKNOWN_HOST, smtp_timeout=5)
+    queue_plain(engine, 2)
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert report.retried == 2 and report.sent == 0
+    assert f"«{UNKNOWN_HOST}» не найден" in report.problem
+    assert "ROADMAP_SMTP_HOST" in report.problem
+    with pytest.raises(DeliveryProblem, match="ROADMAP_SMTP_HOST"):
+        raise_on_problem({"retried": 2, "problem": report.problem})
+    response = TestClient(create_app(settings, engine=engine)).get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["outbox"]["in_retry"] == 2
+    assert any("ROADMAP_SMTP_HOST" in p for p in body["problems"])
+
+
 def test_health_says_when_the_database_is_unreachable(tmp_path: Path):
     settings = make_settings(tmp_path)
     dead = make_engine(f"postgresql+psycopg://roadmap:{SECRET}@127.0.0.1:{free_port()}/x")
@@ -226,3 +294,32 @@ def test_tick_exits_non_zero_when_mail_cannot_log_in(
     assert "почта не отправлена" in result.output
     assert "ROADMAP_SMTP_PASSWORD" in result.output
     assert handler.messages == []
+
+
+@pytest.mark.parametrize("command", ["deploy", "worker"])
+def test_deploy_and_worker_name_an_unreachable_prefect_before_touching_anything(
+    tmp_path: Path, command: str
+):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ROADMAP_"))}
+    env.update(
+        ROADMAP_VAR_DIR=str(tmp_path / "var"),
+        PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api",
+        PREFECT_HOME=str(tmp_path / "prefect"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", command, "--pool", "centre"],
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "сервер Prefect" in done.stderr and "проверьте PREFECT_API_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+    # nothing was activated or created on the way
+    assert not (tmp_path / "var" / "roadmap.db").exists()

@@ -83,7 +83,7 @@ async def test_overlapping_deliverers_on_a_stalling_relay_send_each_message_once
 
 
 async def test_a_begun_transaction_whose_deliverer_vanished_is_reconciled_not_resent(
-    engine: Engine, tmp_path: Path
+    any_engine: Engine, tmp_path: Path
 ):
     handler = SinkHandler()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
@@ -92,39 +92,45 @@ async def test_a_begun_transaction_whose_deliverer_vanished_is_reconciled_not_re
         settings = make_settings(
             tmp_path, smtp_host="127.0.0.1", smtp_port=int(controller.port), smtp_timeout=5
         )
-        queue_plain(engine, 2)
+        queue_plain(any_engine, 2)
         # a deliverer claims both, begins the transaction of the first, and then stops
         # (dies, or hangs past its lease) before the server's reply is recorded
         lease_until = datetime.now(UTC) + timedelta(seconds=0.5)
-        claimed = claim_due(engine=engine, now=NOW, lease_until=lease_until, limit=10, token="a")
+        claimed = claim_due(
+            engine=any_engine, now=NOW, lease_until=lease_until, limit=10, token="a"
+        )
         first, second = claimed
         assert first.id is not None
         begun = begin_transactions(
-            engine=engine, token="a", ids=[first.id], at=datetime.now(UTC), lease_until=lease_until
+            engine=any_engine,
+            token="a",
+            ids=[first.id],
+            at=datetime.now(UTC),
+            lease_until=lease_until,
         )
         assert begun == {first.id}
         # while the lease holds nobody takes either
-        assert await deliver_due(engine=engine, settings=settings, now=NOW) == DeliveryReport()
+        assert await deliver_due(engine=any_engine, settings=settings, now=NOW) == DeliveryReport()
         await asyncio.sleep(0.7)
-        report = await deliver_due(engine=engine, settings=settings, now=NOW)
+        report = await deliver_due(engine=any_engine, settings=settings, now=NOW)
         # the one never begun is sent; the begun one is not sent a second time
         assert report == DeliveryReport(sent=1)
         assert [m.message["Message-ID"] for m in handler.messages] == [second.message_id]
-        with Session(engine) as session:
+        with Session(any_engine) as session:
             row = session.exec(select(OutgoingEmail).where(OutgoingEmail.id == first.id)).one()
         assert row.status == EmailStatus.sent and row.last_error == RECONCILED_NOTE
         assert row.claim_token is None and row.sent_at is not None
         # the old deliverer coming back cannot overwrite what was recorded
         late = record_outcomes(
-            engine=engine,
+            engine=any_engine,
             items=[(first, Outcome(Result.permanent, "550 too late"))],
             settings=settings,
             now=NOW,
             token="a",
         )
         assert late == [None]
-        assert rows(engine)[0].last_error == RECONCILED_NOTE
-        again = await deliver_due(engine=engine, settings=settings, now=NOW + timedelta(days=1))
+        assert rows(any_engine)[0].last_error == RECONCILED_NOTE
+        again = await deliver_due(engine=any_engine, settings=settings, now=NOW + timedelta(days=1))
     finally:
         controller.stop()
     assert again == DeliveryReport()

@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prefect.client.schemas.schedules import CronSchedule
@@ -162,11 +163,14 @@ def test_roadmap_serve_starts_and_registers_the_deployments(shipped, prefect_har
         text=True,
     )
 
-    async def names() -> set[str]:
+    async def deployments() -> dict[str, Any]:
         from prefect.client.orchestration import get_client
 
         async with get_client() as client:
-            return {d.name for d in await client.read_deployments()}
+            return {d.name: d for d in await client.read_deployments()}
+
+    async def names() -> set[str]:
+        return set(await deployments())
 
     try:
         deadline = time.monotonic() + 90
@@ -179,6 +183,38 @@ def test_roadmap_serve_starts_and_registers_the_deployments(shipped, prefect_har
             time.sleep(1)
         else:
             pytest.fail("roadmap serve did not register its deployments in 90 s")
-    finally:
+
+        # it runs what is scheduled: an outbox run (nothing queued, so quick) completes,
+        # which also means the runner is under way and a SIGTERM reaches its shutdown
+        async def run_outbox() -> Any:
+            from prefect.client.orchestration import get_client
+
+            async with get_client() as client:
+                deployment = (await deployments())["outbox-delivery"]
+                run = await client.create_flow_run_from_deployment(
+                    deployment.id, parameters={"republish": False}
+                )
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    state = (await client.read_flow_run(run.id)).state
+                    if state is not None and state.is_final():
+                        return state
+                    await asyncio.sleep(1)
+                return None
+
+        state = asyncio.run(run_outbox())
+        assert state is not None and state.is_completed(), state
+        # stopping it (SIGTERM, as systemd does) pauses nothing: another machine's serve
+        # or worker goes on running every deployment on its schedule
         proc.terminate()
         proc.wait(timeout=30)
+        after = asyncio.run(deployments())
+        assert {"daily-chase", "outbox-delivery"} <= set(after)
+        for name, deployment in after.items():
+            assert not deployment.paused, name
+            assert all(s.active for s in deployment.schedules), name
+        assert after["daily-chase"].schedules
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -23,7 +23,6 @@ from sqlmodel import Session, select
 
 from domain.cycles import Cycle
 from domain.db import make_engine, session_scope, upgrade
-from domain.opening import open_item
 from domain.roadmap import RoadmapItem
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.summary import (
@@ -39,6 +38,7 @@ from domain.summary import (
     silent_journals,
 )
 from reports import render
+from services.opening import open_item
 from tests.summary_world import MSK, District, _organisations, build_district, district_summary
 from tests.test_summary_formats import docx_tables
 
