@@ -125,6 +125,11 @@ class Cell:
         return CELL_LABELS[self.status]
 
     @property
+    def opens_later(self) -> bool:
+        """This organisation's, but its window opens later in the cycle."""
+        return self.status is CellStatus.later
+
+    @property
     def mark(self) -> str:
         return CELL_MARKS[self.status]
 

@@ -247,13 +247,14 @@ def test_the_confirmation_is_shown_only_for_a_version_that_exists(
 
 
 def _fail_after_files_are_written(engine: Engine, where: str) -> None:
-    """Make the database refuse the answer after its files are on disk: inside the
-    submission (a trigger refuses the receipt) or only at COMMIT (a deferred foreign key
-    broken by a trigger)."""
+    """Make the database refuse the answer after its files are written: inside the
+    submission (a trigger refuses the task's `submitted` event) or only at COMMIT (a
+    deferred foreign key broken by a trigger). (A receipt that cannot be written no
+    longer fails the answer: it is reported, as any email that cannot be queued.)"""
     with engine.begin() as conn:
         if where == "flush":
             conn.exec_driver_sql(
-                "CREATE TRIGGER refuse_receipt BEFORE INSERT ON outgoing_email "
+                "CREATE TRIGGER refuse_event BEFORE INSERT ON task_event "
                 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
             )
         else:
@@ -282,6 +283,24 @@ def test_a_failed_answer_leaves_no_files_behind(
     assert counts(world.engine) == before
     assert uploaded_files(world.settings) == []
     assert get_task(world.engine, world.task_id).status is TaskStatus.open
+
+
+def test_an_answer_is_kept_when_its_receipt_cannot_be_written(
+    client: TestClient, world: World
+) -> None:
+    """The receipt is one more email: one that cannot be queued is reported and stays
+    owed, the head's answer is not refused for it."""
+    with world.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_receipt BEFORE INSERT ON outgoing_email "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+    response = client.post(world.path, data=good_form(), files=pdf_file(), follow_redirects=False)
+    assert response.status_code == 303
+    assert get_task(world.engine, world.task_id).status is TaskStatus.submitted
+    with Session(world.engine) as s:
+        assert s.exec(select(Evidence).where(Evidence.task_id == world.task_id)).all()
+        assert not s.exec(select(OutgoingEmail)).all()
 
 
 def test_an_answer_at_00_30_in_moscow_shows_its_moscow_day_everywhere(
