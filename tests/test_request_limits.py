@@ -110,7 +110,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     process = subprocess.Popen(
         [sys.executable, "-c", SERVER, str(port)], cwd=ROOT, env=env, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a start-up deadline: a loaded machine is slow
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
