@@ -32,9 +32,21 @@ def task_recipients(
     with the head in copy (a curator's task stays the curator's). Without `on_day` no
     deputy is considered. Escalations are not asked here: they go to the item's owner.
     """
-    if task.role is Role.centre or organisation is None:
+    return role_recipients(task.role, organisation, item, centre_email, on_day=on_day)
+
+
+def role_recipients(
+    role: Role,
+    organisation: Organisation | None,
+    item: RoadmapItem,
+    centre_email: str,
+    *,
+    on_day: date | None = None,
+) -> tuple[str, tuple[str, ...]]:
+    """`task_recipients` for a task with this role (the day's scan reads no Task rows)."""
+    if role is Role.centre or organisation is None:
         return item_owner_email(item, centre_email), ()
-    if task.role is Role.curator and organisation.curator_email:
+    if role is Role.curator and organisation.curator_email:
         head = organisation.head_email
         cc = (head,) if head and head.lower() != organisation.curator_email.lower() else ()
         return organisation.curator_email, cc

@@ -6,13 +6,16 @@ task's revision (`revision * 10 + n`), and (task, kind, step) stays unique for e
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import case, func, or_
+from sqlalchemy import select as core_select
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from domain import lifecycle
@@ -22,7 +25,7 @@ from domain.enums import NoticeKind, Role, TaskEventKind, TaskStatus
 from domain.evidence import Evidence
 from domain.notices import OwedNotice
 from domain.organisations import Organisation
-from domain.recipients import item_owner_email, task_recipients
+from domain.recipients import item_owner_email, role_recipients
 from domain.roadmap import RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 
@@ -242,6 +245,181 @@ def next_look(
     return min(ahead, default=NEVER)
 
 
+SCAN_CHUNK = 1000  # tasks read and judged at a time: the scan's memory does not grow with N
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """One task the day's scan looked at: what it owes today and its next look day."""
+
+    task_id: int
+    owed: tuple[OwedNotice, ...]
+    next_look: date
+
+
+def _due_task_ids(session: Session, today: date) -> array[int]:
+    """The ids of the tasks due a look, through the `next_notice_on` index, as a compact
+    array (8 bytes a task) rather than rows."""
+    ids: array[int] = array("q")
+    result = session.execute(
+        _scanned(select(Task.id), today).order_by(col(Task.id)).execution_options(yield_per=10_000)
+    )
+    for partition in result.partitions():
+        ids.extend(task_id for (task_id,) in partition)
+    return ids
+
+
+def scan_owed(
+    *,
+    session: Session,
+    today: date,
+    policy: Policy,
+    centre_email: str,
+    tz: tzinfo,
+    calendar: WorkingCalendar = RUSSIAN_CALENDAR,
+    chunk: int = SCAN_CHUNK,
+) -> Iterator[list[Looked]]:
+    """The day's scan in chunks of `chunk` tasks: every waiting task and continuous log
+    due a look (the indexed `next_notice_on` read), with what it owes on `today` (a date
+    in the district's zone `tz`) and its next look day. Reads columns, not Task objects,
+    and writes nothing: the caller writes the next looks (`write_next_looks`) when what is
+    owed is written."""
+    if not calendar.is_working_day(today):
+        return
+    ids = _due_task_ids(session, today)
+    items = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
+    for start in range(0, len(ids), chunk):
+        chunk_ids = list(ids[start : start + chunk])
+        yield _look_at(session, chunk_ids, today, policy, centre_email, tz, calendar, items)
+
+
+def _look_at(
+    session: Session,
+    task_ids: list[int],
+    today: date,
+    policy: Policy,
+    centre_email: str,
+    tz: tzinfo,
+    calendar: WorkingCalendar,
+    items: dict[int | None, RoadmapItem],
+) -> list[Looked]:
+    rows = session.execute(
+        core_select(
+            col(Task.id),
+            col(Task.status),
+            col(Task.role),
+            col(Task.due),
+            col(Task.opened_at),
+            col(Task.revision),
+            col(Task.item_id),
+            col(Task.organisation_id),
+            col(Occurrence.continuous),
+            col(Occurrence.opens),
+        )
+        .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
+        .where(col(Task.id).in_(task_ids))
+        .order_by(col(Task.id))
+    ).all()
+    sent: dict[int, set[tuple[NoticeKind, int]]] = defaultdict(set)
+    announced: dict[int, date] = {}
+    for task_id, kind, step, on_day in session.execute(
+        core_select(
+            col(Notice.task_id), col(Notice.kind), col(Notice.step), col(Notice.on_day)
+        ).where(col(Notice.task_id).in_(task_ids))
+    ).all():
+        sent[task_id].add((NoticeKind(kind), step))
+        if kind == NoticeKind.opened:
+            announced[task_id] = on_day
+    logs = [row.id for row in rows if row.continuous]
+    entries: dict[int, list[date]] = defaultdict(list)
+    returns: dict[int, list[date]] = defaultdict(list)
+    if logs:
+        for task_id, submitted_at in session.execute(
+            select(Evidence.task_id, Evidence.submitted_at).where(col(Evidence.task_id).in_(logs))
+        ).all():
+            entries[task_id].append(submitted_at.astimezone(tz).date())
+        for task_id, at in session.execute(
+            select(TaskEvent.task_id, TaskEvent.at).where(
+                col(TaskEvent.task_id).in_(logs), TaskEvent.kind == TaskEventKind.returned
+            )
+        ).all():
+            returns[task_id].append(at.astimezone(tz).date())
+    org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
+    orgs = (
+        {
+            o.id: o
+            for o in session.exec(
+                select(Organisation).where(col(Organisation.id).in_(sorted(org_ids)))
+            ).all()
+        }
+        if org_ids
+        else {}
+    )
+    looked: list[Looked] = []
+    for row in rows:
+        view = TaskView(
+            status=row.status,
+            role=row.role,
+            due=row.due,
+            opened_on=row.opened_at.astimezone(tz).date(),
+            revision=row.revision,
+            continuous=row.continuous,
+            occurrence_opens=row.opens,
+        )
+        steps = owed_steps(
+            view,
+            sent=sent[row.id],
+            entry_days=entries[row.id],
+            today=today,
+            policy=policy,
+            calendar=calendar,
+            announced_on=announced.get(row.id),
+            return_days=returns[row.id],
+        )
+        look = next_look(
+            view,
+            today=today,
+            sent=sent[row.id] | set(steps),
+            entry_days=entries[row.id],
+            policy=policy,
+            calendar=calendar,
+        )
+        owed: list[OwedNotice] = []
+        if steps:
+            item = items[row.item_id]
+            org = orgs.get(row.organisation_id) if row.organisation_id else None
+            to, cc = role_recipients(row.role, org, item, centre_email, on_day=today)
+            for kind, step in steps:
+                if kind is NoticeKind.escalation:
+                    owner = item_owner_email(item, centre_email)
+                    owed.append(OwedNotice(row.id, kind, step, today, owner))
+                elif to:
+                    owed.append(OwedNotice(row.id, kind, step, today, to, cc))
+        looked.append(Looked(row.id, tuple(owed), look))
+    return looked
+
+
+def write_next_looks(session: Session, looks: Iterable[tuple[int, date]]) -> None:
+    """Store each (task id, next look day): one UPDATE per day per few hundred tasks, not
+    one per task. Task objects the session holds get the value too."""
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for task_id, day in looks:
+        by_day[day].append(task_id)
+    table = Task.__table__  # type: ignore[attr-defined]
+    for day, task_ids in by_day.items():
+        for start in range(0, len(task_ids), 500):
+            session.execute(
+                table.update()
+                .where(table.c.id.in_(task_ids[start : start + 500]))
+                .values(next_notice_on=day)
+            )
+    if by_day:
+        day_of = {task_id: day for day, task_ids in by_day.items() for task_id in task_ids}
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Task) and obj.id in day_of:
+                set_committed_value(obj, "next_notice_on", day_of[obj.id])
+
+
 def owed_notices(
     *,
     session: Session,
@@ -253,84 +431,20 @@ def owed_notices(
 ) -> list[OwedNotice]:
     """Every notice owed on `today` (a date in the district's zone `tz`) across the
     waiting tasks and continuous logs due a look; each one looked at gets its next look
-    day (`next_notice_on`) in the caller's transaction."""
-    if not calendar.is_working_day(today):
-        return []
-    rows = session.exec(_scanned(select(Task, Occurrence), today)).all()
-    if not rows:
-        return []
-    sent: dict[int, set[tuple[NoticeKind, int]]] = defaultdict(set)
-    announced: dict[int, date] = {}
-    for task_id, kind, step, on_day in session.exec(
-        _scanned(
-            select(Notice.task_id, Notice.kind, Notice.step, col(Notice.on_day)).join(
-                Task, col(Task.id) == Notice.task_id
-            ),
-            today,
-        )
-    ).all():
-        sent[task_id].add((NoticeKind(kind), step))
-        if kind == NoticeKind.opened:
-            announced[task_id] = on_day
-    entries: dict[int, list[date]] = defaultdict(list)
-    if any(o.continuous for _, o in rows):
-        for task_id, submitted_at in session.exec(
-            _scanned(
-                select(Evidence.task_id, Evidence.submitted_at).join(
-                    Task, col(Task.id) == Evidence.task_id
-                ),
-                today,
-            ).where(col(Occurrence.continuous).is_(True))
-        ).all():
-            entries[task_id].append(submitted_at.astimezone(tz).date())
-    returns: dict[int, list[date]] = defaultdict(list)
-    if any(o.continuous for _, o in rows):
-        for task_id, at in session.exec(
-            _scanned(
-                select(TaskEvent.task_id, TaskEvent.at).join(
-                    Task, col(Task.id) == TaskEvent.task_id
-                ),
-                today,
-            ).where(col(Occurrence.continuous).is_(True), TaskEvent.kind == TaskEventKind.returned)
-        ).all():
-            returns[task_id].append(at.astimezone(tz).date())
-    items = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
-    orgs = {o.id: o for o in session.exec(select(Organisation)).all()}
+    day (`next_notice_on`) in the caller's transaction. (The day's queue uses `scan_owed`
+    and writes each task's next look with its notices instead.)"""
     owed: list[OwedNotice] = []
-    for task, occurrence in rows:
-        assert task.id is not None
-        view = task_view(task, occurrence, tz)
-        steps = owed_steps(
-            view,
-            sent=sent[task.id],
-            entry_days=entries[task.id],
-            today=today,
-            policy=policy,
-            calendar=calendar,
-            announced_on=announced.get(task.id),
-            return_days=returns[task.id],
-        )
-        task.next_notice_on = next_look(
-            view,
-            today=today,
-            sent=sent[task.id] | set(steps),
-            entry_days=entries[task.id],
-            policy=policy,
-            calendar=calendar,
-        )
-        session.add(task)
-        if not steps:
-            continue
-        item = items[task.item_id]
-        org = orgs.get(task.organisation_id) if task.organisation_id else None
-        to, cc = task_recipients(task, org, item, centre_email, on_day=today)
-        for kind, step in steps:
-            if kind is NoticeKind.escalation:
-                owed.append(
-                    OwedNotice(task.id, kind, step, today, item_owner_email(item, centre_email))
-                )
-            elif to:
-                owed.append(OwedNotice(task.id, kind, step, today, to, cc))
+    for looked in scan_owed(
+        session=session,
+        today=today,
+        policy=policy,
+        centre_email=centre_email,
+        tz=tz,
+        calendar=calendar,
+    ):
+        write_next_looks(session, ((one.task_id, one.next_look) for one in looked))
+        for one in looked:
+            owed.extend(one.owed)
     return owed
 
 

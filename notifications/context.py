@@ -86,22 +86,37 @@ def load_task(session: Session, task_id: int) -> TaskParts:
 
 
 def load_tasks(session: Session, task_ids: Sequence[int]) -> dict[int, TaskParts]:
-    """`load_task` for many tasks in a few joined reads; tasks that do not exist (or miss
-    their rows) are left out, so `load_task` can say what is wrong with them."""
+    """`load_task` for many tasks in a few reads: the tasks with their organisations,
+    and each item, occurrence and roadmap once (they are few and their rows are large);
+    tasks that do not exist (or miss their rows) are left out, so `load_task` can say
+    what is wrong with them."""
     found: dict[int, TaskParts] = {}
+    items: dict[int, RoadmapItem | None] = {}
+    occurrences: dict[int, Occurrence | None] = {}
+    roadmaps: dict[int, Roadmap | None] = {}
     ids = sorted(set(task_ids))
     for start in range(0, len(ids), 500):
         rows = session.execute(
-            core_select(Task, RoadmapItem, Occurrence, Roadmap, Organisation)
-            .join(RoadmapItem, col(RoadmapItem.id) == Task.item_id)
-            .join(Occurrence, col(Occurrence.id) == Task.occurrence_id)
-            .join(Roadmap, col(Roadmap.id) == RoadmapItem.roadmap_id)
+            core_select(Task, Organisation)
             .outerjoin(Organisation, col(Organisation.id) == Task.organisation_id)
             .where(col(Task.id).in_(ids[start : start + 500]))
         ).all()
-        for task, item, occurrence, roadmap, org in rows:
+        for task, org in rows:
             assert task.id is not None
             if task.organisation_id is not None and org is None:
+                continue
+            if task.item_id not in items:
+                items[task.item_id] = session.get(RoadmapItem, task.item_id)
+            item = items[task.item_id]
+            if task.occurrence_id not in occurrences:
+                occurrences[task.occurrence_id] = session.get(Occurrence, task.occurrence_id)
+            occurrence = occurrences[task.occurrence_id]
+            if item is None or occurrence is None:
+                continue
+            if item.roadmap_id not in roadmaps:
+                roadmaps[item.roadmap_id] = session.get(Roadmap, item.roadmap_id)
+            roadmap = roadmaps[item.roadmap_id]
+            if roadmap is None:
                 continue
             found[task.id] = TaskParts(task, item, roadmap, occurrence, org)
     return found
@@ -423,10 +438,26 @@ def chases_sent(
     return [ChaseSent(n.step, n.on_day) for n in notices]
 
 
+def chases_sent_to(session: Session, task_ids: Sequence[int]) -> dict[int, list[ChaseSent]]:
+    """`chases_sent` for many tasks in a few reads."""
+    found: dict[int, list[ChaseSent]] = {}
+    ids = sorted(set(task_ids))
+    for start in range(0, len(ids), 500):
+        for task_id, step, on_day in session.execute(
+            core_select(col(Notice.task_id), col(Notice.step), col(Notice.on_day))
+            .where(col(Notice.task_id).in_(ids[start : start + 500]))
+            .where(col(Notice.kind) == NoticeKind.chase)
+            .order_by(col(Notice.task_id), col(Notice.step))
+        ).all():
+            found.setdefault(task_id, []).append(ChaseSent(step, on_day))
+    return found
+
+
 def overdue_items(
     session: Session, parts_list: list[TaskParts], settings: Settings, on_day: date
 ) -> list[OverdueItem]:
     by_item: dict[int, tuple[RoadmapItem, list[tuple[str, OverdueRow]]]] = {}
+    chases = chases_sent_to(session, [parts.task_id for parts in parts_list])
     for parts in parts_list:
         task, org = parts.task, parts.organisation
         if org is None:
@@ -442,7 +473,7 @@ def overdue_items(
             days_overdue=max(0, RUSSIAN_CALENDAR.working_days_between(task.due, on_day)),
             # every row here is overdue (its days say by how much): the plain status
             status=STATUS_LABELS[task.status],
-            chases=chases_sent(session, parts.task_id),
+            chases=chases.get(parts.task_id, []),
         )
         assert parts.item.id is not None
         by_item.setdefault(parts.item.id, (parts.item, []))[1].append((row.organisation, row))

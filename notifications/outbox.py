@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from array import array
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -26,13 +28,16 @@ from domain.calendar import RUSSIAN_CALENDAR
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, NoticeKind, TaskEventKind
 from domain.notices import OwedNotice
+from domain.reminders import Looked, Policy, scan_owed, write_next_looks
 from domain.tasks import TaskEvent
 from notifications.context import (
+    ChaseSent,
     OverdueItem,
     ReopenedEntry,
     TaskParts,
     TaskView,
     chases_sent,
+    chases_sent_to,
     due_event,
     entry_due_event,
     last_entry_day,
@@ -50,7 +55,15 @@ from notifications.render import render
 from notifications.reply import reply_address
 from services.links import issue_org_link, issue_org_links, issue_task_links
 
-__all__ = ["Attachment", "digest_message_id", "notice_message_id", "queue_email", "queue_notices"]
+__all__ = [
+    "Attachment",
+    "DayQueued",
+    "digest_message_id",
+    "notice_message_id",
+    "queue_day",
+    "queue_email",
+    "queue_notices",
+]
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +137,18 @@ def queue_email(
             select(OutgoingEmail).where(OutgoingEmail.message_id == message_id)
         ).first()
 
-    values: dict[str, Any] = {
-        "message_id": message_id,
-        "kind": kind,
-        "to_addr": to,
-        "cc_addrs": list(cc),
-        "subject": subject,
-        "text_body": text_body,
-        "html_body": html_body,
-        "attachments": [a.to_row() for a in attachments],
-        "status": EmailStatus.queued,
-        "attempts": 0,
-        "created_at": now.astimezone(UTC),  # as a row read back has them
-        "next_attempt_at": now.astimezone(UTC),
-        "last_error": "",
-        "reply_to": reply_to,
-    }
+    values = _email_values(
+        kind=kind,
+        to=to,
+        cc=cc,
+        subject=subject,
+        text_body=text_body,
+        html_body=html_body,
+        attachments=attachments,
+        message_id=message_id,
+        now=now,
+        reply_to=reply_to,
+    )
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         # ON CONFLICT DO NOTHING: a row already there (or one a concurrent writer is
@@ -162,6 +171,60 @@ def queue_email(
     session.add(email)
     session.flush()
     return email
+
+
+def _email_values(
+    *,
+    kind: str,
+    to: str,
+    cc: Sequence[str],
+    subject: str,
+    text_body: str,
+    html_body: str,
+    attachments: Sequence[Attachment],
+    message_id: str,
+    now: datetime,
+    reply_to: str,
+    send_at: datetime | None = None,
+) -> dict[str, Any]:
+    """An outbox row's columns: queued, due at `send_at` (default: now)."""
+    return {
+        "message_id": message_id,
+        "kind": kind,
+        "to_addr": to,
+        "cc_addrs": list(cc),
+        "subject": subject,
+        "text_body": text_body,
+        "html_body": html_body,
+        "attachments": [a.to_row() for a in attachments],
+        "status": EmailStatus.queued,
+        "attempts": 0,
+        "created_at": now.astimezone(UTC),  # as a row read back has them
+        "next_attempt_at": max(now, send_at or now).astimezone(UTC),
+        "last_error": "",
+        "reply_to": reply_to,
+    }
+
+
+def _write_email(session: Session, values: dict[str, Any]) -> int:
+    """`queue_email` without an object: the new row's id, or the id of the row that
+    already has this Message-ID."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        new_id: int | None = session.execute(_insert_email(dialect), values).scalar()
+        if new_id is not None:
+            return new_id
+    else:
+        email = OutgoingEmail(**values)
+        session.add(email)
+        session.flush()
+        assert email.id is not None
+        return email.id
+    found = session.exec(
+        select(OutgoingEmail.id).where(OutgoingEmail.message_id == values["message_id"])
+    ).first()
+    assert found is not None
+    return found
 
 
 # -- owed notices ---------------------------------------------------------------------
@@ -219,6 +282,8 @@ class _Prefetched:
     parts: dict[int, TaskParts] = field(default_factory=dict)
     task_links: dict[tuple[int, str], str] = field(default_factory=dict)
     org_links: dict[tuple[int, str], str] = field(default_factory=dict)
+    # the chases written before, of the tasks a chase is owed for (None: not read)
+    chases: dict[int, list[ChaseSent]] | None = None
 
 
 def _addresses_ok(group: Sequence[OwedNotice]) -> bool:
@@ -265,7 +330,8 @@ def _prefetch(
             if known is not None and known.task.organisation_id is not None:
                 org_wanted.append((known.task.organisation_id, g[0].recipient.strip()))
     org_links = issue_org_links(session=session, wanted=org_wanted, settings=settings, now=now)
-    return _Prefetched(parts, task_links, org_links)
+    chased = [n.task_id for g in usable for n in g if NoticeKind(n.kind) is NoticeKind.chase]
+    return _Prefetched(parts, task_links, org_links, chases_sent_to(session, chased))
 
 
 def _entry(
@@ -297,7 +363,11 @@ def _entry(
         days = max(0, RUSSIAN_CALENDAR.working_days_between(due, notice.on_day))
         earlier = 0
         if kind is NoticeKind.chase:
-            earlier = len(chases_sent(session, parts.task_id, before_step=notice.step))
+            if known.chases is None:
+                earlier = len(chases_sent(session, parts.task_id, before_step=notice.step))
+            else:
+                chases = known.chases.get(parts.task_id, [])
+                earlier = sum(1 for c in chases if c.step < notice.step)
         return replace(entry, days_overdue=days, earlier_chases=earlier)
     if kind is NoticeKind.returned:
         reopened = reopened_entry(session, parts, settings)
@@ -458,7 +528,12 @@ def _queue_group(
     settings: Settings,
     now: datetime,
     known: _Prefetched | None = None,
-) -> OutgoingEmail:
+    *,
+    as_row: bool = True,
+    send_at: datetime | None = None,
+) -> tuple[int, OutgoingEmail | None]:
+    """Write one recipient's email and its Notice (and event) rows; returns the email's
+    id and, with `as_row`, the email as an object (the day's queue wants only the id)."""
     known = known or _Prefetched()
     first = group[0]
     recipient, on_day = first.recipient.strip(), first.on_day
@@ -528,50 +603,83 @@ def _queue_group(
     )
     rendered = render(email_kind, context)
     subject, reply_to = _reply_parts(email_kind, entries, rendered.subject, settings)
-    email = queue_email(
-        session=session,
-        kind=email_kind,
-        to=recipient,
-        cc=_cc_for(group, recipient),
-        subject=subject,
-        text_body=rendered.text,
-        html_body=rendered.html,
-        attachments=attachments,
-        message_id=message_id,
-        now=now,
-        reply_to=reply_to,
-    )
-    assert email.id is not None
+    email: OutgoingEmail | None = None
+    if as_row:
+        email = queue_email(
+            session=session,
+            kind=email_kind,
+            to=recipient,
+            cc=_cc_for(group, recipient),
+            subject=subject,
+            text_body=rendered.text,
+            html_body=rendered.html,
+            attachments=attachments,
+            message_id=message_id,
+            now=now,
+            reply_to=reply_to,
+        )
+        email_id = email.id
+    else:
+        # the addresses and the Message-ID were checked above: the row, without an object
+        email_id = _write_email(
+            session,
+            _email_values(
+                kind=email_kind,
+                to=recipient,
+                cc=_cc_for(group, recipient),
+                subject=subject,
+                text_body=rendered.text,
+                html_body=rendered.html,
+                attachments=attachments,
+                message_id=message_id,
+                now=now,
+                reply_to=reply_to,
+                send_at=send_at,
+            ),
+        )
+    assert email_id is not None
+    notices: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for entry in entries:
         notice = entry.notice
         kind = NoticeKind(notice.kind)
-        session.add(
-            Notice(
-                task_id=notice.task_id,
-                kind=kind,
-                step=notice.step,
-                on_day=notice.on_day,
-                recipient=recipient,
-                email_id=email.id,
-                created_at=now,
-            )
+        notices.append(
+            {
+                "task_id": notice.task_id,
+                "kind": kind,
+                "step": notice.step,
+                "on_day": notice.on_day,
+                "recipient": recipient,
+                "email_id": email_id,
+                "created_at": now,
+            }
         )
         event_kind = _EVENT_FOR_KIND.get(kind)
         if event_kind is not None:
-            session.add(
-                TaskEvent(
-                    task_id=notice.task_id,
-                    at=now,
-                    kind=event_kind,
-                    actor="system",
-                    note=f"шаг {notice.step}: письмо {message_id} для {recipient}",
-                )
+            events.append(
+                {
+                    "task_id": notice.task_id,
+                    "at": now,
+                    "kind": event_kind,
+                    "from_status": None,
+                    "to_status": None,
+                    "actor": "system",
+                    "note": f"шаг {notice.step}: письмо {message_id} для {recipient}",
+                }
+            )
+        if kind is NoticeKind.chase and known.chases is not None:
+            known.chases.setdefault(notice.task_id, []).append(
+                ChaseSent(notice.step, notice.on_day)
             )
         if kind is NoticeKind.escalation and entry.parts.task.escalated_at is None:
             entry.parts.task.escalated_at = now
             session.add(entry.parts.task)
+    # plain multi-row INSERTs: a day's queue writes a Notice row per task
+    session.execute(Notice.__table__.insert(), notices)  # type: ignore[attr-defined]
+    if events:
+        session.execute(TaskEvent.__table__.insert(), events)  # type: ignore[attr-defined]
     session.flush()
-    return email
+    return email_id, email
 
 
 class GroupError(ValueError):
@@ -661,35 +769,42 @@ def _report_group_failure(
     )
 
 
-def queue_notices(
-    *, session: Session, owed: Sequence[OwedNotice], settings: Settings, now: datetime
-) -> list[OutgoingEmail]:
-    """Write the emails for `owed` notices; skips any (task, kind, step) already noticed.
-
-    Notices to one recipient on one day go as one email (a digest when there are
-    several); escalations go as their own digest to the item's owner. Each email is
-    written in its own savepoint: a group that cannot be written (an address that is not
-    one, a broken record, a template error) is rolled back, reported to the centre once,
-    and stays owed, while every other email is written. Flushes, never commits: the
-    caller owns the transaction. Returns the emails written, in order.
-    """
-    fresh = _not_yet_noticed(session, owed)
+def _grouped(notices: Sequence[OwedNotice]) -> list[list[OwedNotice]]:
+    """One group per recipient and day (escalations apart), in the order first owed;
+    escalations last, so that chases written in the same run are listed in them."""
     groups: dict[tuple[str, date, bool], list[OwedNotice]] = {}
-    for notice in fresh:
+    for notice in notices:
         escalation = NoticeKind(notice.kind) is NoticeKind.escalation
         groups.setdefault((notice.recipient.strip().lower(), notice.on_day, escalation), []).append(
             notice
         )
-    # Escalations last, so that chases written in this same call are listed in them.
-    ordered = sorted(groups.items(), key=lambda pair: pair[0][2])
-    if ordered:
+    return [group for _, group in sorted(groups.items(), key=lambda pair: pair[0][2])]
+
+
+def _queue_groups(
+    session: Session,
+    groups: Sequence[Sequence[OwedNotice]],
+    settings: Settings,
+    now: datetime,
+    *,
+    as_rows: bool = True,
+    send_at: datetime | None = None,
+) -> tuple[list[tuple[int, OutgoingEmail | None]], set[int]]:
+    """Write each group's email in its own savepoint; returns what was written and the
+    tasks of the groups that could not be (reported to the centre, still owed)."""
+    if groups:
         _open_outer_transaction(session)
-    known = _prefetch(session, [group for _, group in ordered], settings, now)
-    written: list[OutgoingEmail] = []
-    for _, group in ordered:
+    known = _prefetch(session, groups, settings, now)
+    written: list[tuple[int, OutgoingEmail | None]] = []
+    failed: set[int] = set()
+    for group in groups:
         try:
             with session.begin_nested():
-                written.append(_queue_group(session, group, settings, now, known))
+                written.append(
+                    _queue_group(
+                        session, group, settings, now, known, as_row=as_rows, send_at=send_at
+                    )
+                )
         except (OperationalError, InterfaceError):
             raise  # the database itself: nothing to isolate
         except Exception as exc:
@@ -700,6 +815,7 @@ def queue_notices(
                 # and committed while this one was writing them: its email is the one,
                 # and whatever of this group it did not cover stays owed for the next run.
                 log.info("notices for %r queued by a concurrent run", group[0].recipient)
+                failed.update(n.task_id for n in group)  # looked at again by the next run
                 continue
             reason = str(exc) if isinstance(exc, GroupError) else f"{type(exc).__name__}: {exc}"
             log.warning(
@@ -715,4 +831,196 @@ def queue_notices(
                 raise
             except Exception:
                 log.exception("the centre could not be told about %r", group[0].recipient)
-    return written
+            failed.update(n.task_id for n in group)
+    return written, failed
+
+
+def queue_notices(
+    *, session: Session, owed: Sequence[OwedNotice], settings: Settings, now: datetime
+) -> list[OutgoingEmail]:
+    """Write the emails for `owed` notices; skips any (task, kind, step) already noticed.
+
+    Notices to one recipient on one day go as one email (a digest when there are
+    several); escalations go as their own digest to the item's owner. Each email is
+    written in its own savepoint: a group that cannot be written (an address that is not
+    one, a broken record, a template error) is rolled back, reported to the centre once,
+    and stays owed, while every other email is written. Flushes, never commits: the
+    caller owns the transaction. Returns the emails written, in order. (The day's whole
+    queue is `queue_day`, which commits as it goes.)
+    """
+    groups = _grouped(_not_yet_noticed(session, owed))
+    written, _ = _queue_groups(session, groups, settings, now)
+    return [email for _, email in written if email is not None]
+
+
+# -- the day's queue, in chunks -------------------------------------------------------
+
+# Notices written (and committed) at a time: the memory the day's queue holds besides
+# the compact list of what is owed, and what a crash can cost (the chunk is rolled back
+# and written by the next run).
+QUEUE_CHUNK = 1000
+
+_KINDS = list(NoticeKind)
+_KIND_CODE = {kind: code for code, kind in enumerate(_KINDS)}
+
+
+class _OwedDay:
+    """The day's owed notices, compactly: a few numbers each in arrays, and each
+    recipient's address once, grouped as `queue_notices` groups them (one email per
+    recipient, escalations last). The scan is read once; the groups are then written a
+    chunk at a time. Each task's next look is carried by the notice written last (its
+    escalation, if it owes one), so that it is stored only when all it owes is written."""
+
+    def __init__(self, on_day: date) -> None:
+        self.on_day = on_day
+        self.task = array("q")
+        self.kind = array("b")
+        self.step = array("l")
+        self.recipient = array("l")
+        self.cc = array("l")
+        self.group = array("l")
+        self.look = array("l")  # date ordinal of the next look, or 0 (not carried)
+        self.recipients: list[str] = []
+        self.ccs: list[tuple[str, ...]] = [()]
+        self.escalation_group = array("b")
+        self.counts: Counter[str] = Counter()
+        self._recipient_index: dict[str, int] = {}
+        self._cc_index: dict[tuple[str, ...], int] = {(): 0}
+        self._group_index: dict[tuple[str, bool], int] = {}
+
+    def __len__(self) -> int:
+        return len(self.task)
+
+    def add(self, looked: Looked) -> None:
+        notices = looked.owed
+        carrier = next((i for i, n in enumerate(notices) if n.kind is NoticeKind.escalation), 0)
+        for index, notice in enumerate(notices):
+            assert notice.on_day == self.on_day
+            escalation = notice.kind is NoticeKind.escalation
+            key = (notice.recipient.strip().lower(), escalation)
+            group = self._group_index.get(key)
+            if group is None:
+                group = self._group_index[key] = len(self.escalation_group)
+                self.escalation_group.append(escalation)
+            recipient = self._recipient_index.get(notice.recipient)
+            if recipient is None:
+                recipient = self._recipient_index[notice.recipient] = len(self.recipients)
+                self.recipients.append(notice.recipient)
+            cc = self._cc_index.get(notice.cc)
+            if cc is None:
+                cc = self._cc_index[notice.cc] = len(self.ccs)
+                self.ccs.append(notice.cc)
+            self.task.append(notice.task_id)
+            self.kind.append(_KIND_CODE[NoticeKind(notice.kind)])
+            self.step.append(notice.step)
+            self.recipient.append(recipient)
+            self.cc.append(cc)
+            self.group.append(group)
+            self.look.append(looked.next_look.toordinal() if index == carrier else 0)
+            self.counts[NoticeKind(notice.kind).value] += 1
+
+    def _notice(self, i: int) -> OwedNotice:
+        return OwedNotice(
+            self.task[i],
+            _KINDS[self.kind[i]],
+            self.step[i],
+            self.on_day,
+            self.recipients[self.recipient[i]],
+            self.ccs[self.cc[i]],
+        )
+
+    def chunks(self, size: int) -> Iterator[tuple[list[list[OwedNotice]], list[tuple[int, date]]]]:
+        """(groups, next looks they carry) of about `size` notices at a time, whole
+        groups only, in the order `queue_notices` writes them."""
+        self._group_index.clear()  # not needed any more
+        self._recipient_index.clear()
+        groups = len(self.escalation_group)
+        order = [g for g in range(groups) if not self.escalation_group[g]]
+        order += [g for g in range(groups) if self.escalation_group[g]]
+        # a counting sort: the notices of each group together, groups in order
+        start = array("l", [0]) * (groups + 1)
+        for g in self.group:
+            start[g + 1] += 1
+        rank = array("l", [0]) * groups
+        for position, g in enumerate(order):
+            rank[g] = position
+        sizes = array("l", [0]) * (groups + 1)
+        for g in order:
+            sizes[rank[g] + 1] = start[g + 1]
+        for position in range(groups):
+            sizes[position + 1] += sizes[position]
+        placed = array("l", [0]) * len(self)
+        fill = array("l", sizes[:groups])
+        for i, g in enumerate(self.group):
+            placed[fill[rank[g]]] = i
+            fill[rank[g]] += 1
+        batch: list[list[OwedNotice]] = []
+        looks: list[tuple[int, date]] = []
+        count = 0
+        for position in range(groups):
+            members = placed[sizes[position] : sizes[position + 1]]
+            batch.append([self._notice(i) for i in members])
+            looks.extend(
+                (self.task[i], date.fromordinal(self.look[i])) for i in members if self.look[i]
+            )
+            count += len(members)
+            if count >= size:
+                yield batch, looks
+                batch, looks, count = [], [], 0
+        if batch:
+            yield batch, looks
+
+
+@dataclass(frozen=True)
+class DayQueued:
+    """What `queue_day` did: the notices owed by kind, and the emails written."""
+
+    owed: dict[str, int]
+    emails: int
+
+
+def queue_day(
+    *,
+    session: Session,
+    today: date,
+    policy: Policy,
+    settings: Settings,
+    now: datetime,
+    send_at: datetime | None = None,
+    chunk: int = QUEUE_CHUNK,
+) -> DayQueued:
+    """Everything owed on `today`, queued as outbox rows (one email per person), a chunk
+    of recipients at a time, each chunk committed with its tasks' next looks, so that
+    memory does not grow with the number of tasks (beyond a few numbers each) and a
+    crash loses nothing: a chunk not committed is owed again at the next run, a chunk
+    committed is not owed again. The emails are due at `send_at` (default: now).
+
+    Commits the session as it goes (the caller's session must hold nothing else)."""
+    owed = _OwedDay(today)
+    for looked in scan_owed(
+        session=session,
+        today=today,
+        policy=policy,
+        centre_email=settings.centre_email,
+        tz=settings.tz,
+    ):
+        # a task that owes nothing today gets its next look now; one that owes, when
+        # what it owes is written
+        write_next_looks(session, ((one.task_id, one.next_look) for one in looked if not one.owed))
+        for one in looked:
+            if one.owed:
+                owed.add(one)
+        session.commit()
+        session.expunge_all()
+    emails = 0
+    for groups, looks in owed.chunks(chunk):
+        fresh = _grouped(_not_yet_noticed(session, [n for g in groups for n in g]))
+        written, failed = _queue_groups(
+            session, fresh, settings, now, as_rows=False, send_at=send_at
+        )
+        emails += len(written)
+        # a group that could not be written stays owed: its tasks are looked at again
+        write_next_looks(session, ((t, day) for t, day in looks if t not in failed))
+        session.commit()
+        session.expunge_all()
+    return DayQueued(dict(owed.counts), emails)

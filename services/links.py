@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlmodel import Session, col, select
@@ -132,33 +133,54 @@ def issue_task_links(
                 live.setdefault(key, link)  # the oldest live one, as _live_task_link
             else:
                 revoked[key] = link  # the newest revoked one, as _revoked_task_link
-    links: dict[tuple[int, str], AccessLink] = {}
     urls: dict[tuple[int, str], str] = {}
+    issued: dict[tuple[int, str], int] = {}
+    new_keys: list[tuple[int, str]] = []
+    new_rows: list[dict[str, Any]] = []
     for key, task in tasks.items():
         held = live.get(key)
         if held is None and key in revoked:
             urls[key] = _task_url(revoked[key], key[0], settings)
             continue
         expires = task_link_expiry(task, settings)
+        role, name = _recipient_as(session, task.organisation_id, key[1])  # from the map
         if held is None:
-            link = AccessLink(
-                task_id=task.id,
-                organisation_id=task.organisation_id,
-                recipient=key[1],
-                created_at=now,
-                expires_at=expires,
+            new_keys.append(key)
+            new_rows.append(
+                {
+                    "task_id": task.id,
+                    "organisation_id": task.organisation_id,
+                    "recipient": key[1],
+                    "recipient_role": role,
+                    "recipient_name": name,
+                    "created_at": now,
+                    "expires_at": expires,
+                    "revoked_at": None,
+                }
             )
-        else:
-            link = held
-            if link.expires_at < expires:
-                link.expires_at = expires
-        _mark_recipient(session, link)  # organisations come from the identity map
-        session.add(link)
-        links[key] = link
+            continue
+        if held.expires_at < expires:
+            held.expires_at = expires
+        held.recipient_role, held.recipient_name = role, name
+        session.add(held)
+        assert held.id is not None
+        issued[key] = held.id
+    issued.update(zip(new_keys, _insert_links(session, new_rows), strict=True))
     session.flush()
-    for key, link in links.items():
-        urls[key] = _task_url(link, key[0], settings)
+    serializer = _serializer(settings, _TASK_SALT)
+    for key, link_id in issued.items():
+        urls[key] = f"{settings.portal_url}/t/" + serializer.dumps({"l": link_id, "t": key[0]})
     return urls
+
+
+def _insert_links(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """New AccessLink rows in multi-row INSERTs, their ids in the rows' order (no
+    objects: a day's queue issues a link per task)."""
+    if not rows:
+        return []
+    table = AccessLink.__table__  # type: ignore[attr-defined]
+    statement = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+    return [link_id for (link_id,) in session.execute(statement, rows).all()]
 
 
 def issue_org_links(
@@ -187,21 +209,34 @@ def issue_org_links(
             key = (link.organisation_id, link.recipient)
             if key in keys:
                 found.setdefault(key, link)
-    for key in sorted(keys - set(found)):
-        found[key] = AccessLink(
-            organisation_id=key[0],
-            recipient=key[1],
-            created_at=now,
-            expires_at=now + timedelta(days=ORG_LINK_DAYS),
-        )
-    for link in found.values():
+    issued: dict[tuple[int, str], int] = {}
+    for key, link in found.items():
         _mark_recipient(session, link)
         session.add(link)
+        assert link.id is not None
+        issued[key] = link.id
+    missing = sorted(keys - set(found))
+    rows: list[dict[str, Any]] = []
+    for org_id, recipient in missing:
+        role, name = _recipient_as(session, org_id, recipient)
+        rows.append(
+            {
+                "task_id": None,
+                "organisation_id": org_id,
+                "recipient": recipient,
+                "recipient_role": role,
+                "recipient_name": name,
+                "created_at": now,
+                "expires_at": now + timedelta(days=ORG_LINK_DAYS),
+                "revoked_at": None,
+            }
+        )
+    issued.update(zip(missing, _insert_links(session, rows), strict=True))
     session.flush()
     serializer = _serializer(settings, _ORG_SALT)
     return {
-        key: f"{settings.portal_url}/o/" + serializer.dumps({"l": link.id, "o": key[0]})
-        for key, link in found.items()
+        key: f"{settings.portal_url}/o/" + serializer.dumps({"l": link_id, "o": key[0]})
+        for key, link_id in issued.items()
     }
 
 
