@@ -13,11 +13,13 @@ import logging
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Engine, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
@@ -995,7 +997,45 @@ def queue_day(
     crash loses nothing: a chunk not committed is owed again at the next run, a chunk
     committed is not owed again. The emails are due at `send_at` (default: now).
 
-    Commits the session as it goes (the caller's session must hold nothing else)."""
+    Commits the session as it goes (the caller's session must hold nothing else). On
+    PostgreSQL, runs for the same database take turns (an advisory lock held for the
+    whole run): a second machine's run waits, then finds the work done."""
+    with _one_queue_at_a_time(session):
+        return _queue_day(session, today, policy, settings, now, send_at, chunk)
+
+
+# Any constant: the key of the PostgreSQL advisory lock that serialises the day's queue.
+QUEUE_LOCK = 20_220_408_210
+
+
+@contextmanager
+def _one_queue_at_a_time(session: Session) -> Iterator[None]:
+    """A session-level advisory lock on a connection of its own, so that it holds across
+    the run's commits (and goes with the connection if the process dies)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield  # SQLite: one machine; writers take turns at every commit
+        return
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": QUEUE_LOCK})
+        holder.commit()
+        try:
+            yield
+        finally:
+            holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": QUEUE_LOCK})
+            holder.commit()
+
+
+def _queue_day(
+    session: Session,
+    today: date,
+    policy: Policy,
+    settings: Settings,
+    now: datetime,
+    send_at: datetime | None,
+    chunk: int,
+) -> DayQueued:
     owed = _OwedDay(today)
     for looked in scan_owed(
         session=session,

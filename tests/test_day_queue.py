@@ -17,13 +17,13 @@ from config.settings import Settings
 from domain.db import make_engine, session_scope, upgrade
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import NoticeKind, OrgKind
-from domain.opening import open_item
 from domain.organisations import Organisation
 from domain.reminders import Policy, owed_notices
 from domain.roadmap_file import SHIPPED_ROADMAP, load_roadmap_file, sync_roadmap
 from domain.roadmaps import live_items
 from domain.tasks import Task
 from notifications.outbox import QUEUE_FAILURE_KIND, queue_day, queue_notices
+from services.opening import open_item
 from tests.conftest import make_settings
 
 START = datetime(2022, 4, 8, 6, 0, tzinfo=UTC)  # 09:00 in Moscow: five items open
