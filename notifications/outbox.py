@@ -524,19 +524,73 @@ def _reply_parts(
     return subject, reply_address(settings, None) or ""
 
 
+@dataclass(frozen=True)
+class _Composed:
+    """One recipient's email, rendered, with the notices it carries: what is written."""
+
+    group: Sequence[OwedNotice]
+    entries: list[_Entry]
+    recipient: str
+    kind: str
+    message_id: str
+    subject: str
+    text_body: str
+    html_body: str
+    attachments: list[Attachment]
+    reply_to: str
+
+    def values(self, now: datetime, send_at: datetime | None) -> dict[str, Any]:
+        return _email_values(
+            kind=self.kind,
+            to=self.recipient,
+            cc=_cc_for(self.group, self.recipient),
+            subject=self.subject,
+            text_body=self.text_body,
+            html_body=self.html_body,
+            attachments=self.attachments,
+            message_id=self.message_id,
+            now=now,
+            reply_to=self.reply_to,
+            send_at=send_at,
+        )
+
+
 def _queue_group(
     session: Session,
     group: Sequence[OwedNotice],
     settings: Settings,
     now: datetime,
     known: _Prefetched | None = None,
-    *,
-    as_row: bool = True,
-    send_at: datetime | None = None,
-) -> tuple[int, OutgoingEmail | None]:
-    """Write one recipient's email and its Notice (and event) rows; returns the email's
-    id and, with `as_row`, the email as an object (the day's queue wants only the id)."""
-    known = known or _Prefetched()
+) -> OutgoingEmail:
+    """Write one recipient's email and its Notice (and event) rows."""
+    composed = _compose_group(session, group, settings, now, known or _Prefetched())
+    email = queue_email(
+        session=session,
+        kind=composed.kind,
+        to=composed.recipient,
+        cc=_cc_for(group, composed.recipient),
+        subject=composed.subject,
+        text_body=composed.text_body,
+        html_body=composed.html_body,
+        attachments=composed.attachments,
+        message_id=composed.message_id,
+        now=now,
+        reply_to=composed.reply_to,
+    )
+    assert email.id is not None
+    _write_notices(session, [(composed, email.id)], now)
+    return email
+
+
+def _compose_group(
+    session: Session,
+    group: Sequence[OwedNotice],
+    settings: Settings,
+    now: datetime,
+    known: _Prefetched,
+) -> _Composed:
+    """Render one recipient's email (its addresses checked). Reads, and writes nothing
+    but a personal link the prefetch did not issue."""
     first = group[0]
     recipient, on_day = first.recipient.strip(), first.on_day
     _check_address(recipient)
@@ -605,83 +659,103 @@ def _queue_group(
     )
     rendered = render(email_kind, context)
     subject, reply_to = _reply_parts(email_kind, entries, rendered.subject, settings)
-    email: OutgoingEmail | None = None
-    if as_row:
-        email = queue_email(
-            session=session,
-            kind=email_kind,
-            to=recipient,
-            cc=_cc_for(group, recipient),
-            subject=subject,
-            text_body=rendered.text,
-            html_body=rendered.html,
-            attachments=attachments,
-            message_id=message_id,
-            now=now,
-            reply_to=reply_to,
-        )
-        email_id = email.id
-    else:
-        # the addresses and the Message-ID were checked above: the row, without an object
-        email_id = _write_email(
-            session,
-            _email_values(
-                kind=email_kind,
-                to=recipient,
-                cc=_cc_for(group, recipient),
-                subject=subject,
-                text_body=rendered.text,
-                html_body=rendered.html,
-                attachments=attachments,
-                message_id=message_id,
-                now=now,
-                reply_to=reply_to,
-                send_at=send_at,
-            ),
-        )
-    assert email_id is not None
+    if known.chases is not None:  # a later entry of this run counts this chase as earlier
+        for notice in group:
+            if NoticeKind(notice.kind) is NoticeKind.chase:
+                known.chases.setdefault(notice.task_id, []).append(
+                    ChaseSent(notice.step, notice.on_day)
+                )
+    return _Composed(
+        group=group,
+        entries=entries,
+        recipient=recipient,
+        kind=email_kind,
+        message_id=message_id,
+        subject=subject,
+        text_body=rendered.text,
+        html_body=rendered.html,
+        attachments=attachments,
+        reply_to=reply_to,
+    )
+
+
+def _write_notices(
+    session: Session, written: Sequence[tuple[_Composed, int]], now: datetime
+) -> None:
+    """The Notice rows (and events) of emails written, as multi-row INSERTs; tasks
+    escalated for the first time get their `escalated_at`."""
     notices: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    for entry in entries:
-        notice = entry.notice
-        kind = NoticeKind(notice.kind)
-        notices.append(
-            {
-                "task_id": notice.task_id,
-                "kind": kind,
-                "step": notice.step,
-                "on_day": notice.on_day,
-                "recipient": recipient,
-                "email_id": email_id,
-                "created_at": now,
-            }
-        )
-        event_kind = _EVENT_FOR_KIND.get(kind)
-        if event_kind is not None:
-            events.append(
+    for composed, email_id in written:
+        recipient, message_id = composed.recipient, composed.message_id
+        for entry in composed.entries:
+            notice = entry.notice
+            kind = NoticeKind(notice.kind)
+            notices.append(
                 {
                     "task_id": notice.task_id,
-                    "at": now,
-                    "kind": event_kind,
-                    "from_status": None,
-                    "to_status": None,
-                    "actor": "system",
-                    "note": f"шаг {notice.step}: письмо {message_id} для {recipient}",
+                    "kind": kind,
+                    "step": notice.step,
+                    "on_day": notice.on_day,
+                    "recipient": recipient,
+                    "email_id": email_id,
+                    "created_at": now,
                 }
             )
-        if kind is NoticeKind.chase and known.chases is not None:
-            known.chases.setdefault(notice.task_id, []).append(
-                ChaseSent(notice.step, notice.on_day)
-            )
-        if kind is NoticeKind.escalation and entry.parts.task.escalated_at is None:
-            entry.parts.task.escalated_at = now
-            session.add(entry.parts.task)
-    # plain multi-row INSERTs: a day's queue writes a Notice row per task
-    session.execute(Notice.__table__.insert(), notices)  # type: ignore[attr-defined]
+            event_kind = _EVENT_FOR_KIND.get(kind)
+            if event_kind is not None:
+                events.append(
+                    {
+                        "task_id": notice.task_id,
+                        "at": now,
+                        "kind": event_kind,
+                        "from_status": None,
+                        "to_status": None,
+                        "actor": "system",
+                        "note": f"шаг {notice.step}: письмо {message_id} для {recipient}",
+                    }
+                )
+            if kind is NoticeKind.escalation and entry.parts.task.escalated_at is None:
+                entry.parts.task.escalated_at = now
+                session.add(entry.parts.task)
+    if notices:
+        session.execute(Notice.__table__.insert(), notices)  # type: ignore[attr-defined]
     if events:
         session.execute(TaskEvent.__table__.insert(), events)  # type: ignore[attr-defined]
     session.flush()
-    return email_id, email
+
+
+def _write_emails(
+    session: Session, composed: Sequence[_Composed], now: datetime, send_at: datetime | None
+) -> list[int]:
+    """The emails' rows in multi-row INSERTs (a row that already has the Message-ID is
+    kept and its id used), their ids in order."""
+    if not composed:
+        return []
+    dialect = session.get_bind().dialect.name
+    values = [c.values(now, send_at) for c in composed]
+    if dialect not in ("postgresql", "sqlite"):
+        return [_write_email(session, v) for v in values]
+    table = OutgoingEmail.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(table.c.message_id, table.c.id)
+    )
+    ids: dict[str, int] = dict(session.execute(statement, values).tuples().all())
+    missing = [c.message_id for c in composed if c.message_id not in ids]
+    if missing:
+        ids.update(
+            session.execute(
+                select(col(OutgoingEmail.message_id), col(OutgoingEmail.id)).where(
+                    col(OutgoingEmail.message_id).in_(missing)
+                )
+            )
+            .tuples()
+            .all()
+        )
+    return [ids[c.message_id] for c in composed]
 
 
 class GroupError(ValueError):
@@ -788,53 +862,105 @@ def _queue_groups(
     groups: Sequence[Sequence[OwedNotice]],
     settings: Settings,
     now: datetime,
-    *,
-    as_rows: bool = True,
-    send_at: datetime | None = None,
-) -> tuple[list[tuple[int, OutgoingEmail | None]], set[int]]:
+) -> tuple[list[OutgoingEmail], set[int]]:
     """Write each group's email in its own savepoint; returns what was written and the
     tasks of the groups that could not be (reported to the centre, still owed)."""
     if groups:
         _open_outer_transaction(session)
     known = _prefetch(session, groups, settings, now)
-    written: list[tuple[int, OutgoingEmail | None]] = []
+    written: list[OutgoingEmail] = []
     failed: set[int] = set()
     for group in groups:
         try:
             with session.begin_nested():
-                written.append(
-                    _queue_group(
-                        session, group, settings, now, known, as_row=as_rows, send_at=send_at
-                    )
-                )
+                written.append(_queue_group(session, group, settings, now, known))
         except (OperationalError, InterfaceError):
             raise  # the database itself: nothing to isolate
         except Exception as exc:
-            if isinstance(exc, IntegrityError) and len(_not_yet_noticed(session, group)) < len(
-                group
-            ):
-                # Another run (a second machine, the same instant) wrote these notices
-                # and committed while this one was writing them: its email is the one,
-                # and whatever of this group it did not cover stays owed for the next run.
-                log.info("notices for %r queued by a concurrent run", group[0].recipient)
-                failed.update(n.task_id for n in group)  # looked at again by the next run
-                continue
-            reason = str(exc) if isinstance(exc, GroupError) else f"{type(exc).__name__}: {exc}"
-            log.warning(
-                "notices for %r (%s) not queued: %s",
-                group[0].recipient,
-                ", ".join(f"task {n.task_id} {NoticeKind(n.kind).value}" for n in group),
-                reason,
-            )
-            try:
-                with session.begin_nested():  # the report never takes the others down
-                    _report_group_failure(session, group, reason, settings, now)
-            except (OperationalError, InterfaceError):
-                raise
-            except Exception:
-                log.exception("the centre could not be told about %r", group[0].recipient)
+            _group_failed(session, group, exc, settings, now)
             failed.update(n.task_id for n in group)
     return written, failed
+
+
+def _queue_chunk(
+    session: Session,
+    groups: Sequence[Sequence[OwedNotice]],
+    settings: Settings,
+    now: datetime,
+    send_at: datetime | None,
+) -> tuple[int, set[int]]:
+    """`_queue_groups` for the day's queue: every group's email rendered first (a group
+    that cannot be is reported and left owed), then all rows written at once, in one
+    savepoint; should that fail, one savepoint per group again, so that one bad record
+    still stops only its own email. Returns how many emails were written and the tasks
+    of the groups that were not. (Escalations come in chunks of their own: their email
+    lists the chases written before.)"""
+    if groups:
+        _open_outer_transaction(session)
+    known = _prefetch(session, groups, settings, now)
+    composed: list[_Composed] = []
+    failed: set[int] = set()
+    for group in groups:
+        try:
+            composed.append(_compose_group(session, group, settings, now, known))
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            _group_failed(session, group, exc, settings, now)
+            failed.update(n.task_id for n in group)
+    try:
+        with session.begin_nested():
+            ids = _write_emails(session, composed, now, send_at)
+            _write_notices(session, list(zip(composed, ids, strict=True)), now)
+        return len(composed), failed
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        log.info("the chunk's rows could not be written at once (%s): one by one", exc)
+    count = 0
+    for one in composed:
+        try:
+            with session.begin_nested():
+                [email_id] = _write_emails(session, [one], now, send_at)
+                _write_notices(session, [(one, email_id)], now)
+            count += 1
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            _group_failed(session, one.group, exc, settings, now)
+            failed.update(n.task_id for n in one.group)
+    return count, failed
+
+
+def _group_failed(
+    session: Session,
+    group: Sequence[OwedNotice],
+    exc: Exception,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """A group that could not be written: left to a concurrent run that wrote it, or
+    reported to the centre (once) and left owed."""
+    if isinstance(exc, IntegrityError) and len(_not_yet_noticed(session, group)) < len(group):
+        # Another run (a second machine, the same instant) wrote these notices
+        # and committed while this one was writing them: its email is the one,
+        # and whatever of this group it did not cover stays owed for the next run.
+        log.info("notices for %r queued by a concurrent run", group[0].recipient)
+        return
+    reason = str(exc) if isinstance(exc, GroupError) else f"{type(exc).__name__}: {exc}"
+    log.warning(
+        "notices for %r (%s) not queued: %s",
+        group[0].recipient,
+        ", ".join(f"task {n.task_id} {NoticeKind(n.kind).value}" for n in group),
+        reason,
+    )
+    try:
+        with session.begin_nested():  # the report never takes the others down
+            _report_group_failure(session, group, reason, settings, now)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception:
+        log.exception("the centre could not be told about %r", group[0].recipient)
 
 
 def queue_notices(
@@ -852,7 +978,7 @@ def queue_notices(
     """
     groups = _grouped(_not_yet_noticed(session, owed))
     written, _ = _queue_groups(session, groups, settings, now)
-    return [email for _, email in written if email is not None]
+    return written
 
 
 # -- the day's queue, in chunks -------------------------------------------------------
@@ -959,7 +1085,15 @@ class _OwedDay:
         batch: list[list[OwedNotice]] = []
         looks: list[tuple[int, date]] = []
         count = 0
+        in_escalations = False
         for position in range(groups):
+            escalation = bool(self.escalation_group[order[position]])
+            if batch and escalation and not in_escalations:
+                # escalations start a chunk of their own: their email lists the chases
+                # the chunks before wrote
+                yield batch, looks
+                batch, looks, count = [], [], 0
+            in_escalations = escalation
             members = placed[sizes[position] : sizes[position + 1]]
             batch.append([self._notice(i) for i in members])
             looks.extend(
@@ -1055,10 +1189,8 @@ def _queue_day(
     emails = 0
     for groups, looks in owed.chunks(chunk):
         fresh = _grouped(_not_yet_noticed(session, [n for g in groups for n in g]))
-        written, failed = _queue_groups(
-            session, fresh, settings, now, as_rows=False, send_at=send_at
-        )
-        emails += len(written)
+        written, failed = _queue_chunk(session, fresh, settings, now, send_at)
+        emails += written
         # a group that could not be written stays owed: its tasks are looked at again
         write_next_looks(session, ((t, day) for t, day in looks if t not in failed))
         session.commit()

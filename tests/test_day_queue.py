@@ -4,13 +4,14 @@ nothing and the next run doubles nothing."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
@@ -25,6 +26,7 @@ from domain.tasks import Task
 from notifications.outbox import QUEUE_FAILURE_KIND, queue_day, queue_notices
 from services.opening import open_item
 from tests.conftest import make_settings
+from tests.test_notifications import NOW, OWNER, build_world
 
 START = datetime(2022, 4, 8, 6, 0, tzinfo=UTC)  # 09:00 in Moscow: five items open
 DAY = date(2022, 4, 8)
@@ -191,3 +193,116 @@ def test_a_run_that_dies_half_way_loses_nothing_and_the_next_doubles_nothing(
     assert set(recipients.values()) == {1}
     assert run_day(any_engine, settings, chunk=2) == 0
     assert outcome(any_engine) == done
+
+
+def test_escalations_written_in_their_own_chunk_list_the_chases_of_the_same_run(
+    engine: Engine, settings: Settings
+) -> None:
+    with session_scope(engine) as session:
+        world = build_world(session, n_orgs=3)
+        heads = {o.head_email for o in world.orgs}
+    announce = date(2022, 9, 1)
+    late = date(2022, 9, 21)  # five working days after item 13's due date (14.09)
+    for day in (announce, late):
+        with session_scope(engine) as session:
+            queue_day(
+                session=session,
+                today=day,
+                policy=Policy(),
+                settings=settings,
+                now=datetime.combine(day, time(6), tzinfo=UTC),
+                chunk=100,
+            )
+    with Session(engine) as session:
+        today = session.exec(select(OutgoingEmail).where(OutgoingEmail.created_at > NOW)).all()
+        chases = [e for e in today if e.to_addr in heads]
+        [escalation] = [e for e in today if e.kind == NoticeKind.escalation.value]
+    assert len(chases) == 3 and all(e.kind == NoticeKind.chase.value for e in chases)
+    assert escalation.to_addr == OWNER
+    # each school's chase, written by an earlier chunk of this run, is in the owner's list
+    assert escalation.text_body.count("№ 2 от 21.09.2022") == 3
+
+
+def test_a_chunk_that_cannot_be_written_at_once_is_written_group_by_group(
+    pg_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A writer outside the day's queue (a concurrent one) takes one notice of a chunk
+    between the queue's check and its INSERT: the chunk's multi-row write fails, and the
+    chunk is written again one recipient at a time: every other email goes out, the
+    taken recipient's rest stays owed, and nobody is reported or written twice."""
+    settings = make_settings(tmp_path)
+    build(pg_engine)
+    with Session(pg_engine) as session:
+        owed = owed_notices(
+            session=session,
+            today=DAY,
+            policy=Policy(),
+            centre_email=settings.centre_email,
+            tz=settings.tz,
+        )
+        session.rollback()
+    taken = min(n.task_id for n in owed)  # the first group's: in the first chunk
+    other = create_engine(pg_engine.url.render_as_string(hide_password=False))
+    fired: list[str] = []
+
+    def concurrent_writer(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if fired or not statement.startswith("INSERT INTO notice"):
+            return
+        fired.append(statement)
+        with other.begin() as writer:
+            email_id = writer.execute(
+                OutgoingEmail.__table__.insert()  # type: ignore[attr-defined]
+                .values(
+                    message_id="<concurrent@school.example>",
+                    kind="opened",
+                    to_addr="someone@school.example",
+                    cc_addrs=[],
+                    subject="",
+                    text_body="",
+                    html_body="",
+                    attachments=[],
+                    status="queued",
+                    attempts=0,
+                    created_at=START,
+                    next_attempt_at=START,
+                    last_error="",
+                    reply_to="",
+                )
+                .returning(col(OutgoingEmail.id))
+            ).scalar_one()
+            writer.execute(
+                Notice.__table__.insert().values(  # type: ignore[attr-defined]
+                    task_id=taken,
+                    kind="opened",
+                    step=0,
+                    on_day=DAY,
+                    recipient="someone@school.example",
+                    email_id=email_id,
+                    created_at=START,
+                )
+            )
+
+    event.listen(pg_engine, "before_cursor_execute", concurrent_writer)
+    try:
+        with caplog.at_level(logging.INFO, logger="notifications.outbox"):
+            written = run_day(pg_engine, settings, chunk=10_000)
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", concurrent_writer)
+        other.dispose()
+    assert fired
+    assert "one by one" in caplog.text and "queued by a concurrent run" in caplog.text
+    with Session(pg_engine) as session:
+        notices = session.exec(select(Notice)).all()
+        taken_to = next(n.recipient for n in owed if n.task_id == taken)
+        left = {n.task_id for n in owed if n.recipient == taken_to} - {taken}
+        mine = {n.task_id for n in notices if n.recipient != "someone@school.example"}
+        assert left and not left & mine  # the taken recipient's other tasks: still owed
+        emails = session.exec(select(OutgoingEmail)).all()
+    recipients = Counter(e.to_addr for e in emails if e.kind != QUEUE_FAILURE_KIND)
+    assert set(recipients.values()) == {1}
+    assert written == len(recipients) - 1  # all but the concurrent writer's own
+    # one report: the school whose head is not an address, not the taken recipient
+    [report] = [e for e in emails if e.kind == QUEUE_FAILURE_KIND]
+    assert BAD_HEAD in report.subject
+    # the next run writes what the taken recipient is still owed
+    assert run_day(pg_engine, settings, chunk=10_000) == 1
