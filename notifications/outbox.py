@@ -209,24 +209,18 @@ def _email_values(
 
 
 def _write_email(session: Session, values: dict[str, Any]) -> int:
-    """`queue_email` without an object: the new row's id, or the id of the row that
-    already has this Message-ID."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        new_id: int | None = session.execute(_insert_email(dialect), values).scalar()
-        if new_id is not None:
-            return new_id
-    else:
-        email = OutgoingEmail(**values)
-        session.add(email)
-        session.flush()
-        assert email.id is not None
-        return email.id
+    """`queue_email` without an object, for a database without INSERT … ON CONFLICT
+    (PostgreSQL and SQLite write a chunk's rows at once, `_write_emails`)."""
     found = session.exec(
         select(OutgoingEmail.id).where(OutgoingEmail.message_id == values["message_id"])
     ).first()
-    assert found is not None
-    return found
+    if found is not None:
+        return found
+    email = OutgoingEmail(**values)
+    session.add(email)
+    session.flush()
+    assert email.id is not None
+    return email.id
 
 
 # -- owed notices ---------------------------------------------------------------------
@@ -1065,44 +1059,41 @@ class _OwedDay:
         groups = len(self.escalation_group)
         order = [g for g in range(groups) if not self.escalation_group[g]]
         order += [g for g in range(groups) if self.escalation_group[g]]
-        # a counting sort: the notices of each group together, groups in order
-        start = array("l", [0]) * (groups + 1)
+        # the notices of each group together, groups in that order (a counting sort)
+        counts = array("l", [0]) * groups
         for g in self.group:
-            start[g + 1] += 1
-        rank = array("l", [0]) * groups
-        for position, g in enumerate(order):
-            rank[g] = position
-        sizes = array("l", [0]) * (groups + 1)
+            counts[g] += 1
+        begin = array("l", [0]) * groups  # where group g's notices start in `placed`
+        at = 0
         for g in order:
-            sizes[rank[g] + 1] = start[g + 1]
-        for position in range(groups):
-            sizes[position + 1] += sizes[position]
+            begin[g] = at
+            at += counts[g]
         placed = array("l", [0]) * len(self)
-        fill = array("l", sizes[:groups])
+        fill = array("l", begin)
         for i, g in enumerate(self.group):
-            placed[fill[rank[g]]] = i
-            fill[rank[g]] += 1
+            placed[fill[g]] = i
+            fill[g] += 1
         batch: list[list[OwedNotice]] = []
         looks: list[tuple[int, date]] = []
-        count = 0
+        size_now = 0
         in_escalations = False
-        for position in range(groups):
-            escalation = bool(self.escalation_group[order[position]])
+        for g in order:
+            escalation = bool(self.escalation_group[g])
             if batch and escalation and not in_escalations:
                 # escalations start a chunk of their own: their email lists the chases
                 # the chunks before wrote
                 yield batch, looks
-                batch, looks, count = [], [], 0
+                batch, looks, size_now = [], [], 0
             in_escalations = escalation
-            members = placed[sizes[position] : sizes[position + 1]]
+            members = placed[begin[g] : begin[g] + counts[g]]
             batch.append([self._notice(i) for i in members])
             looks.extend(
                 (self.task[i], date.fromordinal(self.look[i])) for i in members if self.look[i]
             )
-            count += len(members)
-            if count >= size:
+            size_now += len(members)
+            if size_now >= size:
                 yield batch, looks
-                batch, looks, count = [], [], 0
+                batch, looks, size_now = [], [], 0
         if batch:
             yield batch, looks
 

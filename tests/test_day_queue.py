@@ -196,23 +196,33 @@ def test_a_run_that_dies_half_way_loses_nothing_and_the_next_doubles_nothing(
 
 
 def test_escalations_written_in_their_own_chunk_list_the_chases_of_the_same_run(
-    engine: Engine, settings: Settings
+    engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:
-    with session_scope(engine) as session:
-        world = build_world(session, n_orgs=3)
-        heads = {o.head_email for o in world.orgs}
+    by_hand = make_engine(f"sqlite:///{(tmp_path / 'by_hand.db').as_posix()}")
+    upgrade(by_hand)
+    for each in (engine, by_hand):
+        with session_scope(each) as session:
+            world = build_world(session, n_orgs=3)
+            heads = {o.head_email for o in world.orgs}
     announce = date(2022, 9, 1)
     late = date(2022, 9, 21)  # five working days after item 13's due date (14.09)
     for day in (announce, late):
+        at = datetime.combine(day, time(6), tzinfo=UTC)
         with session_scope(engine) as session:
             queue_day(
+                session=session, today=day, policy=Policy(), settings=settings, now=at, chunk=100
+            )
+        with session_scope(by_hand) as session:
+            owed = owed_notices(
                 session=session,
                 today=day,
                 policy=Policy(),
-                settings=settings,
-                now=datetime.combine(day, time(6), tzinfo=UTC),
-                chunk=100,
+                centre_email=settings.centre_email,
+                tz=settings.tz,
             )
+            queue_notices(session=session, owed=owed, settings=settings, now=at)
+    # the same emails, notices and next looks as the rules and queue_notices in one go
+    assert outcome(engine) == outcome(by_hand)
     with Session(engine) as session:
         today = session.exec(select(OutgoingEmail).where(OutgoingEmail.created_at > NOW)).all()
         chases = [e for e in today if e.to_addr in heads]
