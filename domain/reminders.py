@@ -287,10 +287,10 @@ def scan_owed(
     if not calendar.is_working_day(today):
         return
     ids = _due_task_ids(session, today)
-    items = {i.id: i for i in session.exec(select(RoadmapItem)).all()}
     for start in range(0, len(ids), chunk):
         chunk_ids = list(ids[start : start + chunk])
-        yield _look_at(session, chunk_ids, today, policy, centre_email, tz, calendar, items)
+        # each chunk reads its own rows: the caller may commit (and expire) in between
+        yield _look_at(session, chunk_ids, today, policy, centre_email, tz, calendar)
 
 
 def _look_at(
@@ -301,7 +301,6 @@ def _look_at(
     centre_email: str,
     tz: tzinfo,
     calendar: WorkingCalendar,
-    items: dict[int | None, RoadmapItem],
 ) -> list[Looked]:
     rows = session.execute(
         core_select(
@@ -344,6 +343,11 @@ def _look_at(
             )
         ).all():
             returns[task_id].append(at.astimezone(tz).date())
+    item_ids = sorted({row.item_id for row in rows})
+    items = {
+        i.id: i
+        for i in session.exec(select(RoadmapItem).where(col(RoadmapItem.id).in_(item_ids))).all()
+    }
     org_ids = {row.organisation_id for row in rows if row.organisation_id is not None}
     orgs = (
         {

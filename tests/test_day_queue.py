@@ -59,10 +59,13 @@ def build(engine: Engine) -> None:
 
 
 def run_day(engine: Engine, settings: Settings, chunk: int) -> int:
-    with session_scope(engine) as session:
-        return queue_day(
+    # a plain session, which expires what it holds at every commit
+    with Session(engine) as session:
+        queued = queue_day(
             session=session, today=DAY, policy=Policy(), settings=settings, now=START, chunk=chunk
-        ).emails
+        )
+        session.commit()
+        return queued.emails
 
 
 def outcome(engine: Engine) -> dict[str, Any]:
