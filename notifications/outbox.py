@@ -997,14 +997,14 @@ class _OwedDay:
         self.on_day = on_day
         self.task = array("q")
         self.kind = array("b")
-        self.step = array("l")
-        self.recipient = array("l")
-        self.cc = array("l")
-        self.group = array("l")
-        self.look = array("l")  # date ordinal of the next look, or 0 (not carried)
+        self.step = array("i")
+        self.recipient = array("i")
+        self.cc = array("i")
+        self.group = array("i")
+        self.look = array("i")  # date ordinal of the next look, or 0 (not carried)
         self.recipients: list[str] = []
         self.ccs: list[tuple[str, ...]] = [()]
-        self.escalation_group = array("b")
+        self.escalation_group = array("b")  # by group: 1 for an owner's escalations
         self.counts: Counter[str] = Counter()
         self._recipient_index: dict[str, int] = {}
         self._cc_index: dict[tuple[str, ...], int] = {(): 0}
@@ -1060,16 +1060,16 @@ class _OwedDay:
         order = [g for g in range(groups) if not self.escalation_group[g]]
         order += [g for g in range(groups) if self.escalation_group[g]]
         # the notices of each group together, groups in that order (a counting sort)
-        counts = array("l", [0]) * groups
+        counts = array("i", [0]) * groups
         for g in self.group:
             counts[g] += 1
-        begin = array("l", [0]) * groups  # where group g's notices start in `placed`
+        begin = array("i", [0]) * groups  # where group g's notices start in `placed`
         at = 0
         for g in order:
             begin[g] = at
             at += counts[g]
-        placed = array("l", [0]) * len(self)
-        fill = array("l", begin)
+        placed = array("i", [0]) * len(self)
+        fill = array("i", begin)
         for i, g in enumerate(self.group):
             placed[fill[g]] = i
             fill[g] += 1
