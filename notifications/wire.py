@@ -8,9 +8,8 @@ message, which is most of the CPU a delivery run has at the wire's speed.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import uuid
+import os
 from datetime import datetime
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
@@ -29,16 +28,15 @@ def _header(value: str) -> str:
         raise ValueError(f"a header value may not contain a line break: {value!r}")
     if value.isascii():
         return value
+    data = value.encode("utf-8")
     words: list[str] = []
-    chunk = bytearray()
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:
-            words.append(_word(bytes(chunk)))
-            chunk.clear()
-        chunk += encoded
-    if chunk:
-        words.append(_word(bytes(chunk)))
+    start, size = 0, len(data)
+    while start < size:
+        end = min(start + 45, size)
+        while end < size and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+            end -= 1
+        words.append(_word(data[start:end]))
+        start = end
     return "\r\n ".join(words)
 
 
@@ -76,11 +74,17 @@ def _reply_to(row: MessageRow, centre_email: str) -> bytes | None:
     return f"Reply-To: {_header(reply_to)}".encode("ascii") if "@" in reply_to else None
 
 
+def _base64_lines(data: bytes) -> bytes:
+    """base64 in lines of 76 characters (57 bytes each), CRLF after every line."""
+    if not data:
+        return CRLF
+    encoded = binascii.b2a_base64(data, newline=False)
+    return CRLF.join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + CRLF
+
+
 def _part(headers: list[str], data: bytes) -> bytes:
     head = CRLF.join(h.encode("ascii") for h in headers)
-    # base64 in lines of 76 characters (57 bytes each), CRLF after every line
-    body = base64.encodebytes(data).replace(b"\n", CRLF) if data else CRLF
-    return head + CRLF + CRLF + body
+    return head + CRLF + CRLF + _base64_lines(data)
 
 
 def _text(body: str, subtype: str) -> bytes:
@@ -113,7 +117,7 @@ def _attachment(att: Attachment) -> bytes:
 
 
 def _multipart(subtype: str, parts: list[bytes], headers: list[bytes]) -> bytes:
-    boundary = f"===============b{uuid.uuid4().hex}=="
+    boundary = f"===============b{os.urandom(16).hex()}=="
     out = [
         f'Content-Type: multipart/{subtype}; boundary="{boundary}"'.encode("ascii"),
         b"MIME-Version: 1.0",
