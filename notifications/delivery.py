@@ -6,12 +6,15 @@ before anything is sent. So two deliverers never send the same row:
 
 - the lease is renewed (every third of it) while the deliverer works, so a slow relay
   never lets it lapse under a live deliverer;
-- right before each SMTP transaction the row is re-checked in the database (still
-  `sending` under this token) and marked `sending_since`; a row that fails the check
-  is not sent;
+- right before a connection sends a slice of its rows (a few, _Slice.MAX_SLICE at most)
+  they are re-checked in the database (still `sending` under this token) and marked
+  `sending_since`, all in one statement; a row that fails the check is not sent. A
+  deliverer that stops on an exception takes the mark back from the rows of its slice
+  it never reached;
 - a claim whose lease lapsed without a transaction begun (the deliverer died before
-  sending) is claimable again; one whose transaction had begun is *reconciled*: marked
-  sent with a note, never sent a second time;
+  sending) is claimable again; one marked begun is *reconciled*: marked sent with a
+  note, never sent a second time (a deliverer that dies mid-slice leaves the rest of
+  its slice so: at most once rather than twice);
 - outcomes are written in batches (one transaction per batch), each row guarded by the
   claim token, so a deliverer that lost a row cannot overwrite another's outcome.
 
@@ -21,7 +24,10 @@ Whether a row is due is decided by the logical `now`.
 
 A run works until nothing is due (or until its time budget, then the next run takes
 over): claims come in chunks sized to the measured rate and are fed to one worker per
-SMTP connection, so a connection never waits for a chunk boundary.
+SMTP connection, so a connection never waits for a chunk boundary. The database work
+(claims, re-checks, outcomes) is batched and runs in worker threads, in plain SQL
+statements rather than ORM objects: at the wire's speed it is most of what a message
+costs besides SMTP itself (bench/mail).
 
 Failures that are not the message's fault (no connection, TLS, login, timeouts before the
 message was accepted) never fail a row for good: it is retried with the capped backoff
