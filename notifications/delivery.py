@@ -628,6 +628,10 @@ class SmtpConnection:
         self._sender: str | None = None
 
     @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    @property
     def sender(self) -> str:
         """The envelope sender (ROADMAP_MAIL_FROM's address); ValueError if it has none."""
         if self._sender is None:
@@ -780,6 +784,8 @@ class _Run:
         self.refused = False
         self.gate_waiting: list[tuple[list[int], asyncio.Future[set[int]]]] = []
         self.gate_task: asyncio.Task[None] | None = None
+        # rows a stopping worker took the begun mark back from (see _Slice.withdraw)
+        self.withdrawn: set[int] = set()
 
     def clock(self) -> datetime:
         """Wall clock, or the logical `now` plus the time this run has taken, if later."""
@@ -845,19 +851,23 @@ class _Run:
             self.gate_task = asyncio.create_task(self._check_gate())
         return await future
 
+    def _begin(self, ids: list[int], at: datetime, lease_until: datetime) -> set[int]:
+        held = begin_transactions(
+            engine=self.engine, token=self.token, ids=ids, at=at, lease_until=lease_until
+        )
+        # Rows whose worker stopped while this ran: it took the mark back before this
+        # committed, or this sees it here (the set is filled before the mark is taken).
+        late = held & self.withdrawn
+        if late:
+            withdraw_begun(engine=self.engine, token=self.token, ids=sorted(late))
+        return held - late
+
     async def _check_gate(self) -> None:
         while self.gate_waiting:
             batch, self.gate_waiting = self.gate_waiting, []
             asked = [email_id for ids, _ in batch for email_id in ids]
             try:
-                held = await asyncio.to_thread(
-                    begin_transactions,
-                    engine=self.engine,
-                    token=self.token,
-                    ids=asked,
-                    at=self.clock(),
-                    lease_until=self.lease_until(),
-                )
+                held = await asyncio.to_thread(self._begin, asked, self.clock(), self.lease_until())
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -930,32 +940,47 @@ class _Run:
 
 
 class _Slice:
-    """Rows one connection sends one after another. Right before the first of them goes
-    out (the connection is open) they are re-checked and marked begun together, in one
-    statement: the re-check is per slice, not per message. A slice is small (MAX_SLICE),
-    so a deliverer that dies mid-slice leaves few rows marked begun and never sent (they
-    are reconciled, not sent twice); one that stops on an exception takes the mark back
-    from the rows it never reached."""
+    """Rows one connection sends one after another, re-checked and marked begun together
+    in one statement: the re-check is per slice, not per message. The first slice of a
+    connection is checked when its first row is about to go out (the connection is
+    open); the next one while the last rows of the current one are being sent
+    (PREFETCH), so a connection never waits for a check. A slice is small (MAX_SLICE):
+    a deliverer that dies leaves few rows marked begun and never sent (they are
+    reconciled, not sent twice); one that stops on an exception takes the mark back from
+    the rows it never reached."""
 
     MAX_SLICE = 16
+    PREFETCH = 2  # rows of the current slice left to send when the next one is checked
 
     def __init__(self, run: _Run, rows: list[ClaimedEmail]) -> None:
         self.run = run
         self.rows = rows
         self.at = 0  # the row being sent
+        self.check: asyncio.Task[set[int]] | None = None
         self.begun: set[int] | None = None
+
+    def start_check(self) -> None:
+        """Re-check and mark the rows not yet sent, in the background."""
+        if self.check is None:
+            self.check = asyncio.create_task(self.run.begin([r.id for r in self.rows[self.at :]]))
 
     async def gate(self, row: ClaimedEmail) -> bool:
         if self.begun is None:
-            self.begun = await self.run.begin([r.id for r in self.rows[self.at :]])
+            self.start_check()
+            assert self.check is not None
+            self.begun = await self.check
         return row.id in self.begun
 
-    def withdraw_unreached(self) -> None:
-        """After an exception: the rows marked begun that were never handed to SMTP."""
-        begun = self.begun or set()
-        unreached = [r.id for r in self.rows[self.at + 1 :] if r.id in begun]
+    def withdraw(self, first_unreached: int) -> None:
+        """After an exception: take the begun mark back from the rows from
+        `first_unreached` on, never handed to SMTP (a check still under way takes it
+        back itself once done: see _Run.withdrawn)."""
+        if self.check is None:
+            return  # never marked
+        unreached = [r.id for r in self.rows[first_unreached:]]
         if not unreached:
             return
+        self.run.withdrawn.update(unreached)
         try:  # synchronously: the loop may be going down
             withdraw_begun(engine=self.run.engine, token=self.run.token, ids=unreached)
         except Exception as exc:
@@ -976,33 +1001,49 @@ async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
     low_water = len(connections) * max_slice
     stop_renewing = asyncio.Event()
 
-    def take() -> tuple[list[ClaimedEmail], bool]:
-        """A fair share of the waiting rows, and whether the end-of-work mark came too."""
-        rows: list[ClaimedEmail] = []
-        size = max(1, min(max_slice, (queue.qsize() + 1) // len(connections)))
-        while len(rows) < size - 1 and not queue.empty():
+    def take(rows: list[ClaimedEmail]) -> tuple[list[ClaimedEmail], bool]:
+        """`rows` topped up to a fair share of the waiting rows (a slice at most), and
+        whether the end-of-work mark came too."""
+        size = max(1, min(max_slice, (queue.qsize() + len(rows)) // len(connections)))
+        while len(rows) < size and not queue.empty():
             row = queue.get_nowait()
             if row is None:
                 queue.task_done()
                 return rows, True
             rows.append(row)
+        if queue.qsize() <= low_water:
+            hungry.set()
         return rows, False
 
     async def worker(connection: SmtpConnection) -> None:
-        last = False
-        while not last:
-            first = await queue.get()
-            if first is None:
-                queue.task_done()
+        last = False  # this worker's end-of-work mark is taken
+        upcoming: _Slice | None = None
+        while True:
+            if upcoming is not None:
+                piece, upcoming = upcoming, None
+            elif last:
                 return
-            more, last = take()
-            if queue.qsize() <= low_water:
-                hungry.set()
-            piece = _Slice(run, [first, *more])
+            else:
+                first = await queue.get()
+                if first is None:
+                    queue.task_done()
+                    return
+                rows, last = take([first])
+                piece = _Slice(run, rows)
             connection.gate = piece.gate
             try:
                 for at, row in enumerate(piece.rows):
                     piece.at = at
+                    if (
+                        at == max(0, len(piece.rows) - _Slice.PREFETCH)
+                        and not last
+                        and not queue.empty()
+                        and connection.connected
+                    ):
+                        rows, last = take([])
+                        if rows:
+                            upcoming = _Slice(run, rows)
+                            upcoming.start_check()
                     try:
                         await limiter.wait()
                         outcome = await connection.send(row, now=run.now)
@@ -1011,7 +1052,9 @@ async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
                     finally:
                         queue.task_done()
             except BaseException:
-                piece.withdraw_unreached()
+                piece.withdraw(piece.at + 1)
+                if upcoming is not None:
+                    upcoming.withdraw(0)
                 raise
 
     async def feeder() -> None:

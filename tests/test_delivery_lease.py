@@ -215,3 +215,50 @@ async def test_a_deliverer_stopping_mid_slice_takes_back_the_rows_it_never_reach
     assert [r.last_error for r in after[:2]] == [RECONCILED_NOTE, RECONCILED_NOTE]
     assert all(r.status == EmailStatus.sent and r.attempts == 1 for r in after)
     assert all(r.last_error == "" for r in after[2:])
+
+
+async def test_a_stopping_deliverer_takes_the_mark_back_from_the_next_slice_too(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+):
+    # the next slice is re-checked while the last rows of the current one are sent (the
+    # 32nd row ends the second slice of 16); a deliverer that stops then leaves only the
+    # row it was sending marked begun
+    settings = make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_concurrency=1,
+        smtp_lease_seconds=1,
+    )
+    queue_plain(engine, 60)
+    real_send = delivery.SmtpConnection.send
+    calls = 0
+
+    async def stops_at_the_thirty_second(
+        self: delivery.SmtpConnection, row: delivery.ClaimedEmail, *, now: datetime
+    ) -> delivery.Outcome | None:
+        nonlocal calls
+        calls += 1
+        if calls == 32:
+            raise Stop
+        return await real_send(self, row, now=now)
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", stops_at_the_thirty_second)
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert caught.value.subgroup(Stop) is not None
+    sent = {m.message["Message-ID"] for m in smtp.messages}
+    assert len(sent) == 31
+    before = rows(engine)
+    stopped = [r for r in before if r.sending_since is not None and r.message_id not in sent]
+    assert len(stopped) == 1  # the one being sent when it stopped
+    assert all(
+        r.sending_since is None for r in before if r.message_id not in sent and r not in stopped
+    )
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", real_send)
+    await asyncio.sleep(1.2)
+    await deliver_due(engine=engine, settings=settings, now=NOW)
+    counts = Counter(m.message["Message-ID"] for m in smtp.messages)
+    assert counts == {r.message_id: 1 for r in before if r not in stopped}
+    assert all(r.status == EmailStatus.sent for r in rows(engine))
