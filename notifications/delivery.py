@@ -6,11 +6,12 @@ before anything is sent. So two deliverers never send the same row:
 
 - the lease is renewed (every third of it) while the deliverer works, so a slow relay
   never lets it lapse under a live deliverer;
-- right before a connection sends a slice of its rows (a few, _Slice.MAX_SLICE at most)
-  they are re-checked in the database (still `sending` under this token) and marked
+- right before a connection sends a slice of its rows (a few, _Slice.MAX_SLICE at most;
+  the next slice is checked while the last rows of the current one go out) they are
+  re-checked in the database (still `sending` under this token) and marked
   `sending_since`, all in one statement; a row that fails the check is not sent. A
-  deliverer that stops on an exception takes the mark back from the rows of its slice
-  it never reached;
+  deliverer that stops on an exception takes the mark back from the rows it never
+  reached;
 - a claim whose lease lapsed without a transaction begun (the deliverer died before
   sending) is claimable again; one marked begun is *reconciled*: marked sent with a
   note, never sent a second time (a deliverer that dies mid-slice leaves the rest of
