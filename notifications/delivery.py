@@ -268,8 +268,22 @@ def _utc(value: Any) -> datetime:
 
 
 def _claimed(row: Sequence[Any]) -> ClaimedEmail:
-    (id_, message_id, kind, to_addr, cc, subject, text, html, attachments, attempts) = row[:10]
-    created_at, next_attempt_at, reply_to, claim_token = row[10:]
+    (
+        id_,
+        message_id,
+        kind,
+        to_addr,
+        cc,
+        subject,
+        text,
+        html,
+        attachments,
+        attempts,
+        created_at,
+        next_attempt_at,
+        reply_to,
+        claim_token,
+    ) = row
     return ClaimedEmail(
         id_,
         message_id,
@@ -624,7 +638,8 @@ class SmtpConnection:
         self.settings = settings
         self.client: aiosmtplib.SMTP | None = None
         # Asked right before each SMTP transaction whether the row is still ours (and
-        # marks it begun); False means another deliverer owns it: not sent.
+        # marked begun, with the rest of its slice); False means another deliverer owns
+        # it: not sent.
         self.gate: Callable[[ClaimedEmail], Awaitable[bool]] | None = None
         self._sender: str | None = None
 
