@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.enums import EmailStatus, NoticeKind
@@ -16,6 +16,13 @@ class OutgoingEmail(SQLModel, table=True):
     """One row per message, written in the transaction that made it owed."""
 
     __tablename__ = "outgoing_email"
+    __table_args__ = (
+        # What a deliverer's claim asks (due, not under a live lease; lapsed leases),
+        # answered from the index alone: the rows themselves carry the message bodies.
+        Index(
+            "ix_outgoing_email_due", "status", "claimed_until", "sending_since", "next_attempt_at"
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(unique=True, max_length=255)

@@ -6,12 +6,16 @@ before anything is sent. So two deliverers never send the same row:
 
 - the lease is renewed (every third of it) while the deliverer works, so a slow relay
   never lets it lapse under a live deliverer;
-- right before each SMTP transaction the row is re-checked in the database (still
-  `sending` under this token) and marked `sending_since`; a row that fails the check
-  is not sent;
+- right before a connection sends a slice of its rows (a few, _Slice.MAX_SLICE at most;
+  the next slice is checked while the last rows of the current one go out) they are
+  re-checked in the database (still `sending` under this token) and marked
+  `sending_since`, all in one statement; a row that fails the check is not sent. A
+  deliverer that stops on an exception takes the mark back from the rows it never
+  reached;
 - a claim whose lease lapsed without a transaction begun (the deliverer died before
-  sending) is claimable again; one whose transaction had begun is *reconciled*: marked
-  sent with a note, never sent a second time;
+  sending) is claimable again; one marked begun is *reconciled*: marked sent with a
+  note, never sent a second time (a deliverer that dies mid-slice leaves the rest of
+  its slice so: at most once rather than twice);
 - outcomes are written in batches (one transaction per batch), each row guarded by the
   claim token, so a deliverer that lost a row cannot overwrite another's outcome.
 
@@ -21,7 +25,10 @@ Whether a row is due is decided by the logical `now`.
 
 A run works until nothing is due (or until its time budget, then the next run takes
 over): claims come in chunks sized to the measured rate and are fed to one worker per
-SMTP connection, so a connection never waits for a chunk boundary.
+SMTP connection, so a connection never waits for a chunk boundary. The database work
+(claims, re-checks, outcomes) is batched and runs in worker threads, in plain SQL
+statements rather than ORM objects: at the wire's speed it is most of what a message
+costs besides SMTP itself (bench/mail).
 
 Failures that are not the message's fault (no connection, TLS, login, timeouts before the
 message was accepted) never fail a row for good: it is retried with the capped backoff
@@ -32,6 +39,7 @@ MAIL, RCPT or DATA at once, a 4xx reply after MAX_ATTEMPTS tries.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -46,8 +54,9 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, update
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, or_, type_coerce, update
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.types import NullType
 from sqlmodel import Session, col, select
 
 from config.settings import Settings, SmtpSecurity
@@ -74,8 +83,9 @@ BACKOFF = (
 MAX_ATTEMPTS = 10
 DELIVERY_FAILURE_KIND = "delivery_failure"
 RECONCILED_NOTE = (
-    "исход не подтверждён: отправка началась, но отправитель не записал ответ сервера "
-    "до конца срока захвата; письмо не отправлялось повторно, чтобы не прийти дважды"
+    "исход не подтверждён: письмо было передано на отправку, но отправитель не записал "
+    "ответ сервера до конца срока захвата; письмо не отправлялось повторно, чтобы не "
+    "прийти дважды"
 )
 
 
@@ -186,8 +196,8 @@ def reconcile_lapsed(*, engine: Engine, now: datetime) -> int:
     or stalled past the lease) without recording the reply: the server may well have
     taken the message, so it is marked sent with a note instead of being sent again."""
     clock = wall_clock(now)
-    with Session(engine) as session:
-        result = session.execute(
+    with engine.begin() as conn:
+        result = conn.execute(
             update(OutgoingEmail)
             .where(
                 col(OutgoingEmail.status) == EmailStatus.sending,
@@ -203,11 +213,93 @@ def reconcile_lapsed(*, engine: Engine, now: datetime) -> int:
                 last_error=RECONCILED_NOTE,
             )
         )
-        session.commit()
-    count = int(result.rowcount)  # type: ignore[attr-defined]
+    count = int(result.rowcount)
     if count:
         log.warning("%d outgoing email(s) reconciled: transaction begun, reply unknown", count)
     return count
+
+
+@dataclass(slots=True)
+class ClaimedEmail:
+    """A row as its deliverer claimed it: what sending it and recording the outcome need,
+    as a plain object (loading thousands of ORM instances per chunk cost more than
+    sending them)."""
+
+    id: int
+    message_id: str
+    kind: str
+    to_addr: str
+    cc_addrs: list[str]
+    subject: str
+    text_body: str
+    html_body: str
+    attachments: list[dict[str, Any]]
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    reply_to: str
+    claim_token: str | None
+
+
+# Returned by the claim as the driver gives them: SQLAlchemy's JSON and datetime result
+# processing cost more per row than the claim's SQL (see _claimed).
+_RAW = frozenset({"cc_addrs", "attachments", "created_at", "next_attempt_at"})
+_CLAIMED_COLUMNS = [
+    type_coerce(column, NullType()).label(name) if name in _RAW else column
+    for name in ClaimedEmail.__dataclass_fields__
+    for column in [OutgoingEmail.__table__.c[name]]  # type: ignore[attr-defined]
+]
+
+
+def _json_list(value: Any) -> Any:
+    """A JSON column's value: text on SQLite (mostly an empty list), already decoded on
+    PostgreSQL."""
+    if isinstance(value, str):
+        return [] if value == "[]" else json.loads(value)
+    return value
+
+
+def _utc(value: Any) -> datetime:
+    """A UTCDateTime column's value: naive UTC text on SQLite, aware on PostgreSQL."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _claimed(row: Sequence[Any]) -> ClaimedEmail:
+    (
+        id_,
+        message_id,
+        kind,
+        to_addr,
+        cc,
+        subject,
+        text,
+        html,
+        attachments,
+        attempts,
+        created_at,
+        next_attempt_at,
+        reply_to,
+        claim_token,
+    ) = row
+    return ClaimedEmail(
+        id_,
+        message_id,
+        kind,
+        to_addr,
+        _json_list(cc),
+        subject,
+        text,
+        html,
+        _json_list(attachments),
+        attempts,
+        _utc(created_at),
+        _utc(next_attempt_at),
+        reply_to,
+        claim_token,
+    )
 
 
 def claim_due(
@@ -217,31 +309,27 @@ def claim_due(
     lease_until: datetime,
     limit: int,
     token: str | None = None,
-) -> list[OutgoingEmail]:
+) -> list[ClaimedEmail]:
     """Claim up to `limit` rows due at `now` for the deliverer `token` (a fresh one if not
-    given) and commit; returns the claimed rows (detached, `claim_token` set). Rows another
-    deliverer claimed first are skipped; a lease counts as lapsed once the wall clock (or
-    `now`, if later) reaches its end, so `lease_until` must be a wall-clock instant (see
-    `wall_clock`)."""
+    given) and commit; returns the claimed rows (`claim_token` set), the longest waiting
+    first. Rows another deliverer claimed first are skipped; a lease counts as lapsed
+    once the wall clock (or `now`, if later) reaches its end, so `lease_until` must be a
+    wall-clock instant (see `wall_clock`)."""
     token = token or uuid.uuid4().hex
     reconcile_lapsed(engine=engine, now=now)
-    claimed: list[int] = []
-    while not claimed:
+    while True:
         clock = wall_clock(now)
-        with Session(engine) as session:
-            candidates = session.exec(
-                select(OutgoingEmail.id)
-                .where(_claimable(now, clock))
-                .order_by(col(OutgoingEmail.next_attempt_at), col(OutgoingEmail.id))
-                .limit(limit)
-            ).all()
-        if not candidates:
-            return []
-        # A fresh transaction whose first statement is a write: on SQLite it takes the
-        # write lock at once (waiting for other writers) instead of failing on a stale
-        # read snapshot; on PostgreSQL the WHERE is re-checked on each locked row.
-        with Session(engine) as session:
-            won = session.execute(
+        candidates = (
+            select(OutgoingEmail.id)
+            .where(_claimable(now, clock))
+            .order_by(col(OutgoingEmail.next_attempt_at), col(OutgoingEmail.id))
+            .limit(limit)
+        )
+        # One statement, and a write: on SQLite it takes the write lock at once (waiting
+        # for other writers) instead of failing on a stale read snapshot; on PostgreSQL
+        # the outer WHERE is re-checked on each locked row.
+        with engine.begin() as conn:
+            won = conn.execute(
                 update(OutgoingEmail)
                 .where(col(OutgoingEmail.id).in_(candidates), _claimable(now, clock))
                 .values(
@@ -250,23 +338,20 @@ def claim_due(
                     claim_token=token,
                     sending_since=None,
                 )
-                .returning(col(OutgoingEmail.id))
-                .execution_options(synchronize_session=False)
-            )
-            claimed = [int(email_id) for (email_id,) in won]
-            session.commit()
-        # Losing every candidate to another deliverer means they are no longer
-        # claimable: look again for the rows behind them.
-    with Session(engine, expire_on_commit=False) as session:
-        rows = list(
-            session.exec(
-                select(OutgoingEmail)
-                .where(col(OutgoingEmail.id).in_(claimed))
-                .order_by(col(OutgoingEmail.next_attempt_at), col(OutgoingEmail.id))
+                .returning(*_CLAIMED_COLUMNS)
             ).all()
-        )
-        session.expunge_all()
-    return rows
+        if won:
+            claimed = [_claimed(row) for row in won]
+            claimed.sort(key=lambda r: (r.next_attempt_at, r.id))
+            return claimed
+        # Losing every candidate to another deliverer means they are no longer
+        # claimable: look again for the rows behind them, if there are any.
+        with engine.connect() as conn:
+            left = conn.execute(
+                select(OutgoingEmail.id).where(_claimable(now, wall_clock(now))).limit(1)
+            ).first()
+        if left is None:
+            return []
 
 
 def renew_claims(*, engine: Engine, token: str, lease_until: datetime) -> int:
@@ -313,10 +398,26 @@ def begin_transactions(
         return {int(email_id) for (email_id,) in held if email_id is not None}
 
 
+def withdraw_begun(*, engine: Engine, token: str, ids: Sequence[int]) -> None:
+    """Take back the "transaction begun" mark of rows a deliverer marked in a batch but
+    never reached (it is stopping): no transaction of theirs began, so once the lease
+    lapses they are claimed and sent again rather than reconciled unsent."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(OutgoingEmail)
+            .where(
+                col(OutgoingEmail.id).in_(list(ids)),
+                col(OutgoingEmail.claim_token) == token,
+                col(OutgoingEmail.status) == EmailStatus.sending,
+            )
+            .values(sending_since=None)
+        )
+
+
 # -- recording ------------------------------------------------------------------------
 
 
-def _final(row: OutgoingEmail, outcome: Outcome) -> tuple[Result, str, int]:
+def _final(row: ClaimedEmail, outcome: Outcome) -> tuple[Result, str, int]:
     """The result to record, its detail and the new attempt count.
 
     `attempts` counts the tries, except that failures which are not the message's fault
@@ -342,7 +443,7 @@ _RELEASED: dict[str, Any] = {"claimed_until": None, "claim_token": None, "sendin
 def record_outcomes(
     *,
     engine: Engine,
-    items: Sequence[tuple[OutgoingEmail, Outcome]],
+    items: Sequence[tuple[ClaimedEmail, Outcome]],
     settings: Settings,
     now: datetime,
     token: str,
@@ -366,7 +467,9 @@ def record_outcomes(
         ]
         recorded: set[int] = set()
         if plain:
-            done = session.execute(
+            # Core on the session's connection: the ORM's bulk-update bookkeeping would
+            # cost more than the statement.
+            done = session.connection().execute(
                 update(OutgoingEmail)
                 .where(col(OutgoingEmail.id).in_(plain), *guard)
                 .values(
@@ -377,9 +480,8 @@ def record_outcomes(
                     **_RELEASED,
                 )
                 .returning(col(OutgoingEmail.id))
-                .execution_options(synchronize_session=False)
             )
-            recorded = {int(email_id) for (email_id,) in done}
+            recorded = {email_id for (email_id,) in done if email_id is not None}
         plain_ids = set(plain)
         for row, outcome in items:
             if row.id in plain_ids:
@@ -439,7 +541,7 @@ def record_outcomes(
 
 def _queue_failure_notice(
     session: Session,
-    row: OutgoingEmail,
+    row: ClaimedEmail,
     reason: str,
     attempts: int,
     settings: Settings,
@@ -536,9 +638,14 @@ class SmtpConnection:
         self.settings = settings
         self.client: aiosmtplib.SMTP | None = None
         # Asked right before each SMTP transaction whether the row is still ours (and
-        # marks it begun); False means another deliverer owns it: not sent.
-        self.gate: Callable[[OutgoingEmail], Awaitable[bool]] | None = None
+        # marked begun, with the rest of its slice); False means another deliverer owns
+        # it: not sent.
+        self.gate: Callable[[ClaimedEmail], Awaitable[bool]] | None = None
         self._sender: str | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
 
     @property
     def sender(self) -> str:
@@ -562,7 +669,7 @@ class SmtpConnection:
             local_hostname=mail_domain(s),
         )
 
-    async def send(self, row: OutgoingEmail, *, now: datetime) -> Outcome | None:
+    async def send(self, row: ClaimedEmail, *, now: datetime) -> Outcome | None:
         """Send one row; None when the re-check found the claim lost (nothing sent)."""
         checked = self.gate is None
         try:
@@ -661,7 +768,7 @@ class _RateLimit:
 class _Run:
     """One deliverer: its claim token, its clock, its batched re-checks and records."""
 
-    RECORD_BATCH = 100
+    RECORD_BATCH = 250
     MIN_CHUNK_SECONDS = 2.0  # a chunk holds about this much sending at the measured rate
     MAX_CHUNK = 2000
 
@@ -685,13 +792,16 @@ class _Run:
         self.lease = lease_of(settings)
         self.started = time.monotonic()
         self.claimed = 0
-        self.pending: list[tuple[OutgoingEmail, Outcome]] = []
+        self.done = 0  # outcomes so far, recorded or not (the rate)
+        self.pending: list[tuple[ClaimedEmail, Outcome]] = []
         self.record_lock = asyncio.Lock()
         self.flushes: set[asyncio.Task[None]] = set()
         self.problem = ""
         self.refused = False
-        self.gate_waiting: list[tuple[int, asyncio.Future[bool]]] = []
+        self.gate_waiting: list[tuple[list[int], asyncio.Future[set[int]]]] = []
         self.gate_task: asyncio.Task[None] | None = None
+        # rows a stopping worker took the begun mark back from (see _Slice.withdraw)
+        self.withdrawn: set[int] = set()
 
     def clock(self) -> datetime:
         """Wall clock, or the logical `now` plus the time this run has taken, if later."""
@@ -710,7 +820,7 @@ class _Run:
             and time.monotonic() - self.started >= self.budget.total_seconds()
         )
 
-    async def claim(self, size: int) -> list[OutgoingEmail]:
+    async def claim(self, size: int) -> list[ClaimedEmail]:
         if self.limit is not None:
             size = min(size, self.limit - self.claimed)
         if size <= 0:
@@ -746,43 +856,51 @@ class _Run:
             except Exception as exc:
                 log.warning("could not renew outbox claims: %s", exc)
 
-    # The re-check before each transaction, batched: whatever the workers ask for while
-    # one check runs goes into the next one.
-    async def gate(self, row: OutgoingEmail) -> bool:
-        assert row.id is not None
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.gate_waiting.append((row.id, future))
+    # The re-check before sending, batched: each connection asks for the rows it is about
+    # to send in a row (a _Slice), and whatever the connections ask for while one check
+    # runs goes into the next one.
+    async def begin(self, ids: list[int]) -> set[int]:
+        """Of `ids`, those still held by this deliverer, now marked begun."""
+        future: asyncio.Future[set[int]] = asyncio.get_running_loop().create_future()
+        self.gate_waiting.append((ids, future))
         if self.gate_task is None or self.gate_task.done():
             self.gate_task = asyncio.create_task(self._check_gate())
         return await future
 
+    def _begin(self, ids: list[int], at: datetime, lease_until: datetime) -> set[int]:
+        held = begin_transactions(
+            engine=self.engine, token=self.token, ids=ids, at=at, lease_until=lease_until
+        )
+        # Rows whose worker stopped while this ran: it took the mark back before this
+        # committed, or this sees it here (the set is filled before the mark is taken).
+        late = held & self.withdrawn
+        if late:
+            withdraw_begun(engine=self.engine, token=self.token, ids=sorted(late))
+        return held - late
+
     async def _check_gate(self) -> None:
         while self.gate_waiting:
             batch, self.gate_waiting = self.gate_waiting, []
+            asked = [email_id for ids, _ in batch for email_id in ids]
             try:
-                held = await asyncio.to_thread(
-                    begin_transactions,
-                    engine=self.engine,
-                    token=self.token,
-                    ids=[email_id for email_id, _ in batch],
-                    at=self.clock(),
-                    lease_until=self.lease_until(),
-                )
+                held = await asyncio.to_thread(self._begin, asked, self.clock(), self.lease_until())
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for email_id, future in batch:
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(email_id in held)
+                    future.set_result(held)
+            for email_id in asked:
                 if email_id not in held:
                     log.warning("outgoing email %s: claim lost before sending; not sent", email_id)
 
-    async def record(self, row: OutgoingEmail, outcome: Outcome) -> None:
+    async def record(self, row: ClaimedEmail, outcome: Outcome) -> None:
         """Keep the outcome for the next batch; a full batch is written in the background
         (the connection goes on sending meanwhile)."""
         self.pending.append((row, outcome))
+        self.done += 1
         if len(self.pending) >= self.RECORD_BATCH and not self.record_lock.locked():
             task = asyncio.create_task(self.flush())
             self.flushes.add(task)
@@ -810,7 +928,7 @@ class _Run:
         for (row, outcome), result in zip(items, results, strict=True):
             self._count(row, outcome, result)
 
-    def _count(self, row: OutgoingEmail, outcome: Outcome, result: Result | None) -> None:
+    def _count(self, row: ClaimedEmail, outcome: Outcome, result: Result | None) -> None:
         if outcome.config_problem:
             self.problem = outcome.config_problem
         self.refused = self.refused or outcome.connection_refused
@@ -827,44 +945,136 @@ class _Run:
             log.warning("email %s to %s failed: %s", row.id, row.to_addr, outcome.detail)
 
     def chunk_size(self) -> int:
-        """Claims sized to the rate this run achieves (at least a few rows a connection)."""
-        floor = self.settings.smtp_concurrency * 4
+        """Claims sized to the rate this run achieves (at least a slice a connection):
+        each claim reads the due rows, so few large ones cost less than many small."""
+        floor = self.settings.smtp_concurrency * _Slice.MAX_SLICE
         elapsed = time.monotonic() - self.started
-        done = self.report.sent + self.report.retried + self.report.failed
-        if elapsed <= 0 or not done:
+        if elapsed <= 0 or not self.done:
             return floor
-        rate = done / elapsed
+        rate = self.done / elapsed
         return max(floor, min(self.MAX_CHUNK, int(rate * self.MIN_CHUNK_SECONDS)))
+
+
+class _Slice:
+    """Rows one connection sends one after another, re-checked and marked begun together
+    in one statement: the re-check is per slice, not per message. The first slice of a
+    connection is checked when its first row is about to go out (the connection is
+    open); the next one while the last rows of the current one are being sent
+    (PREFETCH), so a connection never waits for a check. A slice is small (MAX_SLICE):
+    a deliverer that dies leaves few rows marked begun and never sent (they are
+    reconciled, not sent twice); one that stops on an exception takes the mark back from
+    the rows it never reached."""
+
+    MAX_SLICE = 16
+    PREFETCH = 2  # rows of the current slice left to send when the next one is checked
+
+    def __init__(self, run: _Run, rows: list[ClaimedEmail]) -> None:
+        self.run = run
+        self.rows = rows
+        self.at = 0  # the row being sent
+        self.check: asyncio.Task[set[int]] | None = None
+        self.begun: set[int] | None = None
+
+    def start_check(self) -> None:
+        """Re-check and mark the rows not yet sent, in the background."""
+        if self.check is None:
+            self.check = asyncio.create_task(self.run.begin([r.id for r in self.rows[self.at :]]))
+
+    async def gate(self, row: ClaimedEmail) -> bool:
+        if self.begun is None:
+            self.start_check()
+            assert self.check is not None
+            self.begun = await self.check
+        return row.id in self.begun
+
+    def withdraw(self, first_unreached: int) -> None:
+        """After an exception: take the begun mark back from the rows from
+        `first_unreached` on, never handed to SMTP (a check still under way takes it
+        back itself once done: see _Run.withdrawn)."""
+        if self.check is None:
+            return  # never marked
+        unreached = [r.id for r in self.rows[first_unreached:]]
+        if not unreached:
+            return
+        self.run.withdrawn.update(unreached)
+        try:  # synchronously: the loop may be going down
+            withdraw_begun(engine=self.run.engine, token=self.run.token, ids=unreached)
+        except Exception as exc:
+            log.warning("outgoing emails %s stay marked begun: %s", unreached, exc)
 
 
 async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
     """Feed claimed rows to one worker per connection until nothing is due (or the run is
     out of time); the next chunk is claimed while the connections still have work."""
-    queue: asyncio.Queue[OutgoingEmail | None] = asyncio.Queue()
+    queue: asyncio.Queue[ClaimedEmail | None] = asyncio.Queue()
     hungry = asyncio.Event()
     hungry.set()
-    limiter = _RateLimit(run.settings.smtp_rate_per_second)
-    low_water = run.settings.smtp_concurrency * 2
+    rate = run.settings.smtp_rate_per_second
+    limiter = _RateLimit(rate)
+    # at most a second's worth of rows in a slice under a rate limit
+    max_slice = max(1, min(_Slice.MAX_SLICE, int(rate))) if rate else _Slice.MAX_SLICE
+    # the next chunk is claimed once the queue is down to this (a claim takes a while)
+    low_water = len(connections) * max_slice
     stop_renewing = asyncio.Event()
 
-    async def worker(connection: SmtpConnection) -> None:
-        connection.gate = run.gate
-        while True:
-            row = await queue.get()
-            if queue.qsize() <= low_water:
-                hungry.set()
+    def take(rows: list[ClaimedEmail]) -> tuple[list[ClaimedEmail], bool]:
+        """`rows` topped up to a fair share of the waiting rows (a slice at most), and
+        whether the end-of-work mark came too."""
+        size = max(1, min(max_slice, (queue.qsize() + len(rows)) // len(connections)))
+        while len(rows) < size and not queue.empty():
+            row = queue.get_nowait()
             if row is None:
                 queue.task_done()
+                return rows, True
+            rows.append(row)
+        if queue.qsize() <= low_water:
+            hungry.set()
+        return rows, False
+
+    async def worker(connection: SmtpConnection) -> None:
+        last = False  # this worker's end-of-work mark is taken
+        upcoming: _Slice | None = None
+        while True:
+            if upcoming is not None:
+                piece, upcoming = upcoming, None
+            elif last:
                 return
+            else:
+                first = await queue.get()
+                if first is None:
+                    queue.task_done()
+                    return
+                rows, last = take([first])
+                piece = _Slice(run, rows)
+            connection.gate = piece.gate
             try:
-                await limiter.wait()
-                outcome = await connection.send(row, now=run.now)
-                if outcome is not None:
-                    await run.record(row, outcome)
-            finally:
-                queue.task_done()
+                for at, row in enumerate(piece.rows):
+                    piece.at = at
+                    if (
+                        at == max(0, len(piece.rows) - _Slice.PREFETCH)
+                        and not last
+                        and not queue.empty()
+                        and connection.connected
+                    ):
+                        rows, last = take([])
+                        if rows:
+                            upcoming = _Slice(run, rows)
+                            upcoming.start_check()
+                    try:
+                        await limiter.wait()
+                        outcome = await connection.send(row, now=run.now)
+                        if outcome is not None:
+                            await run.record(row, outcome)
+                    finally:
+                        queue.task_done()
+            except BaseException:
+                piece.withdraw(piece.at + 1)
+                if upcoming is not None:
+                    upcoming.withdraw(0)
+                raise
 
     async def feeder() -> None:
+        nonlocal low_water
         try:
             while not run.out_of_time():
                 await hungry.wait()
@@ -880,6 +1090,7 @@ async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
                         break
                 for row in rows:
                     queue.put_nowait(row)
+                low_water = max(len(connections) * max_slice, len(rows) // 4)
                 if queue.qsize() <= low_water:
                     hungry.set()
         finally:
@@ -900,12 +1111,12 @@ async def _send_all(run: _Run, connections: Sequence[SmtpConnection]) -> None:
 # -- .eml files when no SMTP host is configured ---------------------------------------
 
 
-def eml_path(settings: Settings, row: OutgoingEmail) -> Path:
+def eml_path(settings: Settings, row: ClaimedEmail) -> Path:
     name = safe_filename_part(row.message_id.strip("<>"))
     return settings.outbox_dir / f"{row.id:06d}-{name}.eml"
 
 
-def write_eml(row: OutgoingEmail, *, settings: Settings, now: datetime) -> Path:
+def write_eml(row: ClaimedEmail, *, settings: Settings, now: datetime) -> Path:
     """Write the message as an .eml file (8-bit UTF-8 text, readable as it is)."""
     path = eml_path(settings, row)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import encoders
@@ -15,10 +16,9 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
+from typing import Any, Protocol
 
 from config.settings import Settings
-from domain.emails import OutgoingEmail
 
 # SMTP forbids lines over 998 octets; 8bit text is used only when every line fits.
 _MAX_8BIT_LINE = 900
@@ -52,6 +52,30 @@ class Attachment:
         if "/" not in content_type:
             raise ValueError(f"{where}: attachment {filename!r}: bad type {content_type!r}")
         return cls(filename=filename, content_type=content_type, content=content)
+
+
+class MessageRow(Protocol):
+    """What a message is built from: an outbox row (`domain.emails.OutgoingEmail`), or
+    the plain copy of one a deliverer claimed (`notifications.delivery.ClaimedEmail`)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def to_addr(self) -> str: ...
+    @property
+    def cc_addrs(self) -> Sequence[str]: ...
+    @property
+    def reply_to(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def text_body(self) -> str: ...
+    @property
+    def html_body(self) -> str: ...
+    @property
+    def attachments(self) -> Sequence[dict[str, Any]]: ...
 
 
 def address_of(mailbox: str) -> str:
@@ -105,7 +129,7 @@ def _address(mailbox: str) -> str:
 
 
 def build_message(
-    row: OutgoingEmail, *, settings: Settings, now: datetime, readable: bool = False
+    row: MessageRow, *, settings: Settings, now: datetime, readable: bool = False
 ) -> Message:
     """multipart/alternative (text + HTML), wrapped in multipart/mixed with attachments.
 

@@ -9,16 +9,14 @@ message, which is most of the CPU a delivery run has at the wire's speed.
 from __future__ import annotations
 
 import binascii
-import uuid
-from collections.abc import Iterator
+import os
 from datetime import datetime
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from urllib.parse import quote
 
 from config.settings import Settings
-from domain.emails import OutgoingEmail
-from notifications.mime import Attachment
+from notifications.mime import Attachment, MessageRow
 
 CRLF = b"\r\n"
 
@@ -30,16 +28,15 @@ def _header(value: str) -> str:
         raise ValueError(f"a header value may not contain a line break: {value!r}")
     if value.isascii():
         return value
+    data = value.encode("utf-8")
     words: list[str] = []
-    chunk = bytearray()
-    for char in value:
-        encoded = char.encode("utf-8")
-        if len(chunk) + len(encoded) > 45:
-            words.append(_word(bytes(chunk)))
-            chunk.clear()
-        chunk += encoded
-    if chunk:
-        words.append(_word(bytes(chunk)))
+    start, size = 0, len(data)
+    while start < size:
+        end = min(start + 45, size)
+        while end < size and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+            end -= 1
+        words.append(_word(data[start:end]))
+        start = end
     return "\r\n ".join(words)
 
 
@@ -59,21 +56,35 @@ def _fixed_headers(mail_from: str) -> bytes:
     return CRLF.join(line.encode("ascii") for line in lines)
 
 
-def _reply_to(row: OutgoingEmail, centre_email: str) -> bytes | None:
+@lru_cache(maxsize=8)
+def _date(now: datetime) -> bytes:
+    """The Date header: a run stamps all its messages with its `now`."""
+    return f"Date: {format_datetime(now)}".encode("ascii")
+
+
+@lru_cache(maxsize=8)
+def _centre_reply_to(centre_email: str) -> str:
+    return parseaddr(centre_email)[1]
+
+
+def _reply_to(row: MessageRow, centre_email: str) -> bytes | None:
     """The task's own reply address (answers by email) or the centre's, as in
     notifications.mime; a malformed centre address leaves the header out."""
-    reply_to = row.reply_to or parseaddr(centre_email)[1]
+    reply_to = row.reply_to or _centre_reply_to(centre_email)
     return f"Reply-To: {_header(reply_to)}".encode("ascii") if "@" in reply_to else None
 
 
-def _base64_lines(data: bytes) -> Iterator[bytes]:
-    for start in range(0, len(data), 57):  # 57 bytes -> one 76-character line
-        yield binascii.b2a_base64(data[start : start + 57], newline=False)
+def _base64_lines(data: bytes) -> bytes:
+    """base64 in lines of 76 characters (57 bytes each), CRLF after every line."""
+    if not data:
+        return CRLF
+    encoded = binascii.b2a_base64(data, newline=False)
+    return CRLF.join([encoded[i : i + 76] for i in range(0, len(encoded), 76)]) + CRLF
 
 
 def _part(headers: list[str], data: bytes) -> bytes:
     head = CRLF.join(h.encode("ascii") for h in headers)
-    return head + CRLF + CRLF + CRLF.join(_base64_lines(data)) + CRLF
+    return head + CRLF + CRLF + _base64_lines(data)
 
 
 def _text(body: str, subtype: str) -> bytes:
@@ -106,7 +117,7 @@ def _attachment(att: Attachment) -> bytes:
 
 
 def _multipart(subtype: str, parts: list[bytes], headers: list[bytes]) -> bytes:
-    boundary = f"===============b{uuid.uuid4().hex}=="
+    boundary = f"===============b{os.urandom(16).hex()}=="
     out = [
         f'Content-Type: multipart/{subtype}; boundary="{boundary}"'.encode("ascii"),
         b"MIME-Version: 1.0",
@@ -120,12 +131,12 @@ def _multipart(subtype: str, parts: list[bytes], headers: list[bytes]) -> bytes:
     return CRLF.join(out) + CRLF
 
 
-def message_bytes(row: OutgoingEmail, *, settings: Settings, now: datetime) -> bytes:
+def message_bytes(row: MessageRow, *, settings: Settings, now: datetime) -> bytes:
     """The message for `row`, CRLF line ends, ready for SMTP DATA. ValueError for a row
     that cannot be sent (a broken attachment, a line break in a header)."""
     headers = [
         f"Message-ID: {_header(row.message_id)}".encode("ascii"),
-        f"Date: {format_datetime(now)}".encode("ascii"),
+        _date(now),
         _fixed_headers(settings.mail_from),
         f"To: {_header(row.to_addr)}".encode("ascii"),
     ]

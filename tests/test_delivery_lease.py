@@ -1,5 +1,6 @@
-"""Exactly once under a slow relay: leases renewed while sending, a re-check before each
-transaction, and a begun transaction reconciled rather than sent again."""
+"""Exactly once under a slow relay: leases renewed while sending, a re-check right before
+sending (per slice of a connection's rows), and a begun transaction reconciled rather
+than sent again."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from domain.emails import OutgoingEmail
 from domain.enums import EmailStatus
+from notifications import delivery
 from notifications.delivery import (
     RECONCILED_NOTE,
     DeliveryReport,
@@ -28,7 +31,7 @@ from notifications.delivery import (
 )
 from notifications.sink import free_port
 from tests.conftest import make_settings
-from tests.smtp import SinkHandler
+from tests.smtp import SinkHandler, SmtpSink
 from tests.test_delivery import queue_plain, rows
 from tests.test_notifications import DOMAIN, NOW
 
@@ -165,3 +168,103 @@ def test_the_re_check_before_sending_refuses_a_row_another_deliverer_took(any_en
         token="a",
     ) == [None]
     assert all(r.status == EmailStatus.sending and r.claim_token == "b" for r in rows(any_engine))
+
+
+class Stop(Exception):
+    """The deliverer stops on an error of its own, not the relay's."""
+
+
+async def test_a_deliverer_stopping_mid_slice_takes_back_the_rows_it_never_reached(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+):
+    # one connection: the five rows are one slice, re-checked and marked begun together
+    # right before the first of them is sent
+    settings = make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_concurrency=1,
+        smtp_lease_seconds=1,
+    )
+    queue_plain(engine, 5)
+    real_send = delivery.SmtpConnection.send
+    calls = 0
+
+    async def stops_at_the_second(
+        self: delivery.SmtpConnection, row: delivery.ClaimedEmail, *, now: datetime
+    ) -> delivery.Outcome | None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise Stop
+        return await real_send(self, row, now=now)
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", stops_at_the_second)
+    with pytest.raises(BaseException) as caught:
+        await deliver_due(engine=engine, settings=settings, now=NOW)
+    error = caught.value
+    assert isinstance(error, BaseExceptionGroup) and error.subgroup(Stop) is not None
+    first, second, *rest = rows(engine)
+    assert [m.message["Message-ID"] for m in smtp.messages] == [first.message_id]
+    # the one sent and the one being sent stay marked: their outcome is unknown
+    assert first.sending_since is not None and second.sending_since is not None
+    # the three never reached are not: after the lease they are sent, not reconciled
+    assert all(r.status == EmailStatus.sending and r.sending_since is None for r in rest)
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", real_send)
+    await asyncio.sleep(1.2)
+    report = await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert report == DeliveryReport(sent=3)
+    counts = Counter(m.message["Message-ID"] for m in smtp.messages)
+    assert counts == {r.message_id: 1 for r in [first, *rest]}  # the second never went
+    after = rows(engine)
+    assert [r.last_error for r in after[:2]] == [RECONCILED_NOTE, RECONCILED_NOTE]
+    assert all(r.status == EmailStatus.sent and r.attempts == 1 for r in after)
+    assert all(r.last_error == "" for r in after[2:])
+
+
+async def test_a_stopping_deliverer_takes_the_mark_back_from_the_next_slice_too(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+):
+    # the next slice is re-checked while the last rows of the current one are sent (the
+    # 32nd row ends the second slice of 16); a deliverer that stops then leaves only the
+    # row it was sending marked begun
+    settings = make_settings(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_concurrency=1,
+        smtp_lease_seconds=1,
+    )
+    queue_plain(engine, 60)
+    real_send = delivery.SmtpConnection.send
+    calls = 0
+
+    async def stops_at_the_thirty_second(
+        self: delivery.SmtpConnection, row: delivery.ClaimedEmail, *, now: datetime
+    ) -> delivery.Outcome | None:
+        nonlocal calls
+        calls += 1
+        if calls == 32:
+            raise Stop
+        return await real_send(self, row, now=now)
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", stops_at_the_thirty_second)
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await deliver_due(engine=engine, settings=settings, now=NOW)
+    assert caught.value.subgroup(Stop) is not None
+    sent = {m.message["Message-ID"] for m in smtp.messages}
+    assert len(sent) == 31
+    before = rows(engine)
+    stopped = [r for r in before if r.sending_since is not None and r.message_id not in sent]
+    assert len(stopped) == 1  # the one being sent when it stopped
+    assert all(
+        r.sending_since is None for r in before if r.message_id not in sent and r not in stopped
+    )
+
+    monkeypatch.setattr(delivery.SmtpConnection, "send", real_send)
+    await asyncio.sleep(1.2)
+    await deliver_due(engine=engine, settings=settings, now=NOW)
+    counts = Counter(m.message["Message-ID"] for m in smtp.messages)
+    assert counts == {r.message_id: 1 for r in before if r not in stopped}
+    assert all(r.status == EmailStatus.sent for r in rows(engine))
