@@ -7,7 +7,7 @@ every column the question needs, so the answer comes from the index. The index o
 alone stays: SQLite uses it for (status, id) lookups, such as the re-check of a batch of
 rows by id right before sending.
 
-Revision ID: 0014_i16mail
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0014_i16mail"
+revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
