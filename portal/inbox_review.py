@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from domain.inbound import InboundMessage, InboundStatus
 from domain.organisations import Organisation
@@ -18,13 +18,13 @@ from domain.tasks import Task
 from notifications.inbound import parse_reply
 from notifications.inbox import ReviewError, accept_as_answer, discard_message, review_list
 from notifications.reply import find_references, task_reference
-from portal.admin import _admin_post, _login_redirect, forbidden, require_admin
+from portal.admin import _admin_post, _login_redirect, forbidden, page_of, require_admin
 from portal.app import Portal, portal_of
 from services.answers import remove_written
 
 router = APIRouter(prefix="/admin/inbox", include_in_schema=False)
 
-RECENT_LIMIT = 50
+RECENT_PER_PAGE = 50  # processed messages a page, newest first; older ones on later pages
 
 STATUS_LABELS = {
     InboundStatus.answered: "принято как ответ",
@@ -91,12 +91,16 @@ def parse_task_choice(value: str) -> int | None:
 
 
 @router.get("", response_class=Response)
-def inbox_page(request: Request, done: str = "", portal: Portal = Depends(portal_of)) -> Response:
+def inbox_page(
+    request: Request, done: str = "", page: str = "1", portal: Portal = Depends(portal_of)
+) -> Response:
     with portal.session() as session:
         ctx = require_admin(portal, request, session)
         if ctx is None:
             return _login_redirect(request)
-        return _page(portal, request, session, ctx.admin.email, ctx.state.csrf, done=done)
+        return _page(
+            portal, request, session, ctx.admin.email, ctx.state.csrf, done=done, page=page
+        )
 
 
 def _page(
@@ -109,13 +113,18 @@ def _page(
     done: str = "",
     error: str = "",
     status_code: int = 200,
+    page: str = "1",
 ) -> Response:
     waiting = [_row(session, m) for m in review_list(session)]
+    processed = InboundMessage.status != InboundStatus.review.value
+    total = session.exec(select(func.count(col(InboundMessage.id))).where(processed)).one()
+    pages = page_of(int(total), page, str(RECENT_PER_PAGE))
     recent = session.exec(
         select(InboundMessage)
-        .where(InboundMessage.status != InboundStatus.review.value)
+        .where(processed)
         .order_by(col(InboundMessage.received_at).desc(), col(InboundMessage.id).desc())
-        .limit(RECENT_LIMIT)
+        .offset(pages.offset)
+        .limit(pages.per_page)
     ).all()
     return portal.render(
         request,
@@ -125,6 +134,7 @@ def _page(
             "csrf": csrf,
             "waiting": waiting,
             "recent": recent,
+            "page": pages,
             "labels": {k.value: v for k, v in STATUS_LABELS.items()},
             "notice": DONE_NOTICES.get(done, ""),
             "error": error,

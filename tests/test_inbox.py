@@ -1132,3 +1132,56 @@ def test_replies_are_read_from_the_configured_mailbox(
     assert imap.flagged(f'"{folder}"') == ([1], [])
     assert imap.flagged() == ([], [1])
     engine.dispose()
+
+
+def test_the_processed_mail_list_pages_instead_of_stopping(tmp_path: Path) -> None:
+    """A year of replies is thousands of messages: the review page lists the processed
+    ones newest first, 50 a page, and every one of them is reachable; a page past the
+    end shows the last; a message waiting for review stays above, on every page."""
+    settings = make_settings(tmp_path)
+    engine = make_engine(settings.effective_database_url)
+    upgrade(engine)
+    with session_scope(engine) as s:
+        create_admin(session=s, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, name="М", now=START)
+        for n in range(120):
+            s.add(
+                InboundMessage(
+                    message_key=f"<m{n}@school.example>",
+                    mailbox="INBOX",
+                    uid_validity=1,
+                    uid=n + 1,
+                    received_at=START + timedelta(minutes=n),
+                    from_addr=f"head{n}@school.example",
+                    subject=f"Ответ № {n:03d}",
+                    status=InboundStatus.answered.value,
+                )
+            )
+        s.add(
+            InboundMessage(
+                message_key="<waiting@school.example>",
+                mailbox="INBOX",
+                uid_validity=1,
+                uid=500,
+                received_at=START,
+                from_addr="stranger@example.org",
+                subject="Без ссылки на задачу",
+                status=InboundStatus.review.value,
+                reason="не найдена задача",
+            )
+        )
+    client = TestClient(create_app(settings, engine, lambda: START), base_url=BASE)
+    assert login(client).status_code == 303
+
+    def subjects(page: str) -> list[int]:
+        text = client.get(f"/admin/inbox{page}").text
+        assert "Без ссылки на задачу" in text.split('id="recent"', 1)[0]
+        return [int(x.split("<", 1)[0]) for x in text.split("Ответ № ")[1:]]
+
+    first = client.get("/admin/inbox").text
+    assert "Всего: 120" in first and "Страница 1 из 3" in first and "показаны 1–50" in first
+    assert subjects("") == list(range(119, 69, -1))
+    assert subjects("?page=2") == list(range(69, 19, -1))
+    assert subjects("?page=3") == list(range(19, -1, -1))
+    assert subjects("?page=99") == list(range(19, -1, -1))
+    assert subjects("?page=x") == list(range(119, 69, -1))
+    assert 'href="/admin/inbox?page=2" rel="next"' in first
