@@ -6,7 +6,7 @@ Nothing secret is shown (no URLs, no passwords, no addresses).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,6 +19,10 @@ from domain.enums import EmailStatus
 from services.undelivered import not_resent
 
 router = APIRouter(tags=["health"])
+
+# The outbox runs every few minutes and works until nothing is due: mail due for longer
+# than this means no deliverer is running (or none keeps up).
+MAIL_STUCK_AFTER = timedelta(minutes=30)
 
 
 def schema_heads(engine: Engine) -> tuple[set[str], set[str]]:
@@ -99,8 +103,8 @@ def outbox_status(engine: Engine, now: datetime) -> dict[str, Any]:
                 .group_by(OutgoingEmail.status)
             ).all()
         )
-        due = session.exec(
-            select(func.count())
+        due, oldest = session.exec(
+            select(func.count(), func.min(OutgoingEmail.next_attempt_at))
             .select_from(OutgoingEmail)
             .where(
                 col(OutgoingEmail.status).in_([EmailStatus.queued, EmailStatus.retry]),
@@ -112,6 +116,8 @@ def outbox_status(engine: Engine, now: datetime) -> dict[str, Any]:
         "in_retry": int(counts.get(EmailStatus.retry, 0)),
         "failed": int(counts.get(EmailStatus.failed, 0)),
         "due_now": int(due),
+        # how long the longest-waiting due message has been due (0: none is due)
+        "waiting_seconds": _seconds_since(oldest, now),
     }
     if last is not None:
         status["last_run"] = {
@@ -126,6 +132,14 @@ def outbox_status(engine: Engine, now: datetime) -> dict[str, Any]:
     return status
 
 
+def _seconds_since(moment: datetime | None, now: datetime) -> int:
+    if moment is None:
+        return 0
+    if moment.tzinfo is None:  # SQLite hands back naive UTC through an aggregate
+        moment = moment.replace(tzinfo=UTC)
+    return max(0, round((now - moment).total_seconds()))
+
+
 def health(engine: Engine, now: datetime) -> tuple[bool, dict[str, Any]]:
     problems, database = database_problems(engine)
     body: dict[str, Any] = {"database": database}
@@ -135,13 +149,29 @@ def health(engine: Engine, now: datetime) -> tuple[bool, dict[str, Any]]:
         last = outbox["last_run"]
         if last is not None and last["problem"]:
             problems.append(f"последняя доставка почты не удалась: {last['problem']}")
+        elif outbox["waiting_seconds"] > MAIL_STUCK_AFTER.total_seconds():
+            problems.append(_stuck(outbox))
     body["ok"] = not problems
     body["problems"] = problems
     return not problems, body
 
 
+def _stuck(outbox: dict[str, Any]) -> str:
+    minutes = outbox["waiting_seconds"] // 60
+    last = outbox["last_run"]
+    since = (
+        f"последняя доставка закончилась {last['age_seconds'] // 60} мин назад"
+        if last is not None
+        else "доставка ещё ни разу не запускалась"
+    )
+    return (
+        f"письма ждут отправки {minutes} мин (сейчас к отправке: {outbox['due_now']}); "
+        f"{since}: проверьте, что работает roadmap serve или воркер (roadmap worker)"
+    )
+
+
 @router.get("/healthz")
 def healthz(request: Request) -> JSONResponse:
     portal = request.app.state.portal
-    ok, body = health(portal.engine, datetime.now(UTC))
+    ok, body = health(portal.engine, portal.now())
     return JSONResponse(body, status_code=200 if ok else 503)

@@ -4,7 +4,9 @@ reason failing loudly."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -261,6 +263,41 @@ async def test_an_unknown_smtp_host_fails_the_run_and_shows_on_health(
     body = response.json()
     assert body["outbox"]["in_retry"] == 2
     assert any("ROADMAP_SMTP_HOST" in p for p in body["problems"])
+
+
+async def test_health_says_when_due_mail_waits_with_no_deliverer(
+    engine: Engine, tmp_path: Path, smtp: SmtpSink
+):
+    """Mail due for half an hour means no outbox run is working (no `serve`, no worker):
+    /healthz turns red and says so, before anyone misses a letter; a run clears it."""
+    settings = make_settings(tmp_path, smtp_host="127.0.0.1", smtp_port=smtp.port)
+    queue_plain(engine, 3)
+
+    def health_at(minutes: int) -> tuple[int, dict[str, Any]]:
+        at = NOW + timedelta(minutes=minutes)
+        response = TestClient(create_app(settings, engine, lambda: at)).get("/healthz")
+        return response.status_code, response.json()
+
+    status, body = health_at(10)
+    assert status == 200, body
+    assert body["outbox"] == {
+        "last_run": None,
+        "in_retry": 0,
+        "failed": 0,
+        "due_now": 3,
+        "waiting_seconds": 600,
+    }
+    status, body = health_at(45)
+    assert status == 503
+    [problem] = body["problems"]
+    assert problem.startswith("письма ждут отправки 45 мин (сейчас к отправке: 3)")
+    assert "доставка ещё ни разу не запускалась" in problem and "roadmap worker" in problem
+
+    report = await deliver_due(engine=engine, settings=settings, now=NOW + timedelta(minutes=46))
+    assert report.sent == 3 and len(smtp.messages) == 3
+    status, body = health_at(47)
+    assert status == 200 and body["problems"] == [], body
+    assert body["outbox"]["due_now"] == 0 and body["outbox"]["waiting_seconds"] == 0
 
 
 def test_health_says_when_the_database_is_unreachable(tmp_path: Path):
