@@ -15,7 +15,7 @@ import os
 import signal
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,13 +207,22 @@ with warnings.catch_warnings():
             harmless. A run that completed meanwhile stays completed."""
             runs = dict(self.running)
             self._handing_back |= runs.keys()
-            for pid in runs.values():
-                if pid is not None:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
+            # Prefect's SIGTERM handler raises in whatever the run's process is doing; raised
+            # inside a weakref callback or a __del__, it is swallowed and the run goes on. So
+            # the signal is repeated while the process lives, and a process that outlives
+            # the deadline is killed: a run goes back to the pool only once it has stopped.
+            deadline = time.monotonic() + HAND_BACK_SECONDS
+            next_signal = 0.0
             while self.running.keys() & runs.keys() and time.monotonic() < deadline:
+                if time.monotonic() >= next_signal:
+                    _signal_runs(runs, self.running, signal.SIGTERM)
+                    next_signal = time.monotonic() + 1.0
                 await asyncio.sleep(0.2)
+            if self.running.keys() & runs.keys():
+                _signal_runs(runs, self.running, signal.SIGKILL)
+                kill_deadline = time.monotonic() + 10
+                while self.running.keys() & runs.keys() and time.monotonic() < kill_deadline:
+                    await asyncio.sleep(0.2)
             handed: list[UUID] = []
             async with get_client() as client:
                 for run_id in runs:
@@ -227,6 +236,18 @@ with warnings.catch_warnings():
             return handed
 
     register_type(ProcessWorker)
+
+
+HAND_BACK_SECONDS = 30  # a run's process has this long to stop after SIGTERM, then is killed
+
+
+def _signal_runs(runs: Iterable[UUID], running: dict[UUID, int | None], sig: int) -> None:
+    """`sig` to the process group of each of `runs` still running."""
+    for run_id in runs:
+        pid = running.get(run_id)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, sig)
 
 
 @dataclass
