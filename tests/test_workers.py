@@ -387,14 +387,14 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
         stage("scheduled runs seen")
 
         # a worker told not to wait (--grace 0) hands its running flow back to the pool,
-        # and the next worker runs it to the end. The chase is held inside its run (its
-        # first read waits for a lock the test holds), so that it cannot finish first.
+        # and the next worker runs it to the end. The chase is held inside its run on the
+        # task table's lock again, so that it cannot finish before the worker stops it.
         started[other].send_signal(signal.SIGTERM)
         hasty = start_worker("hasty", "--grace", "0")
         assert started[other].wait(timeout=60) == 0, worker_log(other)
-        holder = domain.connect()
-        holding = holder.begin()
-        holder.execute(text("LOCK TABLE task IN ACCESS EXCLUSIVE MODE"))
+        lock = domain.connect()
+        locked = lock.begin()
+        lock.execute(text("LOCK TABLE task IN ACCESS EXCLUSIVE MODE"))
         again = trigger("daily-chase", parameters={"at": morning})
         wait_for(
             "the hasty worker to run the chase",
@@ -411,8 +411,8 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
             r"переданы другим исполнителям: [1-9]\d* \(([^)]*)\)", worker_log("hasty")
         )
         assert handed and str(again) in handed[1].split(", "), worker_log("hasty")
-        holding.rollback()
-        holder.close()
+        locked.rollback()
+        lock.close()
         assert finished(again, timeout=300) == StateType.COMPLETED, worker_log("last")
         stage("handed-back run completed by another worker")
         last.send_signal(signal.SIGTERM)
