@@ -54,14 +54,19 @@ class TaskView:
 
 
 def task_view(task: Task, occurrence: Occurrence, tz: tzinfo) -> TaskView:
+    return _view(task, continuous=occurrence.continuous, opens=occurrence.opens, tz=tz)
+
+
+def _view(task: Any, *, continuous: bool, opens: date, tz: tzinfo) -> TaskView:
+    """`task`: a Task or a row with its status, role, due, opened_at and revision."""
     return TaskView(
         status=task.status,
         role=task.role,
         due=task.due,
         opened_on=task.opened_at.astimezone(tz).date(),
         revision=task.revision,
-        continuous=occurrence.continuous,
-        occurrence_opens=occurrence.opens,
+        continuous=continuous,
+        occurrence_opens=opens,
     )
 
 
@@ -361,15 +366,7 @@ def _look_at(
     )
     looked: list[Looked] = []
     for row in rows:
-        view = TaskView(
-            status=row.status,
-            role=row.role,
-            due=row.due,
-            opened_on=row.opened_at.astimezone(tz).date(),
-            revision=row.revision,
-            continuous=row.continuous,
-            occurrence_opens=row.opens,
-        )
+        view = _view(row, continuous=row.continuous, opens=row.opens, tz=tz)
         steps = owed_steps(
             view,
             sent=sent[row.id],

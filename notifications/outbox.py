@@ -533,20 +533,22 @@ class _Composed:
     attachments: list[Attachment]
     reply_to: str
 
+    def message(self) -> dict[str, Any]:
+        """The email as `queue_email` / `_email_values` take it (without the times)."""
+        return {
+            "kind": self.kind,
+            "to": self.recipient,
+            "cc": _cc_for(self.group, self.recipient),
+            "subject": self.subject,
+            "text_body": self.text_body,
+            "html_body": self.html_body,
+            "attachments": self.attachments,
+            "message_id": self.message_id,
+            "reply_to": self.reply_to,
+        }
+
     def values(self, now: datetime, send_at: datetime | None) -> dict[str, Any]:
-        return _email_values(
-            kind=self.kind,
-            to=self.recipient,
-            cc=_cc_for(self.group, self.recipient),
-            subject=self.subject,
-            text_body=self.text_body,
-            html_body=self.html_body,
-            attachments=self.attachments,
-            message_id=self.message_id,
-            now=now,
-            reply_to=self.reply_to,
-            send_at=send_at,
-        )
+        return _email_values(**self.message(), now=now, send_at=send_at)
 
 
 def _queue_group(
@@ -558,19 +560,7 @@ def _queue_group(
 ) -> OutgoingEmail:
     """Write one recipient's email and its Notice (and event) rows."""
     composed = _compose_group(session, group, settings, now, known or _Prefetched())
-    email = queue_email(
-        session=session,
-        kind=composed.kind,
-        to=composed.recipient,
-        cc=_cc_for(group, composed.recipient),
-        subject=composed.subject,
-        text_body=composed.text_body,
-        html_body=composed.html_body,
-        attachments=composed.attachments,
-        message_id=composed.message_id,
-        now=now,
-        reply_to=composed.reply_to,
-    )
+    email = queue_email(session=session, now=now, **composed.message())
     assert email.id is not None
     _write_notices(session, [(composed, email.id)], now)
     return email
@@ -1010,9 +1000,6 @@ class _OwedDay:
         self._cc_index: dict[tuple[str, ...], int] = {(): 0}
         self._group_index: dict[tuple[str, bool], int] = {}
 
-    def __len__(self) -> int:
-        return len(self.task)
-
     def add(self, looked: Looked) -> None:
         notices = looked.owed
         carrier = next((i for i, n in enumerate(notices) if n.kind is NoticeKind.escalation), 0)
@@ -1068,7 +1055,7 @@ class _OwedDay:
         for g in order:
             begin[g] = at
             at += counts[g]
-        placed = array("i", [0]) * len(self)
+        placed = array("i", [0]) * len(self.task)
         fill = array("i", begin)
         for i, g in enumerate(self.group):
             placed[fill[g]] = i
