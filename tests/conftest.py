@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from config.settings import Settings
 from domain.db import make_engine, upgrade
@@ -58,22 +61,59 @@ def postgres_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A fresh, migrated database on the real PostgreSQL server."""
+def scratch_database(prefix: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty database on the test PostgreSQL server: its URL and how to drop it."""
     base = postgres_url()
-    name = f"roadmap_t_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + "/" + name
+
+    def drop() -> None:
+        try:
+            drop_database(admin, name)
+        finally:
+            admin.dispose()
+
+    return base.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def drop_database(admin: Engine, name: str) -> None:
+    """Drop a scratch database even while something still uses it.
+
+    `DROP DATABASE … WITH (FORCE)` is not used: it refuses to end an autovacuum worker
+    unless the role is in `pg_signal_backend`, which the test role is not. The test role's
+    own sessions are ended here, and a plain DROP stops autovacuum itself; a session that
+    connects in between (a pool reconnecting) is ended on the next try.
+    """
+    for attempt in range(40):
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND usename = current_user "
+                    "AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            try:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+                return
+            except DBAPIError as error:
+                if not isinstance(error.orig, psycopg.errors.ObjectInUse) or attempt == 39:
+                    raise
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh, migrated database on the real PostgreSQL server."""
+    url, drop = scratch_database("roadmap_t")
     eng = make_engine(url)
     upgrade(eng)
     yield eng
     eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

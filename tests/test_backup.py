@@ -5,7 +5,6 @@ sequences continued, a non-empty database refused; database URL errors in the se
 from __future__ import annotations
 
 import json
-import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
@@ -28,7 +27,7 @@ from domain.organisations import Organisation
 from domain.stored_summaries import StoredSummaryFile, SummaryFile, file_content, store_summary
 from domain.tasks import Task, TaskEvent
 from services.answers import UploadedFile, submit_answer
-from tests.conftest import make_settings, postgres_url
+from tests.conftest import make_settings, scratch_database
 from tests.portal_world import PDF, START, build_world, good_form
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -108,18 +107,8 @@ def new_database(tmp_path: Path) -> Iterator[Callable[[str], Engine]]:
             eng = make_engine(f"sqlite:///{tmp_path / f'restored-{len(made)}.db'}")
             made.append((eng, lambda: None))
         else:
-            base = postgres_url()
-            name = f"roadmap_t_{uuid.uuid4().hex[:10]}"
-            admin = create_engine(base, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            eng = make_engine(base.rsplit("/", 1)[0] + "/" + name)
-
-            def drop(admin: Engine = admin, name: str = name) -> None:
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
-
+            url, drop = scratch_database("roadmap_t")
+            eng = make_engine(url)
             made.append((eng, drop))
         upgrade(eng)
         return eng

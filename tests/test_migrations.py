@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import JSON, Connection, Engine, create_engine, text
+from sqlalchemy import JSON, Connection, Engine, text
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 from sqlmodel import Session, SQLModel, select
@@ -30,7 +29,7 @@ from domain.tasks import Task
 from domain.types import UTCDateTime
 from notifications.delivery import deliver_due
 from services.answers import stored_content
-from tests.conftest import make_settings, postgres_url
+from tests.conftest import make_settings, scratch_database
 from tests.smtp import SmtpSink
 
 
@@ -48,17 +47,11 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    base = postgres_url()
-    name = f"roadmap_m_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(base.rsplit("/", 1)[0] + "/" + name)
+    url, drop = scratch_database("roadmap_m")
+    eng = make_engine(url)
     yield eng
     eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop()
 
 
 FIRST_RELEASE_DATA = [
@@ -104,12 +97,7 @@ def test_three_first_starts_at_once_take_turns(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    base = postgres_url()
-    name = f"roadmap_c_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + "/" + name
+    url, drop = scratch_database("roadmap_c")
     script = (
         "import sys; from domain.db import make_engine, upgrade; upgrade(make_engine(sys.argv[1]))"
     )
@@ -125,9 +113,7 @@ def test_three_first_starts_at_once_take_turns(tmp_path: Path) -> None:
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
         eng.dispose()
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop()
 
 
 T0 = datetime(2022, 4, 8, 6, 0, tzinfo=UTC)

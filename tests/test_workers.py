@@ -31,7 +31,7 @@ from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus
 from flows.pool import module_entrypoint
 from notifications.sink import free_port
-from tests.conftest import ROOT, postgres_url
+from tests.conftest import ROOT, scratch_database
 from tests.smtp import SmtpSink
 
 pytestmark = [pytest.mark.prefect, pytest.mark.postgres]
@@ -45,20 +45,6 @@ def stage(name: str) -> None:
 
 
 T = TypeVar("T")
-
-
-def fresh_database(base: str, prefix: str) -> tuple[str, Callable[[], None]]:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.rsplit("/", 1)[0] + "/" + name, drop
 
 
 class Server:
@@ -96,7 +82,7 @@ class Server:
 def prefect_server(tmp_path: Path) -> Iterator[Server]:
     """`prefect server start` on a fresh PostgreSQL database, a free port, PREFECT_HOME in
     the test's folder."""
-    url, drop = fresh_database(postgres_url(), "prefect_t")
+    url, drop = scratch_database("prefect_t")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
@@ -165,7 +151,7 @@ def test_two_workers_share_the_pool_and_one_stops_gracefully(
 
     server = prefect_server
     final_states = {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
-    domain_url, drop_domain = fresh_database(postgres_url(), "roadmap_t")
+    domain_url, drop_domain = scratch_database("roadmap_t")
     sink = SmtpSink().start()
     workers: list[subprocess.Popen[str]] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ROADMAP_"))}
