@@ -195,11 +195,18 @@ def sample_answer(
     return values, files
 
 
-def _reset(out: Path) -> None:
+def _reset(out: Path, *, own_prefect_server: bool) -> None:
+    """Start afresh: the demo's database and files, and, when the demo runs its own
+    Prefect server on its own folder's database (as `roadmap demo` does), Prefect's
+    history too, so the UI shows this run's flow runs and artifacts only (the server then
+    starts from the installation's migrated copy)."""
     for name in ("roadmap.db", "roadmap.db-wal", "roadmap.db-shm"):
         (out / name).unlink(missing_ok=True)
     for name in ("mail", "outbox", "summary", "summaries", "uploads"):
         shutil.rmtree(out / name, ignore_errors=True)
+    home = os.environ.get("PREFECT_HOME")
+    if own_prefect_server and home and Path(home).resolve() == (out / "prefect").resolve():
+        shutil.rmtree(out / "prefect", ignore_errors=True)
 
 
 def _configure(out: Path, sink: MailFolderSinkProcess) -> Settings:
@@ -360,7 +367,7 @@ def run_demo(
     otherwise the runs go to the Prefect API already configured (PREFECT_API_URL, a
     test harness)."""
     started = datetime.now(UTC)
-    _reset(out)
+    _reset(out, own_prefect_server=own_prefect_server)
     prefect_server = TemporaryPrefectServer() if own_prefect_server else None
     with (
         prefect_server or nullcontext(),
