@@ -1,5 +1,6 @@
-"""The set-up in the JSON API (under `/api/admin`, bearer tokens as the rest of it): edit
-an item of a roadmap or of an uploaded draft, read a roadmap's history of changes. An
+"""The set-up in the JSON API (under `/api/admin`, bearer tokens as the rest of it): list
+the uploaded drafts, edit an item of a roadmap or of an uploaded draft, read a roadmap's
+history of changes. An
 edit is what the set-up page's form does: in a running roadmap it applies from the day it
 is made, and is kept in the history."""
 
@@ -68,6 +69,51 @@ def roadmap_history(key: str, request: Request, portal: Portal = Depends(portal_
             roadmap=roadmap.key,
             changes=[_change_out(c) for c in history(session, roadmap)],
         )
+
+
+class DraftListed(BaseModel):
+    draft_id: int  # for PATCH …/items/{label}?draft=ID and POST …/activate {"draft": ID}
+    key: str  # the roadmap it becomes (or updates) when activated
+    title: str
+    source_name: str  # the uploaded file's name
+    items: int
+    warnings: int  # the import's warnings, as POST /roadmaps listed them
+    updates: bool  # a roadmap of this key exists: activating the draft updates it
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    page: str  # the draft's set-up page
+
+
+@router.get("/drafts", response_model=list[DraftListed], responses=AUTH)
+def list_drafts(request: Request, portal: Portal = Depends(portal_of)) -> Any:
+    """Uploaded orders not activated yet, newest first (as the set-up page lists them):
+    a draft whose id the upload's answer gave is found here again."""
+    with portal.session() as session:
+        try:
+            token_user(portal, request, session)
+        except TokenProblem as exc:
+            return exc.response()
+        listed = []
+        for draft in drafts(session):
+            assert draft.id is not None
+            file = draft_file(draft)
+            listed.append(
+                DraftListed(
+                    draft_id=draft.id,
+                    key=file.key,
+                    title=file.title,
+                    source_name=draft.source_name,
+                    items=len(file.items),
+                    warnings=len(draft.warnings),
+                    updates=existing_roadmap(session, file.key) is not None,
+                    created_by=draft.created_by,
+                    created_at=draft.created_at,
+                    updated_at=draft.updated_at,
+                    page=f"/admin/setup/drafts/{draft.id}",
+                )
+            )
+        return listed
 
 
 class AssigneesIn(BaseModel):

@@ -163,6 +163,7 @@ ROUTES = [
     ("get", "/api/admin/roadmaps", None),
     ("get", "/api/admin/roadmaps/r209/matrix?cycle=2022/2023", None),
     ("post", "/api/admin/roadmaps", None),
+    ("get", "/api/admin/drafts", None),
     ("post", "/api/admin/roadmaps/r209/activate", {"from": "2022-09-01"}),
     ("patch", "/api/admin/roadmaps/r209/items/1", {"owner_name": "Кто-то"}),
     ("post", "/api/admin/tasks/1/accept", None),
@@ -325,6 +326,15 @@ def test_an_order_uploaded_through_the_api_is_fixed_and_activated(
         draft = s.exec(select(RoadmapDraft)).one()
         assert draft.id == body["draft_id"] and draft.created_by == ADMIN_EMAIL
         assert [r.key for r in s.exec(select(Roadmap)).all()] == ["r209"]  # not running yet
+    # a draft whose id was not noted is found again
+    listed = client.get("/api/admin/drafts", headers=token)
+    assert listed.status_code == 200, listed.text
+    assert [
+        (d["draft_id"], d["key"], d["source_name"], d["items"], d["updates"], d["created_by"])
+        for d in listed.json()
+    ] == [(body["draft_id"], "209-od-2022", "Приказ 209-од.docx", 4, False, ADMIN_EMAIL)]
+    assert listed.json()[0]["warnings"] == len(body["warnings"]) > 0
+    assert listed.json()[0]["page"] == body["page"]
 
     # the external plan's dates, through the API, before anything runs
     item = "/api/admin/roadmaps/209-od-2022/items/2"
@@ -356,6 +366,8 @@ def test_an_order_uploaded_through_the_api_is_fixed_and_activated(
     # the order again: a draft that updates the running roadmap; item 1 moves to October
     again = client.post("/api/admin/roadmaps", files=files, headers=token).json()
     assert again["updates"] and again["draft_id"] != body["draft_id"]
+    listed = client.get("/api/admin/drafts", headers=token).json()
+    assert [(d["draft_id"], d["updates"]) for d in listed] == [(again["draft_id"], True)]
     draft_id = again["draft_id"]
     for label, change in (("2", {"plan_dates": ["15.10.2022"]}),
                           ("1", {"schedule_text": "октябрь 2022 г."})):  # fmt: skip
@@ -378,6 +390,7 @@ def test_an_order_uploaded_through_the_api_is_fixed_and_activated(
         assert s.exec(select(RoadmapChange)).one().field == "schedule_text"
     twice = client.post(activate, json={"draft": draft_id}, headers=token)
     assert twice.status_code == 404  # that draft ran already
+    assert client.get("/api/admin/drafts", headers=token).json() == []
 
     pdf = client.post(
         "/api/admin/roadmaps",
