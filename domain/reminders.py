@@ -51,13 +51,22 @@ class TaskView:
     revision: int
     continuous: bool
     occurrence_opens: date
+    # a journal's entry the centre returned: the day its corrected entry is due (the
+    # journal keeps its own due date); None for any other task
+    entry_due: date | None = None
 
 
-def task_view(task: Task, occurrence: Occurrence, tz: tzinfo) -> TaskView:
-    return _view(task, continuous=occurrence.continuous, opens=occurrence.opens, tz=tz)
+def task_view(
+    task: Task, occurrence: Occurrence, tz: tzinfo, *, entry_due: date | None = None
+) -> TaskView:
+    return _view(
+        task, continuous=occurrence.continuous, opens=occurrence.opens, tz=tz, entry_due=entry_due
+    )
 
 
-def _view(task: Any, *, continuous: bool, opens: date, tz: tzinfo) -> TaskView:
+def _view(
+    task: Any, *, continuous: bool, opens: date, tz: tzinfo, entry_due: date | None = None
+) -> TaskView:
     """`task`: a Task or a row with its status, role, due, opened_at and revision."""
     return TaskView(
         status=task.status,
@@ -67,6 +76,7 @@ def _view(task: Any, *, continuous: bool, opens: date, tz: tzinfo) -> TaskView:
         revision=task.revision,
         continuous=continuous,
         occurrence_opens=opens,
+        entry_due=entry_due,
     )
 
 
@@ -124,6 +134,7 @@ def owed_steps(
     if task.continuous:
         if lifecycle.is_done(task.status):
             return owed
+        owed += _entry_chase(task, sent=sent, today=today, policy=policy, calendar=calendar)
         activity = [*entry_days, *return_days]
         return owed + _nudges(task, sent=sent, activity_days=activity, today=today)
     if not lifecycle.waits_for_organisation(task.status):
@@ -154,6 +165,32 @@ def owed_steps(
         ):
             owed.append((NoticeKind.escalation, base))
     return owed
+
+
+def _entry_chase_day(task: TaskView, policy: Policy, calendar: WorkingCalendar) -> date | None:
+    """The day a journal's returned entry, still not corrected, is chased: the first
+    chase day after the entry's own date (None: no entry waits for its correction)."""
+    if task.entry_due is None or not lifecycle.is_returned(task.status) or not policy.chase_after:
+        return None
+    return calendar.add_working_days(task.entry_due, policy.chase_after[0])
+
+
+def _entry_chase(
+    task: TaskView,
+    *,
+    sent: Collection[tuple[NoticeKind, int]],
+    today: date,
+    policy: Policy,
+    calendar: WorkingCalendar,
+) -> list[tuple[NoticeKind, int]]:
+    """One chase when a journal's returned entry passed its own date uncorrected (the
+    journal itself is not late: its nudges and due date go on as before). Its step is
+    the return's revision, so a later return of another entry is chased afresh."""
+    day = _entry_chase_day(task, policy, calendar)
+    step = task.revision * 10 + 1
+    if day is None or today < day or (NoticeKind.chase, step) in sent:
+        return []
+    return [(NoticeKind.chase, step)]
 
 
 def _nudges(
@@ -337,11 +374,20 @@ def _look_at(
     logs = [row.id for row in rows if row.continuous]
     entries: dict[int, list[date]] = defaultdict(list)
     returns: dict[int, list[date]] = defaultdict(list)
+    # the latest returned entry of each journal: (its version, the day it is due)
+    reopened: dict[int, tuple[int, date]] = {}
     if logs:
-        for task_id, submitted_at in session.execute(
-            select(Evidence.task_id, Evidence.submitted_at).where(col(Evidence.task_id).in_(logs))
+        for task_id, submitted_at, version, until in session.execute(
+            core_select(
+                col(Evidence.task_id),
+                col(Evidence.submitted_at),
+                col(Evidence.version),
+                col(Evidence.reopened_until),
+            ).where(col(Evidence.task_id).in_(logs))
         ).all():
             entries[task_id].append(submitted_at.astimezone(tz).date())
+            if until is not None and version > reopened.get(task_id, (-1,))[0]:
+                reopened[task_id] = (version, until)
         for task_id, at in session.execute(
             select(TaskEvent.task_id, TaskEvent.at).where(
                 col(TaskEvent.task_id).in_(logs), TaskEvent.kind == TaskEventKind.returned
@@ -366,7 +412,8 @@ def _look_at(
     )
     looked: list[Looked] = []
     for row in rows:
-        view = _view(row, continuous=row.continuous, opens=row.opens, tz=tz)
+        entry_due = reopened[row.id][1] if row.id in reopened else None
+        view = _view(row, continuous=row.continuous, opens=row.opens, tz=tz, entry_due=entry_due)
         steps = owed_steps(
             view,
             sent=sent[row.id],
@@ -463,12 +510,14 @@ def look_days(
     the full answer)."""
     announce = calendar.on_or_after(task.opened_on)
     if task.continuous:
+        entry_chase = _entry_chase_day(task, policy, calendar)
         return frozenset(
             {announce}
             | {
                 first_working_day_after(end, calendar)
                 for end in quarter_ends_between(task.occurrence_opens, task.due)
             }
+            | ({entry_chase} if entry_chase is not None else set())
         )
     if not lifecycle.waits_for_organisation(task.status):
         return frozenset()

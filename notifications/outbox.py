@@ -26,6 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from config.settings import Settings
+from domain import lifecycle
 from domain.calendar import RUSSIAN_CALENDAR
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, NoticeKind, TaskEventKind
@@ -356,15 +357,25 @@ def _entry(
         days = max(0, RUSSIAN_CALENDAR.working_days_between(notice.on_day, due))
         return replace(entry, days_before=days)
     if kind in (NoticeKind.chase, NoticeKind.escalation):
+        reopened = None
+        if kind is NoticeKind.chase and lifecycle.is_returned(parts.task.status):
+            # a journal's returned entry past its own date: the chase is about that entry
+            reopened = reopened_entry(session, parts, settings)
+            if reopened is not None:
+                due = reopened.until
         days = max(0, RUSSIAN_CALENDAR.working_days_between(due, notice.on_day))
         earlier = 0
         if kind is NoticeKind.chase:
+            # a return starts a new series (steps `revision * 10 + n`): the email speaks
+            # of chase n of this series and of the chases sent in it
+            series = notice.step - notice.step % 10
             if known.chases is None:
-                earlier = len(chases_sent(session, parts.task_id, before_step=notice.step))
+                before = chases_sent(session, parts.task_id, before_step=notice.step)
             else:
-                chases = known.chases.get(parts.task_id, [])
-                earlier = sum(1 for c in chases if c.step < notice.step)
-        return replace(entry, days_overdue=days, earlier_chases=earlier)
+                before = known.chases.get(parts.task_id, [])
+            earlier = sum(1 for c in before if series < c.step < notice.step)
+            entry = replace(entry, step=notice.step - series)
+        return replace(entry, days_overdue=days, earlier_chases=earlier, reopened=reopened)
     if kind is NoticeKind.returned:
         reopened = reopened_entry(session, parts, settings)
         if reopened is not None:

@@ -199,7 +199,7 @@ def test_returning_one_entry_reopens_that_entry_and_keeps_the_journal(journal: J
     # a minute later, and on the following days: no "no entries this quarter" nudge
     assert journal.tick(date(2023, 1, 11)) == []
     assert journal.tick(date(2023, 1, 12)) == []
-    assert journal.tick(date(2023, 1, 23)) == []  # past the entry's date: still the journal
+    assert journal.tick(date(2023, 1, 20)) == []  # the entry's own date: not late yet
     assert journal.task().due == JOURNAL_DUE
 
     journal.entry(date(2023, 1, 16), "Открытый урок наставника, список участников", 8)
@@ -222,6 +222,47 @@ def test_returning_one_entry_reopens_that_entry_and_keeps_the_journal(journal: J
     assert (item.counts.asked, item.counts.on_time, item.counts.overdue) == (1, 1, 0)
     people = next(i for i in summary.indicators if i.field_name == "people")
     assert (people.total, people.reported, people.journal) == (20, 3, True)
+
+
+def test_a_returned_entry_not_corrected_by_its_date_is_chased_once(journal: Journal) -> None:
+    """The entry's own date passes with no corrected entry: one chase about that entry
+    (not about the journal, which is not late), once; a later return is chased afresh."""
+    journal.tick(date(2022, 9, 1))
+    journal.entry(date(2022, 9, 20), "Заседание совета наставников", 5)
+    journal.entry(date(2023, 1, 10), "Открытый урок наставника", 7)
+    journal.give_back(journal.at(date(2023, 1, 11)), "Нет списка участников", date(2023, 1, 20))
+    assert journal.tick(date(2023, 1, 20)) == []
+    assert journal.tick(date(2023, 1, 23)) == [(NoticeKind.chase, 11)]  # the working day after
+    assert journal.tick(date(2023, 1, 24)) == []
+    assert journal.tick(date(2023, 2, 6)) == []  # once: no firmer chases for an entry
+    with Session(journal.engine) as s:
+        chase = s.exec(select(OutgoingEmail).where(OutgoingEmail.kind == "chase")).one()
+    assert chase.subject.startswith(
+        "Срок исправления записи журнала истёк: п. 12, запись № 2, срок был 20.01.2023 [ДК-12-"
+    )
+    for body in (chase.text_body, chase.html_body):
+        assert "запись журнала № 2 от 10.01.2023" in body
+        assert "нужно было внести до" in body and "20.01.2023" in body
+        assert "Нет списка участников" in body
+        assert "журнал ведётся до 31.08.2023" in body
+        assert "Срок по задаче истёк" not in body and "переданы" not in body
+    assert chase.attachments == []  # no calendar entry for a date already past
+    assert journal.task().due == JOURNAL_DUE
+
+    # corrected: nothing more is owed; the corrected entry returned again is chased anew
+    journal.entry(date(2023, 1, 25), "Открытый урок наставника, список участников", 8)
+    assert journal.tick(date(2023, 1, 30)) == []
+    journal.give_back(journal.at(date(2023, 1, 31)), "Нет подписи", date(2023, 2, 10))
+    assert journal.tick(date(2023, 2, 10)) == []
+    assert journal.tick(date(2023, 2, 13)) == [(NoticeKind.chase, 21)]
+    with Session(journal.engine) as s:
+        latest = s.exec(
+            select(OutgoingEmail)
+            .where(OutgoingEmail.kind == "chase")
+            .order_by(col(OutgoingEmail.id).desc())
+        ).first()
+    assert latest is not None and "запись № 3" in latest.subject
+    assert "Повторно" not in latest.subject
 
 
 def test_a_return_counts_as_the_journals_last_activity_for_nudges() -> None:

@@ -327,6 +327,52 @@ def test_chases_grow_firmer_step_by_step(engine: Engine, settings: Settings):
         assert "несмотря на предыдущие напоминания" in texts[2][1]
 
 
+def test_after_a_return_the_chases_count_again_from_the_first(engine: Engine, settings: Settings):
+    """A returned task's new due date starts a new series (steps `revision * 10 + n`):
+    its first chase reads as a first one, and the chases of the old date are not its."""
+    with Session(engine) as session:
+        world = build_world(session, n_orgs=1)
+        task, head = world.tasks13[0], world.orgs[0].head_email
+        for step, day in ((1, date(2022, 9, 15)), (2, date(2022, 9, 21))):
+            queue_notices(
+                session=session,
+                owed=[owed(task, NoticeKind.chase, step, to=head, on_day=day)],
+                settings=settings,
+                now=NOW,
+            )
+        task.revision, task.due = 1, date(2022, 10, 14)  # returned with a new due date
+        session.add(task)
+        session.flush()
+        [first] = queue_notices(
+            session=session,
+            owed=[owed(task, NoticeKind.chase, 11, to=head, on_day=date(2022, 10, 17))],
+            settings=settings,
+            now=NOW,
+        )
+        assert first.subject.startswith("Срок истёк") and "14.10.2022" in first.subject
+        for body in (first.text_body, first.html_body):
+            assert "Повторно" not in body and "незамедлительно" not in body
+        [second] = queue_notices(
+            session=session,
+            owed=[owed(task, NoticeKind.chase, 12, to=head, on_day=date(2022, 10, 21))],
+            settings=settings,
+            now=NOW,
+        )
+        assert second.subject.startswith("Повторно: ответ просрочен")
+        digest_task = world.tasks5[0]
+        [digest] = queue_notices(
+            session=session,
+            owed=[
+                owed(digest_task, NoticeKind.chase, 1, to=head, on_day=date(2022, 10, 28)),
+                owed(task, NoticeKind.chase, 13, to=head, on_day=date(2022, 10, 28)),
+            ],
+            settings=settings,
+            now=NOW,
+        )
+        assert "напоминание № 3" in digest.text_body
+        assert "№ 13" not in digest.text_body and "№ 13" not in digest.html_body
+
+
 def test_a_chase_after_a_catch_up_does_not_speak_of_chases_never_sent(
     engine: Engine, settings: Settings
 ):
