@@ -473,7 +473,13 @@ def overdue_items(
             days_overdue=max(0, RUSSIAN_CALENDAR.working_days_between(task.due, on_day)),
             # every row here is overdue (its days say by how much): the plain status
             status=STATUS_LABELS[task.status],
-            chases=chases.get(parts.task_id, []),
+            # the chases of its current due date, numbered as their emails were (a
+            # return starts a new series: steps `revision * 10 + n`)
+            chases=[
+                ChaseSent(c.step - task.revision * 10, c.on_day)
+                for c in chases.get(parts.task_id, [])
+                if c.step > task.revision * 10
+            ],
         )
         assert parts.item.id is not None
         by_item.setdefault(parts.item.id, (parts.item, []))[1].append((row.organisation, row))

@@ -371,6 +371,15 @@ def test_after_a_return_the_chases_count_again_from_the_first(engine: Engine, se
         )
         assert "напоминание № 3" in digest.text_body
         assert "№ 13" not in digest.text_body and "№ 13" not in digest.html_body
+        # the owner hears of the chases of the new date, numbered as the head got them
+        [escalation] = queue_notices(
+            session=session,
+            owed=[owed(task, NoticeKind.escalation, 10, to=OWNER, on_day=date(2022, 10, 28))],
+            settings=settings,
+            now=NOW,
+        )
+        assert "№ 1 от 17.10.2022, № 2 от 21.10.2022, № 3 от 28.10.2022" in escalation.text_body
+        assert "15.09.2022" not in escalation.text_body and "№ 11" not in escalation.text_body
 
 
 def test_a_chase_after_a_catch_up_does_not_speak_of_chases_never_sent(
