@@ -228,12 +228,18 @@ def main() -> None:
         if "--quiet-if-kept" not in sys.argv:
             print(f"Prefect's migrated database is kept already: {template_dir()}")
         return
-    print("==> migrating an empty Prefect database once for this installation")
     with tempfile.TemporaryDirectory(prefix="prefect-home-") as home:
         os.environ["PREFECT_HOME"] = home
+        if _own_database() is None:
+            # never start a server (which migrates) on a database configured elsewhere
+            print("Prefect is set up for another database (PREFECT_*_DATABASE_*): none kept")
+            return
+        print("==> migrating an empty Prefect database once for this installation")
         started = time.monotonic()
         with TemporaryPrefectServer() as server:
             server.wait_ready()
+        if not (template_dir() / "prefect.db").is_file():
+            raise SystemExit(f"Prefect's migrated database could not be kept in {template_dir()}")
         print(
             f"Prefect's database migrated in {time.monotonic() - started:.0f} s and kept: "
             f"{template_dir()}"

@@ -61,7 +61,7 @@ def test_the_first_migrated_database_is_kept_and_later_servers_start_from_it(
 
 
 def test_nothing_is_seeded_or_kept_for_a_database_configured_elsewhere(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kept = tmp_path / "installation" / "prefect-x"
     kept.mkdir(parents=True)
@@ -74,6 +74,13 @@ def test_nothing_is_seeded_or_kept_for_a_database_configured_elsewhere(
     assert not seed_from_template()
     assert not (tmp_path / "home").exists()
     assert not keep_as_template()
+    # set-up's step starts no server on it (a server would migrate that database)
+    (kept / "prefect.db").unlink()
+    monkeypatch.setattr(temporary, "TemporaryPrefectServer", None)
+    monkeypatch.setattr("sys.argv", ["flows.temporary_server"])
+    temporary.main()
+    assert "none kept" in capsys.readouterr().out
+    assert not (kept / "prefect.db").exists()
 
 
 def test_an_unwritable_installation_folder_leaves_every_start_migrating(
