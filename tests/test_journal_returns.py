@@ -246,6 +246,7 @@ def test_a_returned_entry_not_corrected_by_its_date_is_chased_once(journal: Jour
         assert "Нет списка участников" in body
         assert "журнал ведётся до 31.08.2023" in body
         assert "Срок по задаче истёк" not in body and "переданы" not in body
+    assert "<title>Срок исправления записи журнала истёк</title>" in chase.html_body
     assert chase.attachments == []  # no calendar entry for a date already past
     assert journal.task().due == JOURNAL_DUE
 
