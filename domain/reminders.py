@@ -56,12 +56,10 @@ class TaskView:
     entry_due: date | None = None
 
 
-def task_view(
-    task: Task, occurrence: Occurrence, tz: tzinfo, *, entry_due: date | None = None
-) -> TaskView:
-    return _view(
-        task, continuous=occurrence.continuous, opens=occurrence.opens, tz=tz, entry_due=entry_due
-    )
+def series_step(step: int) -> tuple[int, int]:
+    """(revision, n) of a notice's step `revision * 10 + n`: the task's revision when
+    it was owed (a return starts a new series) and its place in that series."""
+    return divmod(step, 10)
 
 
 def _view(

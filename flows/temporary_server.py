@@ -59,7 +59,7 @@ def template_dir() -> Path:
     return Path(sys.prefix) / "var" / "roadmap-engine" / f"prefect-{version('prefect')}"
 
 
-def _own_database() -> Path | None:
+def prefect_database() -> Path | None:
     """The SQLite file the server will use when it is the default one in PREFECT_HOME;
     None when Prefect is configured for another database (nothing to seed or keep).
     Read from the environment now, as the server's process will read it (a process's
@@ -73,10 +73,10 @@ def _own_database() -> Path | None:
     return path if url is not None and url.get_secret_value() == default else None
 
 
-def seed_from_template() -> bool:
-    """Copy the kept migrated database into an empty PREFECT_HOME; False when there is
-    none to copy or the home already has its database."""
-    database = _own_database()
+def seed_from_template(database: Path | None) -> bool:
+    """Copy the kept migrated database into an empty PREFECT_HOME (`database`, as
+    `prefect_database` names it); False when there is none to copy or the home already has
+    its database."""
     template = template_dir()
     if database is None or database.exists() or not (template / database.name).is_file():
         return False
@@ -86,12 +86,10 @@ def seed_from_template() -> bool:
     return True
 
 
-def keep_as_template() -> bool:
-    """Keep the freshly migrated database in PREFECT_HOME (of a server that is ready and
-    has run nothing) as this installation's template; False when one is kept already or
-    the installation's folder is not writable (every start then migrates, as Prefect
-    does)."""
-    database = _own_database()
+def keep_as_template(database: Path | None) -> bool:
+    """Keep the freshly migrated `database` (of a server that is ready and has run
+    nothing) as this installation's template; False when one is kept already or the
+    installation's folder is not writable (every start then migrates, as Prefect does)."""
     target = template_dir()
     if database is None or not database.is_file() or (target / database.name).exists():
         return False
@@ -131,7 +129,7 @@ class TemporaryPrefectServer:
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
         self.seeded = False
-        self._fresh = False
+        self._keep: Path | None = None  # a database migrated from empty, to be kept
         self._started = 0.0
 
     @property
@@ -148,9 +146,9 @@ class TemporaryPrefectServer:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
         env.pop("PREFECT_API_URL", None)
-        self.seeded = seed_from_template()
-        database = _own_database()
-        self._fresh = database is not None and not database.exists()
+        database = prefect_database()
+        self.seeded = seed_from_template(database)
+        self._keep = database if database is not None and not database.exists() else None
         self._started = time.monotonic()
         self.process = subprocess.Popen(
             [
@@ -185,9 +183,9 @@ class TemporaryPrefectServer:
                     )
                 try:
                     if client.get(f"{self.api_url}/health").status_code == 200:
-                        if self._fresh:
-                            keep_as_template()
-                            self._fresh = False
+                        if self._keep is not None:
+                            keep_as_template(self._keep)
+                            self._keep = None
                         return self.api_url
                 except httpx.TransportError:
                     pass
@@ -230,7 +228,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="prefect-home-") as home:
         os.environ["PREFECT_HOME"] = home
-        if _own_database() is None:
+        if prefect_database() is None:
             # never start a server (which migrates) on a database configured elsewhere
             print("Prefect is set up for another database (PREFECT_*_DATABASE_*): none kept")
             return

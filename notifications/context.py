@@ -23,6 +23,7 @@ from domain.evidence import Evidence, EvidenceFile
 from domain.formatting import local_time, ru_date
 from domain.organisations import Organisation
 from domain.progress import STATUS_LABELS, status_label
+from domain.reminders import series_step
 from domain.roadmap import Roadmap, RoadmapItem
 from domain.tasks import Occurrence, Task, TaskEvent
 from notifications.ics import DueEvent, task_uid
@@ -474,11 +475,11 @@ def overdue_items(
             # every row here is overdue (its days say by how much): the plain status
             status=STATUS_LABELS[task.status],
             # the chases of its current due date, numbered as their emails were (a
-            # return starts a new series: steps `revision * 10 + n`)
+            # return starts a new series)
             chases=[
-                ChaseSent(c.step - task.revision * 10, c.on_day)
+                ChaseSent(series_step(c.step)[1], c.on_day)
                 for c in chases.get(parts.task_id, [])
-                if c.step > task.revision * 10
+                if series_step(c.step)[0] == task.revision
             ],
         )
         assert parts.item.id is not None

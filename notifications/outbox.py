@@ -31,7 +31,7 @@ from domain.calendar import RUSSIAN_CALENDAR
 from domain.emails import Notice, OutgoingEmail
 from domain.enums import EmailStatus, NoticeKind, TaskEventKind
 from domain.notices import OwedNotice
-from domain.reminders import Looked, Policy, scan_owed, write_next_looks
+from domain.reminders import Looked, Policy, scan_owed, series_step, write_next_looks
 from domain.tasks import TaskEvent
 from notifications.context import (
     ChaseSent,
@@ -366,15 +366,17 @@ def _entry(
         days = max(0, RUSSIAN_CALENDAR.working_days_between(due, notice.on_day))
         earlier = 0
         if kind is NoticeKind.chase:
-            # a return starts a new series (steps `revision * 10 + n`): the email speaks
-            # of chase n of this series and of the chases sent in it
-            series = notice.step - notice.step % 10
+            # a return starts a new series: the email speaks of chase n of this series
+            # and of the chases sent in it
+            revision, number = series_step(notice.step)
             if known.chases is None:
                 before = chases_sent(session, parts.task_id, before_step=notice.step)
             else:
                 before = known.chases.get(parts.task_id, [])
-            earlier = sum(1 for c in before if series < c.step < notice.step)
-            entry = replace(entry, step=notice.step - series)
+            earlier = sum(
+                1 for c in before if c.step < notice.step and series_step(c.step)[0] == revision
+            )
+            entry = replace(entry, step=number)
         return replace(entry, days_overdue=days, earlier_chases=earlier, reopened=reopened)
     if kind is NoticeKind.returned:
         reopened = reopened_entry(session, parts, settings)

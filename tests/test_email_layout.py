@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 from config.settings import Settings
 from domain.emails import OutgoingEmail
 from domain.enums import NoticeKind, TaskEventKind, TaskStatus
+from domain.evidence import Evidence
 from domain.models import Occurrence, TaskEvent
 from domain.summary import Counts, YearlySummary
 from notifications.outbox import QUEUE_FAILURE_KIND, queue_notices
@@ -48,10 +49,10 @@ def task_emails(engine: Engine, settings: Settings) -> dict[str, str]:
         t13, t5 = world.tasks13, world.tasks5
         heads = [o.head_email for o in world.orgs]
 
-        def one(notices: list[Any], kind: str) -> None:
+        def one(notices: list[Any], kind: str, name: str = "") -> None:
             emails = queue_notices(session=session, owed=notices, settings=settings, now=NOW)
             assert [e.kind for e in emails][-1] == kind, [e.kind for e in emails]
-            out[kind] = emails[-1].html_body
+            out[name or kind] = emails[-1].html_body
 
         one([owed(t13[0], NoticeKind.opened, to=heads[0], on_day=date(2022, 9, 1))], "opened")
         one([owed(t5[0], NoticeKind.reminder, 1, to=world.orgs[0].curator_email)], "reminder")
@@ -91,6 +92,19 @@ def task_emails(engine: Engine, settings: Settings) -> dict[str, str]:
             [owed(t, NoticeKind.escalation, 1, to=OWNER, on_day=day) for t in (*t13[:2], t5[2])],
             "escalation",
         )
+        # a journal's returned entry, not corrected by its own date
+        journal = t5[2]
+        occ = session.get(Occurrence, journal.occurrence_id)
+        assert occ is not None
+        occ.continuous = True
+        journal.status, journal.revision = TaskStatus.returned, 1
+        _evidence(session, journal, {"pairs": 3, "order": LONG_URL}, [])
+        entry = session.exec(select(Evidence).where(Evidence.task_id == journal.id)).one()
+        entry.review_note, entry.reopened_until = LONG_URL, date(2022, 9, 20)
+        session.add_all([occ, journal, entry])
+        session.flush()
+        chase = owed(journal, NoticeKind.chase, 11, to=world.orgs[2].curator_email, on_day=day)
+        one([chase], "chase", "chase_journal_entry")
         out.update(inbox_replies(session, settings, t13[0].id, heads[0]))
         # the centre's notice of an email that could not be written (a bad owner address)
         bad = [owed(t13[1], NoticeKind.escalation, 2, to=BAD_OWNER, on_day=day)]
@@ -251,6 +265,7 @@ def test_every_kind_of_email_fits_a_phone(
         "opened",
         "reminder",
         "chase",
+        "chase_journal_entry",
         "receipt",
         "returned",
         "nudge",

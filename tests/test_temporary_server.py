@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 
 import flows.temporary_server as temporary
-from flows.temporary_server import TemporaryPrefectServer, keep_as_template, seed_from_template
+from flows.temporary_server import (
+    TemporaryPrefectServer,
+    keep_as_template,
+    prefect_database,
+    seed_from_template,
+)
 
 pytestmark = pytest.mark.prefect
 
@@ -42,7 +47,7 @@ def test_the_first_migrated_database_is_kept_and_later_servers_start_from_it(
     assert rows(template, "SELECT count(*) FROM alembic_version") == [(1,)]
     assert rows(template, "SELECT count(*) FROM block_type")[0][0] > 0  # type: ignore[operator]
     assert rows(template, "SELECT count(*) FROM flow_run") == [(0,)]
-    assert not keep_as_template(), "a kept database is never replaced"
+    assert not keep_as_template(prefect_database()), "a kept database is never replaced"
 
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "second"))
     started = time.monotonic()
@@ -57,7 +62,7 @@ def test_the_first_migrated_database_is_kept_and_later_servers_start_from_it(
     print(f"ready after {migrating:.1f} s migrating, {from_copy:.1f} s from the copy")
 
     # a home that has its database keeps it; nothing is copied over it
-    assert not seed_from_template()
+    assert not seed_from_template(prefect_database())
 
 
 def test_nothing_is_seeded_or_kept_for_a_database_configured_elsewhere(
@@ -71,9 +76,9 @@ def test_nothing_is_seeded_or_kept_for_a_database_configured_elsewhere(
     monkeypatch.setenv(
         "PREFECT_SERVER_DATABASE_CONNECTION_URL", f"sqlite+aiosqlite:///{tmp_path}/other.db"
     )
-    assert not seed_from_template()
+    assert not seed_from_template(prefect_database())
     assert not (tmp_path / "home").exists()
-    assert not keep_as_template()
+    assert not keep_as_template(prefect_database())
     # set-up's step starts no server on it (a server would migrate that database)
     (kept / "prefect.db").unlink()
     monkeypatch.setattr(temporary, "TemporaryPrefectServer", None)
@@ -96,7 +101,7 @@ def test_an_unwritable_installation_folder_leaves_every_start_migrating(
     monkeypatch.setenv("PREFECT_HOME", str(home))
     monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
     monkeypatch.delenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", raising=False)
-    assert not keep_as_template()
+    assert not keep_as_template(prefect_database())
 
 
 def test_each_demo_starts_prefects_history_afresh_only_in_its_own_folder(
